@@ -1,0 +1,1 @@
+"""Benchmarks: `python -m bench NAME` prints figures; nothing here is asserted in tests."""

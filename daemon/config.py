@@ -1,0 +1,144 @@
+"""The daemon's settings: one TOML file. Sources live in the vault, not here."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .files import atomic_write
+from .paths import Paths
+
+
+class ConfigError(Exception):
+    """The config file cannot be used; the message names the file and the key."""
+
+
+@dataclass(frozen=True)
+class Config:
+    paths: Paths
+    key_file: Path | None = None
+    api_bind: str = "127.0.0.1"
+    api_port: int = 7350
+    api_unix_socket: Path | None = None
+    api_allowed_hosts: tuple[str, ...] = ()
+    api_unsafe_allow_remote_bind: bool = False
+    inbox: Path | None = None
+    notify_command: str = ""
+    notify_webhook: str = ""
+    notify_failures: int = 3
+    log_level: str = "info"
+    tombstone_retention_days: int = 30
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def inbox_dir(self) -> Path:
+        return self.inbox or self.paths.default_inbox
+
+
+# section -> key -> (attribute, type)
+_SCHEMA: dict[str, dict[str, tuple[str, type]]] = {
+    "vault": {"key_file": ("key_file", Path), "tombstone_retention_days": ("tombstone_retention_days", int)},
+    "api": {
+        "bind": ("api_bind", str),
+        "port": ("api_port", int),
+        "unix_socket": ("api_unix_socket", Path),
+        "allowed_hosts": ("api_allowed_hosts", list),
+        "unsafe_allow_remote_bind": ("api_unsafe_allow_remote_bind", bool),
+    },
+    "inbox": {"path": ("inbox", Path)},
+    "notifications": {
+        "command": ("notify_command", str),
+        "webhook": ("notify_webhook", str),
+        "after_failures": ("notify_failures", int),
+    },
+    "log": {"level": ("log_level", str)},
+}
+
+LOG_LEVELS = ("debug", "info", "warning", "error")
+
+
+def load(paths: Paths) -> Config:
+    """Read the config file; a missing file means all defaults."""
+    try:
+        text = paths.config_file.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return Config(paths=paths)
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"{paths.config_file}: not valid TOML: {err}") from err
+    values: dict[str, Any] = {}
+    for section, body in doc.items():
+        keys = _SCHEMA.get(section)
+        if keys is None or not isinstance(body, dict):
+            raise ConfigError(f"{paths.config_file}: unknown section [{section}] (known: {', '.join(_SCHEMA)})")
+        for key, value in body.items():
+            if key not in keys:
+                raise ConfigError(f"{paths.config_file}: unknown setting {section}.{key}")
+            attr, kind = keys[key]
+            values[attr] = _coerce(paths, f"{section}.{key}", value, kind)
+    if values.get("log_level", "info") not in LOG_LEVELS:
+        raise ConfigError(f"{paths.config_file}: log.level must be one of {', '.join(LOG_LEVELS)}")
+    port = values.get("api_port", 7350)
+    if not 0 <= port <= 65535:
+        raise ConfigError(f"{paths.config_file}: api.port {port} is not a TCP port")
+    return Config(paths=paths, **values)
+
+
+def _coerce(paths: Paths, name: str, value: Any, kind: type) -> Any:
+    if kind is Path:
+        if not isinstance(value, str):
+            raise ConfigError(f"{paths.config_file}: {name} must be a path string")
+        if value == "":
+            return None
+        p = Path(value).expanduser()
+        return p if p.is_absolute() else (paths.config_file.parent / p)
+    if kind is list:
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ConfigError(f"{paths.config_file}: {name} must be a list of strings")
+        return tuple(value)
+    if kind is int and isinstance(value, bool) or not isinstance(value, kind):
+        raise ConfigError(f"{paths.config_file}: {name} must be a {kind.__name__}, not {value!r}")
+    return value
+
+
+TEMPLATE = """\
+# selfdata daemon settings. Sources (what to fetch, credentials) live in the
+# encrypted vault, not here: see `selfdata source --help`.
+
+[vault]
+# Machine key file used to unlock the vault without a passphrase (mode 0600).
+key_file = "{key_file}"
+# Days that deletion markers (tombstones) stay in the changes feed.
+tombstone_retention_days = 30
+
+[api]
+bind = "127.0.0.1"
+port = 7350
+# Also serve the API on a Unix socket (empty: no socket).
+unix_socket = ""
+# Extra Host names accepted besides localhost and loopback addresses.
+allowed_hosts = []
+# Binding anywhere but loopback exposes your data to the network. Use a TLS proxy instead.
+unsafe_allow_remote_bind = false
+
+[inbox]
+# Folder watched for exported files to import (empty: <state dir>/inbox).
+path = ""
+
+[notifications]
+# A command to run with the event as JSON on stdin, and/or a webhook URL (ntfy works).
+command = ""
+webhook = ""
+after_failures = 3
+
+[log]
+level = "info"
+"""
+
+
+def write_default(paths: Paths, key_file: Path | None) -> None:
+    text = TEMPLATE.format(key_file=str(key_file) if key_file else "")
+    atomic_write(paths.config_file, text.encode("utf-8"), mode=0o600)

@@ -1,0 +1,25 @@
+"""What can go wrong with the vault; each message says what to do."""
+
+
+class VaultError(Exception):
+    """Base class of vault errors."""
+
+
+class VaultNotFound(VaultError):
+    pass
+
+
+class VaultExists(VaultError):
+    pass
+
+
+class UnlockFailed(VaultError):
+    """No key we were given opens any slot."""
+
+
+class VaultCorrupt(VaultError):
+    """The vault or its key slots are damaged; never answer with wrong data."""
+
+
+class SlotError(VaultError):
+    """A key slot operation is not allowed (e.g. removing the last slot)."""

@@ -1,0 +1,373 @@
+"""Records: batched upserts through the single writer, range queries, the changes feed."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ..times import iso, now_ms
+from .db import Connection, DatabaseError, corrupt
+
+_LOOKUP_CHUNK = 500
+
+
+@dataclass(frozen=True, slots=True)
+class RecordIn:
+    """A normalised record on its way into the vault."""
+
+    source: str
+    dataset: str
+    key: str
+    ts: int  # the record's own time, UTC epoch ms
+    data: Any
+    raw: Any = None
+
+
+@dataclass(slots=True)
+class BatchCounts:
+    new: int = 0
+    changed: int = 0
+    unchanged: int = 0
+
+    def add(self, other: BatchCounts) -> None:
+        self.new += other.new
+        self.changed += other.changed
+        self.unchanged += other.unchanged
+
+    @property
+    def total(self) -> int:
+        return self.new + self.changed + self.unchanged
+
+
+@dataclass(frozen=True, slots=True)
+class StoredRecord:
+    source: str
+    dataset: str
+    key: str
+    ts: int
+    seq: int
+    updated_at: int
+    data: Any
+    deleted: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "source": self.source,
+            "dataset": self.dataset,
+            "key": self.key,
+            "ts": iso(self.ts),
+            "seq": self.seq,
+            "updated_at": iso(self.updated_at),
+            "data": self.data,
+        }
+        if self.deleted:
+            out["deleted"] = True
+        return out
+
+
+_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+canonical_json = _ENCODER.encode
+
+
+def content_hash(ts: int, data_json: str, raw_json: str | None) -> bytes:
+    text = f"{ts}\0{data_json}\0{raw_json}" if raw_json is not None else f"{ts}\0{data_json}"
+    return hashlib.blake2b(text.encode(), digest_size=16).digest()
+
+
+class RecordWriter:
+    """The one writer of a vault: every change goes through here, one transaction a batch."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self.lock = threading.RLock()
+
+    def transaction(self) -> _Transaction:
+        return _Transaction(self)
+
+    def upsert(
+        self,
+        records: Iterable[RecordIn],
+        *,
+        run_id: int | None = None,
+        within: Callable[[Connection], None] | None = None,
+    ) -> BatchCounts:
+        """Store a batch in one transaction; `within` runs inside it (a checkpoint, say).
+
+        Unchanged content costs a read, not a write, and does not bump `seq`.
+        """
+        latest: dict[tuple[str, str, str], tuple[RecordIn, str, str | None, bytes]] = {}
+        for r in records:
+            data_json = canonical_json(r.data)
+            raw_json = None if r.raw is None else canonical_json(r.raw)
+            latest[(r.source, r.dataset, r.key)] = (r, data_json, raw_json, content_hash(r.ts, data_json, raw_json))
+        with self.transaction() as conn:
+            counts = self._apply(conn, latest, run_id)
+            if within is not None:
+                within(conn)
+        return counts
+
+    def _apply(
+        self,
+        conn: Connection,
+        latest: dict[tuple[str, str, str], tuple[RecordIn, str, str | None, bytes]],
+        run_id: int | None,
+    ) -> BatchCounts:
+        counts = BatchCounts()
+        existing = self._existing(conn, latest.keys())
+        now = now_ms()
+        seq = _last_seq(conn)
+        inserts: list[tuple[Any, ...]] = []
+        updates: list[tuple[Any, ...]] = []
+        for ident, (r, data_json, raw_json, h) in latest.items():
+            found = existing.get(ident)
+            if found is not None and found[0] == h and not found[1]:
+                counts.unchanged += 1
+                continue
+            seq += 1
+            if found is None:
+                counts.new += 1
+                inserts.append((seq, r.source, r.dataset, r.key, r.ts, data_json, raw_json, h, now, now, run_id))
+            else:
+                if found[1]:
+                    counts.new += 1  # a deleted key that comes back
+                else:
+                    counts.changed += 1
+                updates.append((seq, r.ts, data_json, raw_json, h, now, run_id, r.source, r.dataset, r.key))
+        if inserts:
+            conn.executemany(
+                "INSERT INTO records (seq, source, dataset, key, ts, data, raw, hash, created_at, updated_at, run_id)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                inserts,
+            )
+        if updates:
+            conn.executemany(
+                "UPDATE records SET seq=?, ts=?, data=?, raw=?, hash=?, updated_at=?, run_id=?, deleted=0"
+                " WHERE source=? AND dataset=? AND key=?",
+                updates,
+            )
+        if inserts or updates:
+            _set_last_seq(conn, seq)
+        return counts
+
+    @staticmethod
+    def _existing(
+        conn: Connection, idents: Iterable[tuple[str, str, str]]
+    ) -> dict[tuple[str, str, str], tuple[bytes, int]]:
+        by_stream: dict[tuple[str, str], list[str]] = {}
+        for source, dataset, key in idents:
+            by_stream.setdefault((source, dataset), []).append(key)
+        found: dict[tuple[str, str, str], tuple[bytes, int]] = {}
+        for (source, dataset), keys in by_stream.items():
+            for i in range(0, len(keys), _LOOKUP_CHUNK):
+                chunk = keys[i : i + _LOOKUP_CHUNK]
+                marks = ",".join("?" * len(chunk))
+                rows = conn.execute(
+                    f"SELECT key, hash, deleted FROM records WHERE source=? AND dataset=? AND key IN ({marks})",
+                    (source, dataset, *chunk),
+                )
+                for key, h, deleted in rows:
+                    found[(source, dataset, key)] = (h, deleted)
+        return found
+
+    def delete(self, *, source: str | None = None, dataset: str | None = None, keys: Sequence[str] = ()) -> int:
+        """Turn records into tombstones: data and raw are wiped, the changes feed reports them."""
+        where, params = _scope(source, dataset)
+        if keys:
+            marks = ",".join("?" * len(keys))
+            where += f" AND key IN ({marks})"
+            params += list(keys)
+        with self.transaction() as conn:
+            seq = _last_seq(conn)
+            rows = conn.execute(f"SELECT seq FROM records WHERE deleted=0 AND {where} ORDER BY seq", params).fetchall()
+            now = now_ms()
+            conn.executemany(
+                "UPDATE records SET seq=?, data=NULL, raw=NULL, hash=X'', deleted=1, updated_at=? WHERE seq=?",
+                [(seq + i + 1, now, old) for i, (old,) in enumerate(rows)],
+            )
+            if rows:
+                _set_last_seq(conn, seq + len(rows))
+        return len(rows)
+
+    def purge_tombstones(self, older_than_ms: int) -> int:
+        with self.transaction() as conn:
+            cur = conn.execute("DELETE FROM records WHERE deleted=1 AND updated_at < ?", (older_than_ms,))
+            return int(cur.rowcount)
+
+
+class _Transaction:
+    def __init__(self, writer: RecordWriter) -> None:
+        self.writer = writer
+
+    def __enter__(self) -> Connection:
+        self.writer.lock.acquire()
+        try:
+            self.writer.conn.execute("BEGIN IMMEDIATE")
+        except BaseException:
+            self.writer.lock.release()
+            raise
+        return self.writer.conn
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        try:
+            if exc_type is None:
+                self.writer.conn.execute("COMMIT")
+            else:
+                self.writer.conn.execute("ROLLBACK")
+        finally:
+            self.writer.lock.release()
+
+
+def _last_seq(conn: Connection) -> int:
+    row = conn.execute("SELECT value FROM meta WHERE name='last_seq'").fetchone()
+    return int(row[0]) if row else 0
+
+
+def _set_last_seq(conn: Connection, seq: int) -> None:
+    conn.execute("INSERT OR REPLACE INTO meta (name, value) VALUES ('last_seq', ?)", (str(seq),))
+
+
+def _scope(source: str | None, dataset: str | None) -> tuple[str, list[Any]]:
+    clauses, params = ["1=1"], []
+    if source is not None:
+        clauses.append("source=?")
+        params.append(source)
+    if dataset is not None:
+        clauses.append("dataset=?")
+        params.append(dataset)
+    return " AND ".join(clauses), params
+
+
+# Reading
+
+
+class CursorError(ValueError):
+    pass
+
+
+def encode_cursor(ts: int, seq: int) -> str:
+    return base64.urlsafe_b64encode(f"{ts}:{seq}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[int, int]:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        ts_text, seq_text = base64.urlsafe_b64decode(padded.encode("ascii")).decode("ascii").split(":")
+        return int(ts_text), int(seq_text)
+    except (ValueError, UnicodeError) as err:
+        raise CursorError("the cursor is not one this server gave out") from err
+
+
+@dataclass(frozen=True)
+class Page:
+    records: list[StoredRecord]
+    next_cursor: str | None
+
+
+def _row(row: tuple[Any, ...]) -> StoredRecord:
+    source, dataset, key, ts, seq, updated_at, data, deleted = row
+    return StoredRecord(source, dataset, key, ts, seq, updated_at, json.loads(data) if data else None, bool(deleted))
+
+
+_COLUMNS = "source, dataset, key, ts, seq, updated_at, data, deleted"
+
+
+def iter_records(
+    conn: Connection,
+    dataset: str,
+    *,
+    start_ms: int | None = None,
+    end_ms: int | None = None,
+    source: str | None = None,
+    after: tuple[int, int] | None = None,
+    limit: int | None = None,
+) -> Iterator[StoredRecord]:
+    """Live records of a dataset in time order; `end_ms` is exclusive."""
+    clauses: list[str] = ["dataset=?", "deleted=0"]
+    params: list[Any] = [dataset]
+    if start_ms is not None:
+        clauses.append("ts>=?")
+        params.append(start_ms)
+    if end_ms is not None:
+        clauses.append("ts<?")
+        params.append(end_ms)
+    if source is not None:
+        clauses.append("source=?")
+        params.append(source)
+    if after is not None:
+        clauses.append("(ts, seq) > (?, ?)")
+        params.extend(after)
+    sql = f"SELECT {_COLUMNS} FROM records WHERE {' AND '.join(clauses)} ORDER BY ts, seq"
+    if limit is not None:
+        sql += f" LIMIT {int(limit)}"
+    try:
+        for row in conn.execute(sql, params):
+            yield _row(row)
+    except DatabaseError as err:
+        raise corrupt_from(conn, err) from err
+
+
+def query_page(
+    conn: Connection,
+    dataset: str,
+    *,
+    limit: int,
+    cursor: str | None = None,
+    start_ms: int | None = None,
+    end_ms: int | None = None,
+    source: str | None = None,
+) -> Page:
+    after = decode_cursor(cursor) if cursor else None
+    rows = list(
+        iter_records(conn, dataset, start_ms=start_ms, end_ms=end_ms, source=source, after=after, limit=limit + 1)
+    )
+    more = len(rows) > limit
+    rows = rows[:limit]
+    nxt = encode_cursor(rows[-1].ts, rows[-1].seq) if more and rows else None
+    return Page(rows, nxt)
+
+
+def changes(conn: Connection, since: int, *, dataset: str | None = None, limit: int = 1000) -> list[StoredRecord]:
+    """Every insert, change and deletion after `since`, in `seq` order, tombstones included."""
+    sql = f"SELECT {_COLUMNS} FROM records WHERE seq>?"
+    params: list[Any] = [since]
+    if dataset is not None:
+        sql += " AND dataset=?"
+        params.append(dataset)
+    sql += f" ORDER BY seq LIMIT {int(limit)}"
+    try:
+        return [_row(r) for r in conn.execute(sql, params)]
+    except DatabaseError as err:
+        raise corrupt_from(conn, err) from err
+
+
+@dataclass(frozen=True)
+class StreamCount:
+    dataset: str
+    source: str
+    count: int
+    first_ts: int | None
+    last_ts: int | None
+
+
+def counts(conn: Connection) -> list[StreamCount]:
+    sql = (
+        "SELECT dataset, source, count(*), min(ts), max(ts) FROM records WHERE deleted=0"
+        " GROUP BY dataset, source ORDER BY dataset, source"
+    )
+    try:
+        return [StreamCount(*row) for row in conn.execute(sql)]
+    except DatabaseError as err:
+        raise corrupt_from(conn, err) from err
+
+
+def corrupt_from(conn: Connection, err: Exception) -> Exception:
+    try:
+        path = conn.execute("PRAGMA database_list").fetchone()[2]
+    except DatabaseError:
+        path = "vault"
+    return corrupt(path, err)

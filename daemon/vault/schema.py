@@ -1,0 +1,73 @@
+"""Numbered schema migrations, applied in order; PRAGMA user_version holds the number done."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from .db import Connection
+
+# A record's bookkeeping follows DESIGN: `seq` is the rowid and changes on every insert,
+# content change or deletion, so the changes feed is a range scan of the table.
+_V1 = """
+CREATE TABLE meta (
+    name TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+) WITHOUT ROWID;
+
+CREATE TABLE records (
+    seq INTEGER PRIMARY KEY,
+    source TEXT NOT NULL,
+    dataset TEXT NOT NULL,
+    key TEXT NOT NULL,
+    ts INTEGER NOT NULL,
+    data TEXT,
+    raw TEXT,
+    hash BLOB NOT NULL,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    run_id INTEGER,
+    deleted INTEGER NOT NULL DEFAULT 0
+);
+CREATE UNIQUE INDEX records_identity ON records(source, dataset, key);
+CREATE INDEX records_dataset_ts ON records(dataset, ts, seq);
+
+CREATE TABLE secrets (
+    source TEXT NOT NULL,
+    name TEXT NOT NULL,
+    box BLOB NOT NULL,
+    updated_at INTEGER NOT NULL,
+    PRIMARY KEY (source, name)
+) WITHOUT ROWID;
+"""
+
+
+def _sql(script: str) -> Callable[[Connection], None]:
+    def apply(conn: Connection) -> None:
+        for statement in script.split(";"):
+            if statement.strip():
+                conn.execute(statement)
+
+    return apply
+
+
+MIGRATIONS: list[Callable[[Connection], None]] = [_sql(_V1)]
+
+
+def migrate(conn: Connection) -> int:
+    """Bring the schema up to date, each migration in its own transaction."""
+    version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+    if version > len(MIGRATIONS):
+        raise RuntimeError(
+            f"this vault has schema version {version}, newer than this selfdata knows "
+            f"({len(MIGRATIONS)}); upgrade selfdata"
+        )
+    for number in range(version + 1, len(MIGRATIONS) + 1):
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            MIGRATIONS[number - 1](conn)
+            conn.execute(f"PRAGMA user_version = {number}")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+    return len(MIGRATIONS)

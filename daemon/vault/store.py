@@ -1,0 +1,137 @@
+"""The vault: an encrypted database plus its key slots."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+from ..files import ensure_private_dir
+from ..paths import Paths
+from ..times import now_ms
+from . import keys, records, schema
+from .db import Connection, DatabaseError, connect, corrupt
+from .errors import VaultCorrupt, VaultExists, VaultNotFound
+from .keyslots import KeySlots, MasterKeys
+from .records import RecordWriter
+from .secrets import SecretStore
+
+
+class Vault:
+    """An open vault. One per process; it owns the single writer connection."""
+
+    def __init__(self, paths: Paths, master: MasterKeys, conn: Connection) -> None:
+        self.paths = paths
+        self._master = master
+        self.writer = RecordWriter(conn)
+        self.secrets = SecretStore(self.writer, master.secrets_key)
+
+    def __repr__(self) -> str:
+        return f"Vault({self.paths.vault_file})"
+
+    @property
+    def vault_id(self) -> str:
+        return self._master.vault_id
+
+    @property
+    def conn(self) -> Connection:
+        """The writer's connection; reads on it see the latest commits."""
+        return self.writer.conn
+
+    @classmethod
+    def create(cls, paths: Paths, slots_setup: SlotSetup) -> tuple[Vault, KeySlots]:
+        """A new vault with fresh random keys, wrapped in the slots `slots_setup` adds."""
+        if paths.keyslots_file.exists() or paths.vault_file.exists():
+            raise VaultExists(f"a vault already exists at {paths.vault_dir}")
+        ensure_private_dir(paths.state_dir)
+        ensure_private_dir(paths.vault_dir)
+        master = MasterKeys(secrets.token_hex(8), keys.random_key(), keys.random_key())
+        slots = KeySlots.new(paths.keyslots_file, master.vault_id)
+        slots_setup.apply(slots, master)
+        conn = connect(paths.vault_file, master.db_key)
+        try:
+            schema.migrate(conn)
+            conn.execute("INSERT INTO meta (name, value) VALUES ('vault_id', ?)", (master.vault_id,))
+            conn.execute("INSERT INTO meta (name, value) VALUES ('created_at', ?)", (str(now_ms()),))
+            slots.save()
+        except BaseException:
+            conn.close()
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{paths.vault_file}{suffix}").unlink(missing_ok=True)
+            raise
+        for suffix in ("", "-wal", "-shm"):
+            p = Path(f"{paths.vault_file}{suffix}")
+            if p.exists():
+                os.chmod(p, 0o600)
+        return cls(paths, master, conn), slots
+
+    @classmethod
+    def open(cls, paths: Paths, master: MasterKeys) -> Vault:
+        if not paths.vault_file.exists():
+            raise VaultNotFound(f"no vault database at {paths.vault_file}")
+        conn = connect(paths.vault_file, master.db_key)
+        try:
+            schema.migrate(conn)
+            row = conn.execute("SELECT value FROM meta WHERE name='vault_id'").fetchone()
+        except DatabaseError as err:
+            conn.close()
+            raise corrupt(paths.vault_file, err) from err
+        if row is None or row[0] != master.vault_id:
+            conn.close()
+            raise VaultCorrupt(
+                f"the key slots in {paths.keyslots_file} belong to another vault than {paths.vault_file}"
+            )
+        return cls(paths, master, conn)
+
+    def reader(self) -> Connection:
+        """A separate read-only connection (API handlers, exports)."""
+        return connect(self.paths.vault_file, self._master.db_key, readonly=True)
+
+    def counts(self) -> list[records.StreamCount]:
+        return records.counts(self.conn)
+
+    def integrity_errors(self) -> list[str]:
+        """SQLCipher's page HMAC check plus SQLite's own; empty when all is well."""
+        try:
+            problems = [r[0] for r in self.conn.execute("PRAGMA cipher_integrity_check")]
+            problems += [r[0] for r in self.conn.execute("PRAGMA integrity_check") if r[0] != "ok"]
+        except DatabaseError as err:
+            problems = [str(err)]
+        return problems
+
+    def checkpoint(self) -> None:
+        self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+    def close(self) -> None:
+        try:
+            self.checkpoint()
+        except DatabaseError:
+            pass
+        self.conn.close()
+
+
+class SlotSetup:
+    """The slots a new vault starts with."""
+
+    def __init__(
+        self,
+        passphrase: str | None = None,
+        machine_key: bytes | None = None,
+        recovery: bool = True,
+        kdf: keys.KdfProfile = keys.DEFAULT_KDF,
+    ) -> None:
+        self.passphrase = passphrase
+        self.machine_key = machine_key
+        self.recovery = recovery
+        self.kdf = kdf
+        self.recovery_key: str | None = None
+
+    def apply(self, slots: KeySlots, master: MasterKeys) -> None:
+        if self.passphrase is None and self.machine_key is None:
+            raise ValueError("a new vault needs a passphrase or a machine key")
+        if self.passphrase is not None:
+            slots.add_passphrase(master, self.passphrase, self.kdf)
+        if self.machine_key is not None:
+            slots.add_machine(master, self.machine_key)
+        if self.recovery:
+            _, self.recovery_key = slots.add_recovery(master)

@@ -1,0 +1,82 @@
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from daemon.cli import cli
+from daemon.paths import Paths, home_paths
+from daemon.vault import INSECURE_TEST_KDF, SlotSetup, Vault
+
+PASSPHRASE = "correct horse battery staple"
+
+
+@pytest.fixture(autouse=True)
+def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No test sees the developer's own selfdata files, key or keyring."""
+    for var in ("SELFDATA_HOME", "SELFDATA_KEY_FILE", "CREDENTIALS_DIRECTORY", "NOTIFY_SOCKET"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path / "user-home"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "user-home" / ".config"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "user-home" / ".local" / "share"))
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
+    monkeypatch.setenv("SELFDATA_INSECURE_TEST_KDF", "1")
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    h = tmp_path / "home"
+    monkeypatch.setenv("SELFDATA_HOME", str(h))
+    return h
+
+
+@pytest.fixture
+def paths(home: Path) -> Paths:
+    return home_paths(home)
+
+
+@pytest.fixture
+def machine_key() -> bytes:
+    return os.urandom(32)
+
+
+@pytest.fixture
+def vault(paths: Paths, machine_key: bytes) -> Iterator[Vault]:
+    v, _ = Vault.create(paths, SlotSetup(passphrase=PASSPHRASE, machine_key=machine_key, kdf=INSECURE_TEST_KDF))
+    yield v
+    v.close()
+
+
+@pytest.fixture
+def passphrase_file(tmp_path: Path) -> Path:
+    p = tmp_path / "passphrase.txt"
+    p.write_text(PASSPHRASE + "\n")
+    p.chmod(0o600)
+    return p
+
+
+class Cli:
+    def __init__(self) -> None:
+        self.runner = CliRunner()
+
+    def __call__(self, *args: str, input: str | None = None, ok: bool = True) -> Result:
+        result = self.runner.invoke(cli, list(args), input=input, catch_exceptions=False)
+        if ok and result.exit_code != 0:
+            raise AssertionError(f"selfdata {' '.join(args)} exited {result.exit_code}:\n{result.output}")
+        return result
+
+
+@pytest.fixture
+def run() -> Cli:
+    return Cli()
+
+
+@pytest.fixture
+def initialised(home: Path, run: Cli, passphrase_file: Path, tmp_path: Path) -> Path:
+    """A vault made by `selfdata init` with a passphrase and a key file; returns the key file."""
+    key_file = tmp_path / "machine.key"
+    run("init", "--passphrase-file", str(passphrase_file), "--key-file", str(key_file))
+    return key_file

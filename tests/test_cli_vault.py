@@ -1,0 +1,185 @@
+"""The vault commands end to end, as a user runs them."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from daemon import __version__
+from daemon.paths import Paths
+
+from .conftest import Cli
+
+
+def write_jsonl(path: Path, lines: list[object]) -> Path:
+    path.write_text("".join((line if isinstance(line, str) else json.dumps(line)) + "\n" for line in lines))
+    return path
+
+
+def reading(i: int, **extra: object) -> dict[str, object]:
+    return {
+        "key": f"r{i}",
+        "ts": f"2026-01-{1 + i % 28:02d}T00:00:00+01:00",
+        "data": {"quantity": f"{i}.5", "unit": "kWh"},
+        **extra,
+    }
+
+
+def test_version(run: Cli) -> None:
+    assert run("--version").output.strip() == f"selfdata, version {__version__}"
+
+
+def test_init_makes_private_files_and_shows_the_recovery_key_once(initialised: Path, run: Cli, paths: Paths) -> None:
+    assert oct(initialised.stat().st_mode & 0o777) == "0o600"
+    assert oct(paths.config_file.stat().st_mode & 0o777) == "0o600"
+    assert oct(paths.state_dir.stat().st_mode & 0o777) == "0o700"
+    assert f'key_file = "{initialised}"' in paths.config_file.read_text()
+    again = run("init", "--key-file", str(initialised), "--no-passphrase", ok=False)
+    assert again.exit_code == 1 and "already exists" in again.output
+
+
+def test_init_uses_an_existing_key_file(home: Path, run: Cli, tmp_path: Path) -> None:
+    key = tmp_path / "existing.key"
+    key.write_text(os.urandom(32).hex() + "\n")
+    key.chmod(0o600)
+    out = run("init", "--key-file", str(key), "--no-passphrase").output
+    assert f"Using the machine key file {key}" in out
+    assert json.loads(run("status", "--json").output)["vault"]["unlocked_by"] == "vault.key_file"
+
+
+def test_init_without_a_terminal_or_passphrase_file_refuses(home: Path, run: Cli) -> None:
+    result = run("init", ok=False)
+    assert result.exit_code == 2 and "--passphrase-file" in result.output
+
+
+def test_recovery_key_from_init_unlocks(
+    home: Path, run: Cli, passphrase_file: Path, tmp_path: Path, paths: Paths
+) -> None:
+    out = run("init", "--passphrase-file", str(passphrase_file)).output
+    recovery = next(line.strip() for line in out.splitlines() if line.strip().count("-") == 13)
+    rk = tmp_path / "recovery.txt"
+    rk.write_text(recovery + "\n")
+    status = json.loads(run("--recovery-key-file", str(rk), "status", "--json").output)
+    assert status["vault"]["unlocked_by"] == "recovery key"
+    assert recovery not in paths.keyslots_file.read_text()
+
+
+def test_import_jsonl_then_query_and_status(initialised: Path, run: Cli, tmp_path: Path) -> None:
+    f = write_jsonl(
+        tmp_path / "r.jsonl", [reading(i) for i in range(30)] + [reading(99, source="other", dataset="energy.reading")]
+    )
+    out = run("import-jsonl", str(f), "--source", "meter", "--dataset", "energy.reading").output
+    assert "Imported 31 records" in out and "31 new" in out
+    again = run("import-jsonl", str(f), "--source", "meter", "--dataset", "energy.reading").output
+    assert "0 new, 0 changed, 31 unchanged" in again
+    page = json.loads(
+        run(
+            "query",
+            "energy.reading",
+            "--source",
+            "meter",
+            "--from",
+            "2026-01-09T23:00:00Z",
+            "--to",
+            "2026-01-12T00:00:00+01:00",
+            "--json",
+        ).output
+    )
+    # r9 is at 2026-01-10T00:00+01:00 (the start, inclusive); r11 at the end (exclusive)
+    assert sorted(r["key"] for r in page["records"]) == ["r10", "r9"]
+    by_date = json.loads(
+        run(
+            "query", "energy.reading", "--source", "meter", "--from", "2026-01-10", "--to", "2026-01-11", "--json"
+        ).output
+    )
+    assert [r["key"] for r in by_date["records"]] == ["r10"]
+    assert page["records"][0]["ts"].endswith("Z") and page["next"] is None
+    first = json.loads(run("query", "energy.reading", "--limit", "10", "--json").output)
+    second = json.loads(run("query", "energy.reading", "--limit", "100", "--cursor", first["next"], "--json").output)
+    assert len(first["records"]) + len(second["records"]) == 31
+    status = json.loads(run("status", "--json").output)
+    assert {(d["dataset"], d["source"], d["records"]) for d in status["datasets"]} == {
+        ("energy.reading", "meter", 30),
+        ("energy.reading", "other", 1),
+    }
+    table = run("query", "energy.reading", "--limit", "2").output
+    assert "r0" in table and "More records: add --cursor" in table
+
+
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [
+        ("{not json", "not valid JSON"),
+        ('["a"]', "expected a JSON object"),
+        ('{"key": "x", "ts": "2026-01-01T00:00:00", "data": {}}', "no UTC offset"),
+        ('{"key": "", "ts": "2026-01-01T00:00:00Z", "data": {}}', "'key' must be a non-empty string"),
+        ('{"key": "x", "ts": "2026-01-01T00:00:00Z", "data": 3}', "'data' must be a JSON object"),
+        ('{"key": "x", "ts": "2026-01-01T00:00:00Z", "data": {}, "dataset": "../etc"}', "not a dataset name"),
+        ('{"key": "x", "ts": "2026-01-01T00:00:00Z", "data": {}, "extra": 1}', "unknown field"),
+    ],
+)
+def test_a_bad_line_rejects_the_whole_file_with_its_line_number(
+    initialised: Path, run: Cli, tmp_path: Path, bad: str, message: str
+) -> None:
+    f = write_jsonl(tmp_path / "r.jsonl", [reading(i) for i in range(5)] + [bad] + [reading(i) for i in range(5, 9)])
+    result = run("import-jsonl", str(f), "--source", "meter", "--dataset", "energy.reading", ok=False)
+    assert result.exit_code == 1
+    assert f"{f}, line 6" in result.output and message in result.output
+    assert json.loads(run("status", "--json").output)["datasets"] == []
+
+
+def test_query_with_a_bad_date_or_cursor_is_a_clear_error(initialised: Path, run: Cli) -> None:
+    r = run("query", "energy.reading", "--from", "yesterday", ok=False)
+    assert r.exit_code == 1 and "not an ISO 8601 date-time" in r.output
+    r = run("query", "energy.reading", "--cursor", "garbage!", ok=False)
+    assert r.exit_code == 1 and "cursor" in r.output
+
+
+def test_keys_commands(initialised: Path, run: Cli, tmp_path: Path, passphrase_file: Path) -> None:
+    slots = json.loads(run("keys", "list", "--json").output)
+    assert sorted(s["kind"] for s in slots) == ["machine", "passphrase", "recovery"]
+    second = tmp_path / "second.key"
+    assert "Created key file" in run("keys", "add-keyfile", str(second)).output
+    assert oct(second.stat().st_mode & 0o777) == "0o600"
+    new_pw = tmp_path / "new.txt"
+    new_pw.write_text("a brand new passphrase\n")
+    run("keys", "change-passphrase", "--new-passphrase-file", str(new_pw))
+    old = run("--passphrase-file", str(passphrase_file), "keys", "list", ok=False)
+    assert old.exit_code == 1 and "wrong passphrase" in old.output
+    run("--passphrase-file", str(new_pw), "keys", "list")
+    added = run("keys", "add-recovery").output
+    assert "Added key slot" in added
+    slots = json.loads(run("keys", "list", "--json").output)
+    recovery_ids = [s["id"] for s in slots if s["kind"] == "recovery"]
+    assert len(recovery_ids) == 2
+    assert "Removed key slot" in run("keys", "remove", recovery_ids[0]).output
+    missing = run("keys", "remove", "zzzzzz", ok=False)
+    assert missing.exit_code == 1 and "no key slot" in missing.output
+    assert any(s.get("warning") == "insecure test KDF" for s in json.loads(run("keys", "list", "--json").output))
+    assert "passphrase" in run("keys", "list").output
+
+
+def test_removing_the_last_slot_is_refused(home: Path, run: Cli, tmp_path: Path) -> None:
+    run("init", "--key-file", str(tmp_path / "k.key"), "--no-passphrase")
+    slots = json.loads(run("keys", "list", "--json").output)
+    machine = next(s for s in slots if s["kind"] == "machine")
+    for s in slots:
+        if s is not machine:
+            run("keys", "remove", s["id"])
+    last = run("keys", "remove", machine["id"], ok=False)
+    assert last.exit_code == 1 and "last key slot" in last.output
+
+
+def test_commands_without_a_vault_say_run_init(home: Path, run: Cli) -> None:
+    r = run("status", ok=False)
+    assert r.exit_code == 1 and "selfdata init" in r.output
+
+
+def test_demo_imports_samples_and_is_idempotent(run: Cli, tmp_path: Path) -> None:
+    out = run("demo", "--home", str(tmp_path / "demo")).output
+    assert "bank.transaction" in out and "energy.reading" in out and "259 new" in out
+    again = run("demo", "--home", str(tmp_path / "demo")).output
+    assert "0 new, 0 changed, 259 unchanged" in again

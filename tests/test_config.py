@@ -1,0 +1,59 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from daemon import config
+from daemon.paths import Paths, home_paths, resolve, user_paths
+
+
+def test_missing_file_means_defaults(paths: Paths) -> None:
+    cfg = config.load(paths)
+    assert (cfg.api_bind, cfg.api_port, cfg.key_file) == ("127.0.0.1", 7350, None)
+    assert cfg.inbox_dir == paths.state_dir / "inbox"
+
+
+def test_template_round_trips_and_is_private(paths: Paths, tmp_path: Path) -> None:
+    config.write_default(paths, tmp_path / "k.key")
+    assert oct(paths.config_file.stat().st_mode & 0o777) == "0o600"
+    cfg = config.load(paths)
+    assert cfg.key_file == tmp_path / "k.key" and cfg.api_allowed_hosts == ()
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[api]\nport = 'x'\n", "api.port must be a int"),
+        ("[api]\nport = 99999\n", "is not a TCP port"),
+        ("[api]\nprot = 1\n", "unknown setting api.prot"),
+        ("[nope]\n", "unknown section [nope]"),
+        ("[api\n", "not valid TOML"),
+        ("[log]\nlevel = 'loud'\n", "log.level must be one of"),
+        ("[api]\nallowed_hosts = [1]\n", "list of strings"),
+    ],
+)
+def test_bad_config_names_the_file_and_key(paths: Paths, text: str, message: str) -> None:
+    paths.config_file.parent.mkdir(parents=True, exist_ok=True)
+    paths.config_file.write_text(text)
+    with pytest.raises(config.ConfigError) as err:
+        config.load(paths)
+    assert str(paths.config_file) in str(err.value) and message in str(err.value)
+
+
+def test_relative_paths_are_relative_to_the_config_file(paths: Paths) -> None:
+    paths.config_file.parent.mkdir(parents=True, exist_ok=True)
+    paths.config_file.write_text('[vault]\nkey_file = "keys/k.key"\n')
+    assert config.load(paths).key_file == paths.config_file.parent / "keys" / "k.key"
+
+
+def test_selfdata_home_overrides_everything(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SELFDATA_HOME", str(tmp_path / "h"))
+    assert resolve(system=True) == home_paths(tmp_path / "h")
+    monkeypatch.delenv("SELFDATA_HOME")
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "cfg"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    p = user_paths()
+    assert p.config_file == tmp_path / "cfg" / "selfdata" / "config.toml"
+    assert p.vault_file == tmp_path / "data" / "selfdata" / "vault" / "vault.db"
+    assert resolve(system=True).config_file == Path("/etc/selfdata/config.toml")

@@ -1,0 +1,43 @@
+"""Every command and every config key is documented."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from daemon.cli import cli
+from daemon.config import _SCHEMA
+
+DOCS = Path(__file__).resolve().parent.parent / "docs"
+
+
+def command_names(group: click.Group, prefix: str = "selfdata") -> list[str]:
+    names = []
+    for name, cmd in group.commands.items():
+        full = f"{prefix} {name}"
+        names.append(full)
+        if isinstance(cmd, click.Group):
+            names += command_names(cmd, full)
+    return names
+
+
+def test_every_command_is_in_docs_cli() -> None:
+    text = (DOCS / "cli.md").read_text()
+    missing = [n for n in command_names(cli) if f"`{n}" not in text]
+    assert not missing, f"undocumented commands: {missing}"
+
+
+def test_every_config_key_is_in_docs_configuration() -> None:
+    text = (DOCS / "configuration.md").read_text()
+    missing = [f"{s}.{k}" for s, keys in _SCHEMA.items() for k in keys if f"`{s}.{k}`" not in text]
+    assert not missing, f"undocumented config keys: {missing}"
+
+
+def test_template_holds_every_key() -> None:
+    from daemon.config import TEMPLATE
+
+    for section, keys in _SCHEMA.items():
+        assert f"[{section}]" in TEMPLATE
+        for key in keys:
+            assert f"\n{key} = " in TEMPLATE, key

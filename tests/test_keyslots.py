@@ -1,0 +1,117 @@
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pytest
+
+from daemon.paths import Paths
+from daemon.vault import INSECURE_TEST_KDF, KeySlots, RecordIn, SlotError, SlotSetup, UnlockFailed, Vault
+from daemon.vault.keys import parse_recovery_key
+
+from .conftest import PASSPHRASE
+
+
+def digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_every_slot_opens_the_same_vault(paths: Paths, machine_key: bytes) -> None:
+    setup = SlotSetup(passphrase=PASSPHRASE, machine_key=machine_key, kdf=INSECURE_TEST_KDF)
+    vault, slots = Vault.create(paths, setup)
+    vault.writer.upsert([RecordIn("s", "bank.transaction", "k1", 0, {"amount": "1.00"})])
+    vault.close()
+    assert setup.recovery_key is not None
+    loaded = KeySlots.load(paths.keyslots_file)
+    masters = [
+        loaded.unlock_passphrase(PASSPHRASE),
+        loaded.unlock_machine_key(machine_key, "test"),
+        loaded.unlock_recovery(parse_recovery_key(setup.recovery_key)),
+    ]
+    assert len({m.db_key for m in masters}) == 1 and len({m.secrets_key for m in masters}) == 1
+    reopened = Vault.open(paths, masters[2])
+    assert reopened.counts()[0].count == 1
+    reopened.close()
+
+
+def test_wrong_passphrase_and_wrong_machine_key_fail_clearly(vault: Vault, paths: Paths) -> None:
+    slots = KeySlots.load(paths.keyslots_file)
+    with pytest.raises(UnlockFailed, match="wrong passphrase"):
+        slots.unlock_passphrase("not it")
+    with pytest.raises(UnlockFailed, match="opens none of its key slots"):
+        slots.unlock_machine_key(b"\0" * 32, "the test")
+
+
+def test_changing_the_passphrase_rewrites_one_slot_never_the_database(
+    vault: Vault, paths: Paths, machine_key: bytes
+) -> None:
+    vault.close()
+    before_db = digest(paths.vault_file)
+    slots = KeySlots.load(paths.keyslots_file)
+    master = slots.unlock_passphrase(PASSPHRASE)
+    others = [s for s in slots.slots if s.kind != "passphrase"]
+    slots.change_passphrase(master, None, "new passphrase", INSECURE_TEST_KDF)
+    slots.save()
+    assert digest(paths.vault_file) == before_db
+    after = KeySlots.load(paths.keyslots_file)
+    assert [s for s in after.slots if s.kind != "passphrase"] == others
+    with pytest.raises(UnlockFailed):
+        after.unlock_passphrase(PASSPHRASE)
+    assert after.unlock_passphrase("new passphrase").db_key == master.db_key
+
+
+def test_the_last_slot_cannot_be_removed(paths: Paths, machine_key: bytes) -> None:
+    vault, slots = Vault.create(paths, SlotSetup(machine_key=machine_key, recovery=False, kdf=INSECURE_TEST_KDF))
+    vault.close()
+    with pytest.raises(SlotError, match="last key slot"):
+        slots.remove(slots.slots[0].id)
+
+
+def test_slots_can_be_added_and_removed(vault: Vault, paths: Paths) -> None:
+    slots = KeySlots.load(paths.keyslots_file)
+    master = slots.unlock_passphrase(PASSPHRASE)
+    extra = slots.add_passphrase(master, "second", INSECURE_TEST_KDF, label="partner")
+    slots.save()
+    assert KeySlots.load(paths.keyslots_file).unlock_passphrase("second").vault_id == master.vault_id
+    slots.remove(extra.id)
+    slots.save()
+    with pytest.raises(UnlockFailed):
+        KeySlots.load(paths.keyslots_file).unlock_passphrase("second")
+    with pytest.raises(SlotError, match="no key slot"):
+        slots.remove("nope")
+
+
+def test_slot_file_is_private_and_holds_no_key_material(vault: Vault, paths: Paths, machine_key: bytes) -> None:
+    assert oct(paths.keyslots_file.stat().st_mode & 0o777) == "0o600"
+    assert oct(paths.vault_dir.stat().st_mode & 0o777) == "0o700"
+    text = paths.keyslots_file.read_text()
+    assert machine_key.hex() not in text and PASSPHRASE not in text
+
+
+def test_weak_test_kdf_is_flagged(vault: Vault, paths: Paths) -> None:
+    slot = next(s for s in KeySlots.load(paths.keyslots_file).slots if s.kind == "passphrase")
+    assert slot.describe()["warning"] == "insecure test KDF"
+
+
+def test_a_damaged_slot_file_is_reported(vault: Vault, paths: Paths) -> None:
+    from daemon.vault import VaultCorrupt
+
+    paths.keyslots_file.write_text('{"format": "selfdata-keyslots", "version": 1, "slots": [')
+    with pytest.raises(VaultCorrupt, match="key slot file .* is damaged"):
+        KeySlots.load(paths.keyslots_file)
+
+
+def test_slots_of_another_vault_are_refused(paths: Paths, tmp_path: Path, machine_key: bytes) -> None:
+    from daemon.paths import home_paths
+    from daemon.vault import VaultCorrupt
+
+    v1, s1 = Vault.create(paths, SlotSetup(machine_key=machine_key, recovery=False, kdf=INSECURE_TEST_KDF))
+    v1.close()
+    other = home_paths(tmp_path / "other")
+    v2, s2 = Vault.create(other, SlotSetup(machine_key=machine_key, recovery=False, kdf=INSECURE_TEST_KDF))
+    v2.close()
+    # Swap in the other vault's slots: the key opens its slot, but it is not this database's key.
+    other.keyslots_file.replace(paths.keyslots_file)
+    master = KeySlots.load(paths.keyslots_file).unlock_machine_key(machine_key, "t")
+    with pytest.raises(VaultCorrupt):
+        Vault.open(paths, master)
