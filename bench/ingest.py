@@ -57,15 +57,21 @@ def phase_vault(home: Path, n: int) -> dict[str, float]:
     out: dict[str, float] = {}
     for label in ("first", "again"):
         start = time.perf_counter()
+        in_vault = 0.0  # time inside upsert: the vault's own cost, without generating samples
         batch: list[RecordIn] = []
         for key, ts, data in records(n):
             batch.append(RecordIn(SOURCE, DATASET, key, ts, data))
             if len(batch) == BATCH:
+                t = time.perf_counter()
                 vault.writer.upsert(batch)
+                in_vault += time.perf_counter() - t
                 batch = []
         if batch:
+            t = time.perf_counter()
             vault.writer.upsert(batch)
-        out[label] = n / (time.perf_counter() - start)
+            in_vault += time.perf_counter() - t
+        out[label] = n / in_vault
+        out[label + "_e2e"] = n / (time.perf_counter() - start)
     vault.close()
     out["rss"] = peak_rss_mb()
     return out
@@ -95,14 +101,16 @@ def main(argv: list[str]) -> None:
         plain = _child("plain", Path(tmp), n)
         vault_size = sum(f.stat().st_size for f in (Path(tmp) / "vault").rglob("*") if f.is_file())
         plain_size = (Path(tmp) / "plain.db").stat().st_size
-    print(f"ingest of {n:,} records (~250 B JSON each)")
-    print(f"  vault first import     {vault['first']:>10,.0f} records/s")
+    first, again = vault["first"], vault["again"]
+    print(f"ingest of {n:,} records (~250 B JSON each), batches of {BATCH:,}")
     print(
-        f"  vault re-upsert same   {vault['again']:>10,.0f} records/s  "
-        f"({vault['again'] / vault['first']:.2f}x first; target >= 2x)"
+        f"  vault first import     {first:>10,.0f} records/s  "
+        f"(end to end with sample generation: {vault['first_e2e']:,.0f}/s)"
     )
-    print(f"  plain sqlite-utils     {plain['rate']:>10,.0f} records/s")
-    print(f"  ratio vault/plain      {vault['first'] / plain['rate']:>10.2f}      (target >= 0.5)")
+    print(f"  vault re-upsert same   {again:>10,.0f} records/s  (end to end: {vault['again_e2e']:,.0f}/s)")
+    print(f"  re-upsert / first      {again / first:>10.2f}x     (target >= 2x)")
+    print(f"  plain sqlite-utils     {plain['rate']:>10,.0f} records/s  (end to end, insert_all)")
+    print(f"  vault / plain          {vault['first_e2e'] / plain['rate']:>10.2f}      (end to end both; target >= 0.5)")
     print(f"  peak RSS vault         {vault['rss']:>10.1f} MB     (target <= 150 MB)")
     print(f"  peak RSS plain         {plain['rss']:>10.1f} MB")
     print(f"  on disk vault / plain  {vault_size / 1e6:>10.1f} MB / {plain_size / 1e6:.1f} MB")

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
 from ..times import iso, now_ms
 from .db import Connection, DatabaseError, corrupt
-
-_LOOKUP_CHUNK = 500
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,8 +69,9 @@ class StoredRecord:
         return out
 
 
-_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-canonical_json = _ENCODER.encode
+def canonical_json(value: Any) -> str:
+    """Sorted keys, no spaces, UTF-8: equal content gives equal text, so equal hashes."""
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
 
 
 def content_hash(ts: int, data_json: str, raw_json: str | None) -> bytes:
@@ -163,15 +163,14 @@ class RecordWriter:
             by_stream.setdefault((source, dataset), []).append(key)
         found: dict[tuple[str, str, str], tuple[bytes, int]] = {}
         for (source, dataset), keys in by_stream.items():
-            for i in range(0, len(keys), _LOOKUP_CHUNK):
-                chunk = keys[i : i + _LOOKUP_CHUNK]
-                marks = ",".join("?" * len(chunk))
-                rows = conn.execute(
-                    f"SELECT key, hash, deleted FROM records WHERE source=? AND dataset=? AND key IN ({marks})",
-                    (source, dataset, *chunk),
-                )
-                for key, h, deleted in rows:
-                    found[(source, dataset, key)] = (h, deleted)
+            # One statement per stream: the keys travel as one JSON array, not thousands of parameters.
+            rows = conn.execute(
+                "SELECT key, hash, deleted FROM records WHERE source=? AND dataset=?"
+                " AND key IN (SELECT value FROM json_each(?))",
+                (source, dataset, orjson.dumps(keys).decode()),
+            )
+            for key, h, deleted in rows:
+                found[(source, dataset, key)] = (h, deleted)
         return found
 
     def delete(self, *, source: str | None = None, dataset: str | None = None, keys: Sequence[str] = ()) -> int:
@@ -270,7 +269,7 @@ class Page:
 
 def _row(row: tuple[Any, ...]) -> StoredRecord:
     source, dataset, key, ts, seq, updated_at, data, deleted = row
-    return StoredRecord(source, dataset, key, ts, seq, updated_at, json.loads(data) if data else None, bool(deleted))
+    return StoredRecord(source, dataset, key, ts, seq, updated_at, orjson.loads(data) if data else None, bool(deleted))
 
 
 _COLUMNS = "source, dataset, key, ts, seq, updated_at, data, deleted"

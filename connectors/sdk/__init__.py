@@ -1,0 +1,42 @@
+"""The connector SDK: everything a connector or importer author needs.
+
+from connectors.sdk import Connector, Record, Checkpoint, Field, Secret, datasets
+"""
+
+from . import datasets
+from .connector import Connector, Importer, Item, Plugin
+from .context import Context
+from .errors import AuthFailed, ConnectorError, Fatal, ImportFailed, InvalidRecord, Retryable, UserActionNeeded
+from .fields import Field, Secret, SettingsError, parse_settings
+from .http import Http, Response, parse_retry_after
+from .records import Checkpoint, Delete, Fragment, Record
+from .schema import decimal_text, parse_decimal
+
+__all__ = [
+    "AuthFailed",
+    "Checkpoint",
+    "Connector",
+    "ConnectorError",
+    "Context",
+    "Delete",
+    "Fatal",
+    "Field",
+    "Fragment",
+    "Http",
+    "ImportFailed",
+    "Importer",
+    "InvalidRecord",
+    "Item",
+    "Plugin",
+    "Record",
+    "Response",
+    "Retryable",
+    "Secret",
+    "SettingsError",
+    "UserActionNeeded",
+    "datasets",
+    "decimal_text",
+    "parse_decimal",
+    "parse_retry_after",
+    "parse_settings",
+]

@@ -1,0 +1,90 @@
+"""The two kinds of plugin: `Connector` (a live source) and `Importer` (a file format)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any, ClassVar
+
+from .context import Context
+from .fields import Field
+from .records import Checkpoint, Delete, Fragment, Record
+
+Item = Record | Fragment | Checkpoint | Delete
+
+
+class Plugin:
+    """What connectors and importers share: a manifest of class attributes."""
+
+    name: ClassVar[str]  # the entry point name, e.g. "octopus-energy"
+    title: ClassVar[str]
+    category: ClassVar[str]  # bank, energy, health, telecom, other
+    datasets: ClassVar[tuple[str, ...]]
+    fields: ClassVar[tuple[Field, ...]] = ()
+    description: ClassVar[str] = ""
+
+    def normalize(self, fragment: Fragment) -> Record | list[Record] | None:
+        """Map a vendor fragment to normalised records: a pure function of the fragment,
+        so `selfdata renormalize` can re-run it over stored `raw` when the mapping improves."""
+        raise NotImplementedError(f"{type(self).__name__} yields fragments but has no normalize()")
+
+    @classmethod
+    def manifest(cls) -> dict[str, Any]:
+        return {
+            "name": cls.name,
+            "title": cls.title,
+            "category": cls.category,
+            "datasets": list(cls.datasets),
+            "fields": [f.describe() for f in cls.fields],
+            "description": cls.description,
+        }
+
+
+class Connector(Plugin):
+    """A live source. Subclasses set the manifest attributes and implement `fetch`."""
+
+    kind: ClassVar[str] = "connector"
+    schedule: ClassVar[str] = "daily"
+    # Datasets read afresh at each sync (counters): exempt from "a second run adds nothing".
+    sampled_datasets: ClassVar[tuple[str, ...]] = ()
+    # True when the user must authorise in a browser (OAuth, PSD2 consent) before use.
+    needs_authorization: ClassVar[bool] = False
+
+    async def check(self, ctx: Context) -> None:
+        """Prove the settings and credentials work (one cheap request); raise if not."""
+        return None
+
+    def fetch(self, ctx: Context, state: dict[str, Any]) -> AsyncIterator[Item]:
+        """Yield records (or fragments) and, now and then, a Checkpoint to resume from."""
+        raise NotImplementedError
+
+    async def authorization_url(self, ctx: Context, redirect_uri: str) -> str:
+        """The URL where the user consents (connectors with needs_authorization)."""
+        raise NotImplementedError
+
+    async def complete_authorization(self, ctx: Context, redirect_uri: str, code_or_url: str) -> None:
+        """Exchange the code the user brings back; store tokens with ctx.update_secret."""
+        raise NotImplementedError
+
+    @classmethod
+    def manifest(cls) -> dict[str, Any]:
+        return {**super().manifest(), "kind": "connector", "schedule": cls.schedule}
+
+
+class Importer(Plugin):
+    """A file format. `read` streams the file and runs in a worker thread."""
+
+    kind: ClassVar[str] = "importer"
+    extensions: ClassVar[tuple[str, ...]] = ()  # e.g. (".ofx", ".qfx"), for messages only
+
+    @classmethod
+    def sniff(cls, head: bytes, filename: str) -> bool:
+        """Whether the file whose first bytes are `head` is in this format."""
+        raise NotImplementedError
+
+    def read(self, path: Path, settings: dict[str, Any]) -> Iterator[Record | Fragment | Delete]:
+        raise NotImplementedError
+
+    @classmethod
+    def manifest(cls) -> dict[str, Any]:
+        return {**super().manifest(), "kind": "importer", "extensions": list(cls.extensions)}

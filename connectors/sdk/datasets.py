@@ -1,0 +1,199 @@
+"""The normalised datasets of DESIGN: every connector of a category yields these shapes,
+so an app works with any bank, any meter, any phone.
+
+Money and quantities are decimal strings, never floats; times are ISO 8601 with their
+offset; units are explicit.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from .schema import (
+    AnyJson,
+    Choice,
+    Currency,
+    Day,
+    DecimalText,
+    Instant,
+    Integer,
+    ListOf,
+    Nested,
+    Shape,
+    Text,
+)
+
+
+class Dataset(Shape):
+    dataset: ClassVar[str]
+    title: ClassVar[str]
+
+
+class BankAccount(Dataset):
+    dataset = "bank.account"
+    title = "Bank accounts with their latest balance"
+    account_id = Text("The account's stable id: IBAN, or the bank's account number")
+    institution = Text("The bank", required=False)
+    name = Text("The account's name at the bank", required=False)
+    iban = Text(required=False)
+    currency = Currency()
+    kind = Choice("checking", "savings", "credit_card", "loan", "investment", "other", required=False)
+    balance = DecimalText("Ledger (booked) balance", required=False)
+    available_balance = DecimalText("Available balance, where the bank reports one", required=False)
+    balance_at = Instant("When the balance was true", required=False)
+
+
+class BankTransaction(Dataset):
+    dataset = "bank.transaction"
+    title = "Bank and card transactions"
+    account_id = Text()
+    booked_on = Day("Booking date", required=False)
+    value_on = Day("Value date", required=False)
+    amount = DecimalText("Negative for money out")
+    currency = Currency()
+    description = Text(required=False)
+    counterparty = Text(required=False)
+    status = Choice("booked", "pending")
+    category = Text(required=False)
+
+
+class EnergyReading(Dataset):
+    dataset = "energy.reading"
+    title = "Meter readings, filed under the interval they measure"
+    meter_id = Text()
+    commodity = Choice("electricity", "gas", "water")
+    direction = Choice("consumption", "production")
+    start = Instant()
+    end = Instant()
+    quantity = DecimalText()
+    unit = Choice("kWh", "Wh", "m3", "therm", "ft3", "L")
+    quality = Choice("actual", "estimated", "revised", "missing", "unknown", required=False)
+
+
+class Component(Shape):
+    code = Text()
+    value = DecimalText(required=False)
+    unit = Text(required=False)
+
+
+class HealthObservation(Dataset):
+    dataset = "health.observation"
+    title = "Measurements: heart rate, steps, weight, blood pressure..."
+    code = Text("LOINC code, or the source's own type (HealthKit identifier)")
+    code_system = Text("e.g. http://loinc.org or HealthKit")
+    name = Text("Human-readable name of the code", required=False)
+    value = DecimalText("Numeric value", required=False)
+    value_text = Text("Value of a category or text observation", required=False)
+    unit = Text(required=False)
+    start = Instant()
+    end = Instant(required=False)
+    device = Text(required=False)
+    components = ListOf(Component, "e.g. systolic and diastolic of a blood pressure", required=False)
+
+
+class Measure(Shape):
+    value = DecimalText()
+    unit = Text()
+
+
+class HealthWorkout(Dataset):
+    dataset = "health.workout"
+    title = "Workouts"
+    activity = Text()
+    start = Instant()
+    end = Instant()
+    duration_s = Integer(required=False)
+    distance = Nested(Measure, required=False)
+    energy = Nested(Measure, required=False)
+    source_device = Text(required=False)
+
+
+class HealthClinical(Dataset):
+    dataset = "health.clinical"
+    title = "Clinical records (FHIR resources kept whole)"
+    resource_type = Text()
+    id = Text()
+    resource = AnyJson("The FHIR resource, whole")
+    effective = Instant("The resource's own main date", required=False)
+
+
+class TelecomCall(Dataset):
+    dataset = "telecom.call"
+    title = "Calls"
+    direction = Choice("in", "out", "missed", "rejected")
+    number = Text("E.164 where possible; empty when withheld", required=False)
+    name = Text("Contact name", required=False)
+    started_at = Instant()
+    duration_s = Integer()
+    line = Text(required=False)
+
+
+class Part(Shape):
+    name = Text(required=False)
+    content_type = Text()
+    size = Integer(required=False)
+
+
+class TelecomMessage(Dataset):
+    dataset = "telecom.message"
+    title = "Text and multimedia messages"
+    direction = Choice("in", "out")
+    number = Text("E.164 where possible", required=False)
+    name = Text("Contact name", required=False)
+    at = Instant()
+    kind = Choice("sms", "mms")
+    body = Text(required=False)
+    parts = ListOf(Part, required=False)
+    thread = Text(required=False)
+
+
+class TelecomUsage(Dataset):
+    dataset = "telecom.usage"
+    title = "Data traffic per interval"
+    start = Instant()
+    end = Instant()
+    bytes_up = Integer()
+    bytes_down = Integer()
+    line = Text(required=False)
+
+
+ALL: tuple[type[Dataset], ...] = (
+    BankAccount,
+    BankTransaction,
+    EnergyReading,
+    HealthObservation,
+    HealthWorkout,
+    HealthClinical,
+    TelecomCall,
+    TelecomMessage,
+    TelecomUsage,
+)
+BY_NAME: dict[str, type[Dataset]] = {d.dataset: d for d in ALL}
+
+
+def schema_of(dataset: str) -> type[Dataset] | None:
+    """The normalised schema of a dataset; None for a connector's own or an app's dataset."""
+    return BY_NAME.get(dataset)
+
+
+def validate(dataset: str, data: object) -> None:
+    """Raise InvalidRecord naming the field when `data` does not fit `dataset`'s schema."""
+    shape = BY_NAME.get(dataset)
+    if shape is not None:
+        shape.validate(data)
+    elif not isinstance(data, dict):
+        from .errors import InvalidRecord
+
+        raise InvalidRecord(f"expected an object, got {type(data).__name__}")
+
+
+def json_schema(dataset: str) -> dict[str, object]:
+    shape = BY_NAME.get(dataset)
+    if shape is None:
+        return {"type": "object", "description": f"{dataset}: no normalised schema (connector or app data)"}
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": f"selfdata:dataset:{dataset}",
+        "title": shape.title,
+        **shape.json_schema(),
+    }

@@ -1,0 +1,48 @@
+"""What connectors and importers yield."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """A normalised record: `key` is the vendor's stable id (or a hash of identifying
+    fields), `ts` the record's own time (timezone-aware), `raw` the vendor's fragment."""
+
+    dataset: str
+    key: str
+    ts: datetime
+    data: dict[str, Any]
+    raw: Any = None
+
+    def __post_init__(self) -> None:
+        if self.ts.tzinfo is None or self.ts.utcoffset() is None:
+            raise ValueError(f"record {self.dataset}/{self.key}: ts {self.ts.isoformat()} has no timezone")
+        if not self.key:
+            raise ValueError(f"record of {self.dataset}: empty key")
+
+
+@dataclass(frozen=True, slots=True)
+class Fragment:
+    """A vendor fragment for the connector's `normalize` to map into records."""
+
+    dataset: str
+    raw: Any
+
+
+@dataclass(frozen=True, slots=True)
+class Checkpoint:
+    """Where to resume: stored only after every record yielded before it is committed."""
+
+    state: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Delete:
+    """Remove records the vendor no longer has (e.g. a pending transaction now booked)."""
+
+    dataset: str
+    keys: tuple[str, ...]
