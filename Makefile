@@ -19,7 +19,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -n auto -q
 
 bench: $(STAMP)
-	$(BIN)/python -m bench
+	$(BIN)/python -m bench all
 
 clean:
 	rm -rf $(VENV) .demo

@@ -48,6 +48,9 @@ class Context:
     now: Callable[[], datetime] = _utcnow
     # Persists a changed secret (a refreshed OAuth token) at once, encrypted.
     save_secret: Callable[[str, str], Awaitable[None]] | None = None
+    # Tells the user about something coming (consent expiring on a date) without failing.
+    on_warning: Callable[[str], None] | None = None
+    warnings: list[str] = field(default_factory=list)
 
     def __repr__(self) -> str:  # secrets stay out of tracebacks and logs
         return f"Context(source={self.source!r}, settings={self.settings!r}, secrets=<{len(self.secrets)} hidden>)"
@@ -61,6 +64,12 @@ class Context:
                 f"the source {self.source!r} has no {name}; set it with: selfdata source edit {self.source}"
             )
         return value
+
+    def warn(self, message: str) -> None:
+        """Something the user should act on soon; shown in `selfdata status` and notified once."""
+        self.warnings.append(message)
+        if self.on_warning is not None:
+            self.on_warning(message)
 
     async def update_secret(self, name: str, value: str) -> None:
         self.secrets[name] = value

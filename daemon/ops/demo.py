@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from connectors.testing import samples
+from connectors.testing.generators import jsonl as samples
 
 from ..paths import home_paths
 from ..vault import INSECURE_TEST_KDF, Vault

@@ -1,0 +1,1 @@
+"""Bank connectors and importers: every one yields bank.account and bank.transaction."""

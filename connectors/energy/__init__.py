@@ -1,0 +1,1 @@
+"""Energy connectors and importers: energy.reading, filed under the interval measured."""

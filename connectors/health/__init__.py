@@ -1,0 +1,1 @@
+"""Health connectors and importers: health.observation, health.workout, health.clinical."""

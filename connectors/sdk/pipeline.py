@@ -1,0 +1,35 @@
+"""From what a plugin yields to validated records: shared by the daemon's runner and the test kit."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from . import datasets
+from .connector import Plugin
+from .errors import InvalidRecord
+from .records import Fragment, Record
+
+
+def to_records(plugin: Plugin, item: Record | Fragment) -> list[Record]:
+    """Normalise a fragment (keeping it as `raw`) or pass a record through; validate each."""
+    if isinstance(item, Fragment):
+        mapped = plugin.normalize(item)
+        out = [] if mapped is None else [mapped] if isinstance(mapped, Record) else list(mapped)
+        out = [r if r.raw is not None else dataclasses.replace(r, raw=item.raw) for r in out]
+    else:
+        out = [item]
+    for record in out:
+        check(plugin, record)
+    return out
+
+
+def check(plugin: Plugin, record: Record) -> None:
+    if record.dataset not in plugin.datasets:
+        raise InvalidRecord(
+            f"{plugin.name} yielded a record of {record.dataset!r}, which it does not declare "
+            f"(it declares {', '.join(plugin.datasets)})"
+        )
+    try:
+        datasets.validate(record.dataset, record.data)
+    except InvalidRecord as err:
+        raise InvalidRecord(f"{plugin.name}: record {record.dataset}/{record.key}: {err}") from None

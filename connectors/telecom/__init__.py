@@ -1,0 +1,1 @@
+"""Telecom connectors and importers: telecom.call, telecom.message, telecom.usage."""

@@ -1,0 +1,1 @@
+"""Generators of realistic sample files, for tests, benches and the demo."""

@@ -1,0 +1,1 @@
+"""Fake vendor servers that answer like the documented APIs, for tests and the demo."""
