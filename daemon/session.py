@@ -9,6 +9,7 @@ from pathlib import Path
 from . import config as config_mod
 from .config import Config
 from .paths import Paths, resolve
+from .plugins import Registry
 from .vault import DEFAULT_KDF, INSECURE_TEST_KDF, KdfProfile, Unlocked, Vault, unlock
 from .vault.keys import parse_recovery_key
 
@@ -32,6 +33,7 @@ class Session:
     config: Config
     passphrase: str | None = None
     recovery_key: str | None = None
+    _registry: Registry | None = None
 
     @classmethod
     def from_env(
@@ -44,6 +46,13 @@ class Session:
         if recovery is not None:
             parse_recovery_key(recovery)  # a typo is reported before anything else
         return cls(paths, cfg, passphrase, recovery)
+
+    def registry(self) -> Registry:
+        from . import plugins
+
+        if self._registry is None:
+            self._registry = plugins.load()
+        return self._registry
 
     def unlock(self) -> Unlocked:
         return unlock(

@@ -80,3 +80,16 @@ def initialised(home: Path, run: Cli, passphrase_file: Path, tmp_path: Path) -> 
     key_file = tmp_path / "machine.key"
     run("init", "--passphrase-file", str(passphrase_file), "--key-file", str(key_file))
     return key_file
+
+
+@pytest.fixture
+def registry(monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    """The test plugins of tests/plugins.py, loaded the way third-party ones are."""
+    from daemon import plugins
+
+    from . import plugins as test_plugins
+
+    monkeypatch.setenv(plugins.EXTRA_ENV, test_plugins.ALL)
+    reg = plugins.load(entries=[])
+    assert not reg.problems, reg.problems
+    return reg

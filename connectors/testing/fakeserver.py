@@ -18,6 +18,7 @@ class Fault:
     headers: dict[str, str] = field(default_factory=dict)
     body: str = ""
     path_prefix: str = ""
+    when: Callable[[web.Request], bool] | None = None
 
 
 class FakeServer:
@@ -43,8 +44,10 @@ class FakeServer:
         headers: dict[str, str] | None = None,
         body: str = "",
         path_prefix: str = "",
+        when: Callable[[web.Request], bool] | None = None,
     ) -> None:
-        self.faults.append(Fault(status, times, headers or {}, body, path_prefix))
+        """Answer `status` to the next `times` requests under `path_prefix` (and matching `when`)."""
+        self.faults.append(Fault(status, times, headers or {}, body, path_prefix, when))
 
     def count(self, path_prefix: str = "") -> int:
         return sum(1 for r in self.requests if r.path.startswith(path_prefix))
@@ -53,7 +56,11 @@ class FakeServer:
     async def _middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         self.requests.append(request)
         for fault in self.faults:
-            if fault.times > 0 and request.path.startswith(fault.path_prefix):
+            if (
+                fault.times > 0
+                and request.path.startswith(fault.path_prefix)
+                and (fault.when is None or fault.when(request))
+            ):
                 fault.times -= 1
                 return web.Response(status=fault.status, headers=fault.headers, text=fault.body)
         return await handler(request)

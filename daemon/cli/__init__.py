@@ -8,11 +8,18 @@ from typing import Any
 
 import click
 
+from connectors.scaffold import ScaffoldError
+from connectors.sdk import ConnectorError, SettingsError
+
 from .. import __version__
 from ..config import ConfigError
 from ..files import InsecurePermissions
 from ..ops.jsonl import JsonlError
+from ..plugins import UnknownConnector
 from ..session import Session
+from ..sources import SourceError
+from ..sync.importing import UnknownFormat
+from ..sync.schedule import ScheduleError
 from ..times import TimeFormatError
 from ..vault import VaultError
 from ..vault.keys import KeyFileError, RecoveryKeyError
@@ -30,6 +37,13 @@ USER_ERRORS: tuple[type[BaseException], ...] = (
     TimeFormatError,
     CursorError,
     NameError_,
+    SourceError,
+    UnknownConnector,
+    UnknownFormat,
+    ScheduleError,
+    ScaffoldError,
+    ConnectorError,
+    SettingsError,
 )
 
 
@@ -80,7 +94,8 @@ def session(ctx: click.Context) -> Session:
     )
 
 
-from . import vault as _vault  # noqa: E402,F401  (registers the commands)
+from . import sources as _sources  # noqa: E402,F401  (registers the commands)
+from . import vault as _vault  # noqa: E402,F401
 
 
 def main() -> None:

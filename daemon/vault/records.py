@@ -79,6 +79,19 @@ def content_hash(ts: int, data_json: str, raw_json: str | None) -> bytes:
     return hashlib.blake2b(text.encode(), digest_size=16).digest()
 
 
+Prepared = dict[tuple[str, str, str], tuple[int, str, "str | None", bytes]]
+
+
+def prepare(records: Iterable[RecordIn]) -> Prepared:
+    """Serialise and hash records (outside any transaction); later duplicates of a key win."""
+    out: Prepared = {}
+    for r in records:
+        data_json = canonical_json(r.data)
+        raw_json = None if r.raw is None else canonical_json(r.raw)
+        out[(r.source, r.dataset, r.key)] = (r.ts, data_json, raw_json, content_hash(r.ts, data_json, raw_json))
+    return out
+
+
 class RecordWriter:
     """The one writer of a vault: every change goes through here, one transaction a batch."""
 
@@ -100,44 +113,36 @@ class RecordWriter:
 
         Unchanged content costs a read, not a write, and does not bump `seq`.
         """
-        latest: dict[tuple[str, str, str], tuple[RecordIn, str, str | None, bytes]] = {}
-        for r in records:
-            data_json = canonical_json(r.data)
-            raw_json = None if r.raw is None else canonical_json(r.raw)
-            latest[(r.source, r.dataset, r.key)] = (r, data_json, raw_json, content_hash(r.ts, data_json, raw_json))
+        prepared = prepare(records)
         with self.transaction() as conn:
-            counts = self._apply(conn, latest, run_id)
+            counts = self.apply(conn, prepared, run_id)
             if within is not None:
                 within(conn)
         return counts
 
-    def _apply(
-        self,
-        conn: Connection,
-        latest: dict[tuple[str, str, str], tuple[RecordIn, str, str | None, bytes]],
-        run_id: int | None,
-    ) -> BatchCounts:
+    def apply(self, conn: Connection, prepared: Prepared, run_id: int | None) -> BatchCounts:
+        """Upsert prepared records inside a transaction the caller holds."""
         counts = BatchCounts()
-        existing = self._existing(conn, latest.keys())
+        existing = self._existing(conn, prepared.keys())
         now = now_ms()
         seq = _last_seq(conn)
         inserts: list[tuple[Any, ...]] = []
         updates: list[tuple[Any, ...]] = []
-        for ident, (r, data_json, raw_json, h) in latest.items():
-            found = existing.get(ident)
+        for (source, dataset, key), (ts, data_json, raw_json, h) in prepared.items():
+            found = existing.get((source, dataset, key))
             if found is not None and found[0] == h and not found[1]:
                 counts.unchanged += 1
                 continue
             seq += 1
             if found is None:
                 counts.new += 1
-                inserts.append((seq, r.source, r.dataset, r.key, r.ts, data_json, raw_json, h, now, now, run_id))
+                inserts.append((seq, source, dataset, key, ts, data_json, raw_json, h, now, now, run_id))
             else:
                 if found[1]:
                     counts.new += 1  # a deleted key that comes back
                 else:
                     counts.changed += 1
-                updates.append((seq, r.ts, data_json, raw_json, h, now, run_id, r.source, r.dataset, r.key))
+                updates.append((seq, ts, data_json, raw_json, h, now, run_id, source, dataset, key))
         if inserts:
             conn.executemany(
                 "INSERT INTO records (seq, source, dataset, key, ts, data, raw, hash, created_at, updated_at, run_id)"
@@ -175,21 +180,25 @@ class RecordWriter:
 
     def delete(self, *, source: str | None = None, dataset: str | None = None, keys: Sequence[str] = ()) -> int:
         """Turn records into tombstones: data and raw are wiped, the changes feed reports them."""
+        with self.transaction() as conn:
+            return self.delete_in(conn, source=source, dataset=dataset, keys=keys)
+
+    def delete_in(
+        self, conn: Connection, *, source: str | None = None, dataset: str | None = None, keys: Sequence[str] = ()
+    ) -> int:
         where, params = _scope(source, dataset)
         if keys:
-            marks = ",".join("?" * len(keys))
-            where += f" AND key IN ({marks})"
-            params += list(keys)
-        with self.transaction() as conn:
-            seq = _last_seq(conn)
-            rows = conn.execute(f"SELECT seq FROM records WHERE deleted=0 AND {where} ORDER BY seq", params).fetchall()
-            now = now_ms()
-            conn.executemany(
-                "UPDATE records SET seq=?, data=NULL, raw=NULL, hash=X'', deleted=1, updated_at=? WHERE seq=?",
-                [(seq + i + 1, now, old) for i, (old,) in enumerate(rows)],
-            )
-            if rows:
-                _set_last_seq(conn, seq + len(rows))
+            where += " AND key IN (SELECT value FROM json_each(?))"
+            params.append(orjson.dumps(list(keys)).decode())
+        seq = _last_seq(conn)
+        rows = conn.execute(f"SELECT seq FROM records WHERE deleted=0 AND {where} ORDER BY seq", params).fetchall()
+        now = now_ms()
+        conn.executemany(
+            "UPDATE records SET seq=?, data=NULL, raw=NULL, hash=X'', deleted=1, updated_at=? WHERE seq=?",
+            [(seq + i + 1, now, old) for i, (old,) in enumerate(rows)],
+        )
+        if rows:
+            _set_last_seq(conn, seq + len(rows))
         return len(rows)
 
     def purge_tombstones(self, older_than_ms: int) -> int:

@@ -50,7 +50,57 @@ def _sql(script: str) -> Callable[[Connection], None]:
     return apply
 
 
-MIGRATIONS: list[Callable[[Connection], None]] = [_sql(_V1)]
+# Sources and runs. A source's state is its connector's last committed checkpoint.
+_V2 = """
+CREATE TABLE sources (
+    name TEXT PRIMARY KEY,
+    connector TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    settings TEXT NOT NULL DEFAULT '{}',
+    schedule TEXT,
+    enabled INTEGER NOT NULL DEFAULT 1,
+    state TEXT NOT NULL DEFAULT '{}',
+    health TEXT NOT NULL DEFAULT 'ok',
+    health_message TEXT,
+    health_since INTEGER,
+    failures INTEGER NOT NULL DEFAULT 0,
+    next_run INTEGER,
+    warning TEXT,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+) WITHOUT ROWID;
+
+CREATE TABLE runs (
+    id INTEGER PRIMARY KEY,
+    source TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    started_at INTEGER NOT NULL,
+    ended_at INTEGER,
+    status TEXT NOT NULL,
+    new INTEGER NOT NULL DEFAULT 0,
+    changed INTEGER NOT NULL DEFAULT 0,
+    unchanged INTEGER NOT NULL DEFAULT 0,
+    deleted INTEGER NOT NULL DEFAULT 0,
+    error TEXT,
+    detail TEXT
+);
+CREATE INDEX runs_source ON runs(source, id);
+
+CREATE TABLE staging (
+    id INTEGER PRIMARY KEY,
+    run_id INTEGER NOT NULL,
+    op TEXT NOT NULL,
+    dataset TEXT NOT NULL,
+    key TEXT NOT NULL,
+    ts INTEGER,
+    data TEXT,
+    raw TEXT,
+    hash BLOB
+);
+CREATE INDEX staging_run ON staging(run_id, id);
+"""
+
+MIGRATIONS: list[Callable[[Connection], None]] = [_sql(_V1), _sql(_V2)]
 
 
 def migrate(conn: Connection) -> int:

@@ -1,0 +1,422 @@
+"""Connectors, sources, syncs, runs, imports."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+from connectors.scaffold import write as write_scaffold
+from connectors.sdk import Connector, Importer
+
+from ..ops import sources as source_ops
+from ..plugins import Registry
+from ..sources import SourceStore
+from ..sync import runs as run_log
+from ..sync.importing import import_file
+from ..sync.renormalize import renormalize as renormalize_source
+from ..sync.runner import Runner
+from ..times import iso
+from . import cli, render, session
+
+
+def _report_problems(registry: Registry) -> None:
+    for problem in registry.problems:
+        click.secho(f"warning: {problem}", fg="yellow", err=True)
+
+
+@cli.group(invoke_without_command=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def connectors(ctx: click.Context, as_json: bool) -> None:
+    """List the connectors and importers installed (and write new ones: connectors new)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    registry = session(ctx).registry()
+    _report_problems(registry)
+    plugins = registry.all()
+    if as_json:
+        render.print_json([p.manifest() for p in plugins])
+        return
+    if not plugins:
+        click.echo("No connectors installed.")
+        return
+    rows = []
+    for p in plugins:
+        fields = ", ".join(f.name + ("*" if f.secret else "") for f in p.fields)
+        rows.append((p.name, p.kind, p.category, ", ".join(p.datasets), fields, p.title))
+    render.table(None, ["name", "kind", "category", "datasets", "settings (* secret)", "title"], rows)
+
+
+@connectors.command("new")
+@click.argument("name")
+@click.option("--dir", "folder", type=click.Path(file_okay=False, path_type=Path), default=".", show_default=True)
+def connectors_new(name: str, folder: Path) -> None:
+    """Write a working connector NAME and its test (using the test kit) into --dir."""
+    made = write_scaffold(name, folder)
+    click.echo(f"Wrote {made.connector_file} and {made.test_file}.")
+    click.echo(f"Run its tests: python -m pytest {made.test_file}")
+    click.echo("Package and install it: see docs/connectors.md")
+
+
+@cli.group()
+def source() -> None:
+    """Sources: configured instances of a connector (my-bank, octopus-home)."""
+
+
+def _prompt_values(cls: type[Connector] | type[Importer], given: dict[str, str], keep: bool = False) -> dict[str, str]:
+    """Ask for the fields not given with --set (on a terminal only); secrets are typed hidden."""
+    values = dict(given)
+    if not sys.stdin.isatty():
+        return values
+    for f in cls.fields:
+        if f.name in values:
+            continue
+        hint = f" ({f.help})" if f.help else ""
+        if keep:
+            hint += " [Enter keeps the current value]"
+        default = "" if f.secret or keep else (f.default if f.default is not None else "")
+        answer = click.prompt(
+            f"{f.name}{hint}", default=default, hide_input=f.secret, show_default=not f.secret, type=str
+        )
+        if answer != "":
+            values[f.name] = answer
+    return values
+
+
+@source.command("add")
+@click.argument("name")
+@click.argument("connector")
+@click.option("--set", "assignments", multiple=True, metavar="KEY=VALUE", help="A setting (repeatable).")
+@click.option("--schedule", help="every 6h, hourly, daily, weekly or a cron expression.")
+@click.option("--no-check", is_flag=True, help="Save without trying the credentials.")
+@click.pass_context
+def source_add(
+    ctx: click.Context, name: str, connector: str, assignments: tuple[str, ...], schedule: str | None, no_check: bool
+) -> None:
+    """Add source NAME using CONNECTOR; asks for its settings and tries them before saving."""
+    s = session(ctx)
+    cls = s.registry().get(connector)
+    values = _prompt_values(cls, source_ops.parse_assignments(assignments))
+    vault, _ = s.open()
+    try:
+        added = asyncio.run(
+            source_ops.add_source(vault, s.registry(), name, connector, values, schedule=schedule, check=not no_check)
+        )
+    finally:
+        vault.close()
+    if added.health == "needs_authorization":
+        click.echo(f"Added {name}. It needs your consent in a browser: selfdata source authorize {name}")
+    else:
+        click.echo(f"Added {name} ({connector}). Sync it now with: selfdata sync {name}")
+
+
+@source.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def source_list(ctx: click.Context, as_json: bool) -> None:
+    """List the sources with their health."""
+    vault, _ = session(ctx).open()
+    try:
+        sources = SourceStore(vault).list()
+    finally:
+        vault.close()
+    if as_json:
+        render.print_json([src.to_json() for src in sources])
+        return
+    if not sources:
+        click.echo("No sources yet: selfdata source add NAME CONNECTOR (selfdata connectors lists them).")
+        return
+    render.table(
+        None,
+        ["name", "connector", "schedule", "enabled", "health", "to do"],
+        [
+            (src.name, src.connector, src.schedule or "", "yes" if src.enabled else "no", src.health, src.action)
+            for src in sources
+        ],
+    )
+
+
+@source.command("show")
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def source_show(ctx: click.Context, name: str, as_json: bool) -> None:
+    """A source's settings (secrets by name only), health and last runs."""
+    vault, _ = session(ctx).open()
+    try:
+        store = SourceStore(vault)
+        src = store.get(name)
+        secret_names = vault.secrets.names(name)
+        recent = run_log.recent(vault, name, limit=5)
+    finally:
+        vault.close()
+    doc: dict[str, Any] = {**src.to_json(), "secrets": secret_names, "runs": [r.to_json() for r in recent]}
+    if as_json:
+        render.print_json(doc)
+        return
+    out = render.console()
+    out.print(f"[bold]{src.name}[/bold] ({src.connector}, {src.kind})")
+    for key, value in src.settings.items():
+        out.print(f"  {key} = {value}")
+    for key in secret_names:
+        out.print(f"  {key} = (secret, stored encrypted)")
+    out.print(f"  schedule: {src.schedule or 'manual'}; enabled: {'yes' if src.enabled else 'no'}")
+    out.print(f"  health: {src.health}" + (f" — {src.health_message}" if src.health_message else ""))
+    if src.action:
+        out.print(f"  to do: {src.action}")
+    if src.warning:
+        out.print(f"  warning: {src.warning}")
+    for r in recent:
+        out.print(
+            f"  run {r.id}: {r.kind} {r.status} at {iso(r.started_at)} — {r.new} new, {r.changed} changed"
+            + (f"; {r.error}" if r.error else "")
+        )
+
+
+@source.command("edit")
+@click.argument("name")
+@click.option("--set", "assignments", multiple=True, metavar="KEY=VALUE", help="A setting (repeatable).")
+@click.option("--schedule", help="every 6h, hourly, daily, weekly or a cron expression.")
+@click.option("--no-check", is_flag=True, help="Save without trying the credentials.")
+@click.pass_context
+def source_edit(
+    ctx: click.Context, name: str, assignments: tuple[str, ...], schedule: str | None, no_check: bool
+) -> None:
+    """Change a source's settings or credentials (asks for each when none is given)."""
+    s = session(ctx)
+    vault, _ = s.open()
+    try:
+        src = SourceStore(vault).get(name)
+        given = source_ops.parse_assignments(assignments)
+        values = given if (given or schedule) else _prompt_values(s.registry().get(src.connector), {}, keep=True)
+        asyncio.run(source_ops.edit_source(vault, s.registry(), name, values, schedule=schedule, check=not no_check))
+    finally:
+        vault.close()
+    click.echo(f"Updated {name}.")
+
+
+@source.command("authorize")
+@click.argument("name")
+@click.option("--redirect-uri", default=source_ops.DEFAULT_REDIRECT_URI, show_default=True)
+@click.option("--code", "code_or_url", help="The code, or the whole URL your browser was sent to.")
+@click.pass_context
+def source_authorize(ctx: click.Context, name: str, redirect_uri: str, code_or_url: str | None) -> None:
+    """Give a source your consent in a browser (OAuth, PSD2) and bring the code back."""
+    s = session(ctx)
+    vault, _ = s.open()
+    try:
+        if code_or_url is None:
+            url = asyncio.run(source_ops.authorization_url(vault, s.registry(), name, redirect_uri))
+            click.echo(f"Open this address, log in and consent:\n\n    {url}\n")
+            code_or_url = click.prompt("Then paste the address your browser was sent to (or the code)")
+        asyncio.run(source_ops.complete_authorization(vault, s.registry(), name, redirect_uri, code_or_url))
+    finally:
+        vault.close()
+    click.echo(f"Authorised {name}. Sync it now with: selfdata sync {name}")
+
+
+def _set_enabled(ctx: click.Context, name: str, enabled: bool) -> None:
+    vault, _ = session(ctx).open()
+    try:
+        SourceStore(vault).update(name, enabled=enabled)
+    finally:
+        vault.close()
+    click.echo(f"{'Enabled' if enabled else 'Disabled'} {name}.")
+
+
+@source.command("enable")
+@click.argument("name")
+@click.pass_context
+def source_enable(ctx: click.Context, name: str) -> None:
+    """Let a source run on its schedule again."""
+    _set_enabled(ctx, name, True)
+
+
+@source.command("disable")
+@click.argument("name")
+@click.pass_context
+def source_disable(ctx: click.Context, name: str) -> None:
+    """Stop a source's scheduled runs (its data stays)."""
+    _set_enabled(ctx, name, False)
+
+
+@source.command("remove")
+@click.argument("name")
+@click.option("--keep-records", is_flag=True, help="Keep the records it fetched.")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.pass_context
+def source_remove(ctx: click.Context, name: str, keep_records: bool, yes: bool) -> None:
+    """Remove a source, its credentials and (unless --keep-records) its records."""
+    what = "its credentials" if keep_records else "its credentials and all its records"
+    if not yes and not click.confirm(f"Remove {name} with {what}?", default=False):
+        raise click.Abort()
+    vault, _ = session(ctx).open()
+    try:
+        deleted = SourceStore(vault).remove(name, keep_records=keep_records)
+    finally:
+        vault.close()
+    click.echo(f"Removed {name}" + ("" if keep_records else f" and {deleted:,} records") + ".")
+
+
+class _LiveProgress:
+    def __init__(self, name: str) -> None:
+        con = render.console(stderr=True)
+        self.bar = Progress(
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            TimeElapsedColumn(),
+            console=con,
+            disable=not con.is_terminal,
+            transient=True,
+        )
+        self.task = self.bar.add_task(name)
+        self.name = name
+        self.stored = 0
+
+    def __call__(self, event: dict[str, Any]) -> None:
+        if event["type"] == "run.committed":
+            self.stored += event["new"] + event["changed"] + event["unchanged"]
+        elif event["type"] == "run.retrying":
+            click.echo(f"{self.name}: {event['error']}; retrying in {event['wait_s']:.0f} s", err=True)
+        message = event.get("message") or ""
+        self.bar.update(self.task, description=f"{self.name}: {self.stored:,} records {message}")
+
+
+@cli.command()
+@click.argument("name")
+@click.pass_context
+def sync(ctx: click.Context, name: str) -> None:
+    """Run source NAME now, with progress, then print a summary."""
+    s = session(ctx)
+    vault, _ = s.open()
+    started = time.monotonic()
+    live = _LiveProgress(name)
+    try:
+        with live.bar:
+            result = asyncio.run(Runner(vault, s.registry(), events=live).sync(name))
+        action = SourceStore(vault).get(name).action if not result.ok else ""
+    finally:
+        vault.close()
+    r = result.run
+    took = time.monotonic() - started
+    summary = f"{r.new:,} new, {r.changed:,} changed, {r.unchanged:,} unchanged, {r.deleted:,} deleted"
+    if result.ok:
+        click.echo(f"{name}: {summary} in {took:.1f} s.")
+        return
+    click.secho(f"{name}: run {r.status}: {r.error}", fg="red", err=True)
+    click.echo(f"Stored before it stopped: {summary}.", err=True)
+    if action:
+        click.echo(f"To do: {action}", err=True)
+    ctx.exit(1)
+
+
+@cli.command()
+@click.argument("name", required=False)
+@click.option("--limit", type=click.IntRange(1, 1000), default=20, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def runs(ctx: click.Context, name: str | None, limit: int, as_json: bool) -> None:
+    """The last runs (syncs, imports, renormalizations), newest first."""
+    vault, _ = session(ctx).open()
+    try:
+        recent = run_log.recent(vault, name, limit)
+    finally:
+        vault.close()
+    if as_json:
+        render.print_json([r.to_json() for r in recent])
+        return
+    if not recent:
+        click.echo("No runs yet.")
+        return
+    render.table(
+        None,
+        ["id", "source", "kind", "started", "took", "status", "new", "changed", "unchanged", "deleted", "error"],
+        [
+            (
+                r.id,
+                r.source,
+                r.kind,
+                iso(r.started_at)[:19],
+                f"{r.duration_s:.1f}s" if r.duration_s is not None else "",
+                r.status,
+                r.new,
+                r.changed,
+                r.unchanged,
+                r.deleted,
+                r.error or "",
+            )
+            for r in recent
+        ],
+    )
+
+
+@cli.command("import")
+@click.argument("file", type=click.Path(dir_okay=False, exists=True, path_type=Path))
+@click.option("--source", "source_name", help="Source to import into (default: named after the format).")
+@click.option("--format", "fmt", help="Importer to use when several recognise the file.")
+@click.option("--set", "assignments", multiple=True, metavar="KEY=VALUE", help="An importer setting (repeatable).")
+@click.pass_context
+def import_(
+    ctx: click.Context, file: Path, source_name: str | None, fmt: str | None, assignments: tuple[str, ...]
+) -> None:
+    """Import an exported FILE (its format is recognised by content) as one atomic run."""
+    s = session(ctx)
+    registry = s.registry()
+    _report_problems(registry)
+    vault, _ = s.open()
+    con = render.console(stderr=True)
+    try:
+        with Progress(
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            TimeElapsedColumn(),
+            console=con,
+            disable=not con.is_terminal,
+            transient=True,
+        ) as bar:
+            task = bar.add_task(f"Reading {file.name}")
+            result = import_file(
+                vault,
+                registry,
+                file,
+                source=source_name,
+                fmt=fmt,
+                values=source_ops.parse_assignments(assignments),
+                progress=lambda n: bar.update(task, description=f"Reading {file.name}: {n:,} records"),
+            )
+    finally:
+        vault.close()
+    r = result.run
+    if not result.ok:
+        click.secho(f"error: {r.error}", fg="red", err=True)
+        click.echo("Nothing from this file was stored.", err=True)
+        ctx.exit(1)
+    click.echo(
+        f"Imported {file.name} ({result.importer}) into {result.source.name}: {r.new:,} new, "
+        f"{r.changed:,} changed, {r.unchanged:,} unchanged, {r.deleted:,} deleted."
+    )
+
+
+@cli.command()
+@click.argument("name")
+@click.pass_context
+def renormalize(ctx: click.Context, name: str) -> None:
+    """Re-map source NAME's stored vendor data with its connector's current mapping."""
+    s = session(ctx)
+    vault, _ = s.open()
+    try:
+        r = renormalize_source(vault, s.registry(), name)
+    finally:
+        vault.close()
+    if r.status != "ok":
+        click.secho(f"error: {r.error}", fg="red", err=True)
+        ctx.exit(1)
+    click.echo(
+        f"Renormalized {name}: {r.changed:,} changed, {r.unchanged:,} unchanged, {r.new:,} new, {r.deleted:,} removed."
+    )

@@ -1,0 +1,136 @@
+"""Adding, editing and authorising sources: the library behind `selfdata source ...`."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from connectors.sdk import Connector, Context, Http, Importer
+from connectors.sdk.fields import parse_settings
+
+from ..plugins import Registry
+from ..sources import Source, SourceError, SourceStore
+from ..vault import Vault
+
+DEFAULT_REDIRECT_URI = "http://127.0.0.1:7350/oauth/callback"
+
+
+def _context(name: str, settings: dict[str, Any], secrets: dict[str, str], store: SourceStore | None) -> Context:
+    async def save(key: str, value: str) -> None:
+        secrets[key] = value
+        if store is not None and store.find(name) is not None:
+            store.vault.secrets.put(name, key, value)
+
+    return Context(source=name, settings=dict(settings), secrets=secrets, http=Http(), save_secret=save)
+
+
+async def check_connector(cls: type[Connector], name: str, settings: dict[str, Any], secrets: dict[str, str]) -> None:
+    ctx = _context(name, settings, secrets, None)
+    try:
+        await cls().check(ctx)
+    finally:
+        await ctx.http.close()
+
+
+async def add_source(
+    vault: Vault,
+    registry: Registry,
+    name: str,
+    connector: str,
+    values: Mapping[str, Any],
+    *,
+    schedule: str | None = None,
+    check: bool = True,
+) -> Source:
+    """Validate the settings, prove them with check() (except for browser authorisation), then save."""
+    cls = registry.get(connector)
+    store = SourceStore(vault)
+    if store.find(name) is not None:
+        raise SourceError(f"a source named {name!r} already exists")
+    settings, secrets = parse_settings(cls.fields, dict(values))
+    if issubclass(cls, Importer):
+        return store.add(name, cls.name, "importer", settings, secrets)
+    if schedule is not None:
+        from ..sync.schedule import parse_schedule
+
+        parse_schedule(schedule)
+    if cls.needs_authorization:
+        return store.add(
+            name, cls.name, "connector", settings, secrets, schedule=schedule, health="needs_authorization"
+        )
+    if check:
+        await check_connector(cls, name, settings, secrets)
+    return store.add(name, cls.name, "connector", settings, secrets, schedule=schedule)
+
+
+async def edit_source(
+    vault: Vault,
+    registry: Registry,
+    name: str,
+    values: Mapping[str, Any],
+    *,
+    schedule: str | None = None,
+    check: bool = True,
+) -> Source:
+    """Change settings or credentials; a source that needed a login is healthy again once check() passes."""
+    store = SourceStore(vault)
+    source = store.get(name)
+    cls = registry.get(source.connector)
+    current_secrets = store.secrets(name)
+    merged = {**source.settings, **current_secrets, **dict(values)}
+    settings, secrets = parse_settings(cls.fields, merged)
+    if schedule is not None:
+        from ..sync.schedule import parse_schedule
+
+        parse_schedule(schedule)
+    if check and issubclass(cls, Connector) and source.health != "needs_authorization":
+        await check_connector(cls, name, settings, {**current_secrets, **secrets})
+    for key, value in secrets.items():
+        if current_secrets.get(key) != value:
+            vault.secrets.put(name, key, value)
+    changes: dict[str, Any] = {"settings": settings}
+    if schedule is not None:
+        changes["schedule"] = schedule
+    updated = store.update(name, **changes)
+    if updated.health in ("needs_login", "needs_action", "failing"):
+        store.set_health(name, "ok", None, failures=0)
+    return store.get(name)
+
+
+async def authorization_url(vault: Vault, registry: Registry, name: str, redirect_uri: str) -> str:
+    store = SourceStore(vault)
+    source = store.get(name)
+    cls = registry.connector(source.connector)
+    if not cls.needs_authorization:
+        raise SourceError(f"{source.connector} does not use browser authorisation")
+    ctx = _context(name, source.settings, store.secrets(name), store)
+    try:
+        return await cls().authorization_url(ctx, redirect_uri)
+    finally:
+        await ctx.http.close()
+
+
+async def complete_authorization(
+    vault: Vault, registry: Registry, name: str, redirect_uri: str, code_or_url: str
+) -> Source:
+    store = SourceStore(vault)
+    source = store.get(name)
+    cls = registry.connector(source.connector)
+    ctx = _context(name, source.settings, store.secrets(name), store)
+    try:
+        await cls().complete_authorization(ctx, redirect_uri, code_or_url.strip())
+    finally:
+        await ctx.http.close()
+    store.set_health(name, "ok", None, failures=0)
+    return store.get(name)
+
+
+def parse_assignments(pairs: tuple[str, ...] | list[str]) -> dict[str, str]:
+    """`--set key=value` pairs."""
+    out: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise SourceError(f"--set takes key=value, not {pair!r}")
+        out[key.strip()] = value
+    return out

@@ -1,0 +1,71 @@
+"""Connectors and importers, built-in or third-party, all through the `selfdata.connectors`
+entry-point group. A plugin that fails to load is reported and skipped."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from importlib.metadata import EntryPoint, entry_points
+
+from connectors.sdk import Connector, Importer
+
+GROUP = "selfdata.connectors"
+
+
+class UnknownConnector(LookupError):
+    pass
+
+
+@dataclass
+class Registry:
+    connectors: dict[str, type[Connector]] = field(default_factory=dict)
+    importers: dict[str, type[Importer]] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+
+    def add(self, cls: object, origin: str) -> None:
+        if isinstance(cls, type) and issubclass(cls, Importer):
+            self.importers[cls.name] = cls
+        elif isinstance(cls, type) and issubclass(cls, Connector):
+            self.connectors[cls.name] = cls
+        else:
+            self.problems.append(f"{origin}: not a Connector or Importer class")
+
+    def get(self, name: str) -> type[Connector] | type[Importer]:
+        found = self.connectors.get(name) or self.importers.get(name)
+        if found is None:
+            known = sorted({*self.connectors, *self.importers})
+            raise UnknownConnector(f"no connector or importer named {name!r}; known: {', '.join(known) or 'none'}")
+        return found
+
+    def connector(self, name: str) -> type[Connector]:
+        cls = self.get(name)
+        if not issubclass(cls, Connector):
+            raise UnknownConnector(f"{name!r} is a file importer: use `selfdata import FILE --source ...`")
+        return cls
+
+    def all(self) -> list[type[Connector] | type[Importer]]:
+        return sorted([*self.connectors.values(), *self.importers.values()], key=lambda c: (c.category, c.name))
+
+
+# For trying a connector before packaging it: "module:Class,module:Class" importable from sys.path.
+EXTRA_ENV = "SELFDATA_CONNECTORS"
+
+
+def _extra() -> list[EntryPoint]:
+    specs = [s.strip() for s in os.environ.get(EXTRA_ENV, "").split(",") if s.strip()]
+    return [EntryPoint(name="", value=spec, group=GROUP) for spec in specs]
+
+
+def load(entries: list[EntryPoint] | None = None) -> Registry:
+    registry = Registry()
+    for ep in (entries if entries is not None else list(entry_points(group=GROUP))) + _extra():
+        try:
+            cls = ep.load()
+        except Exception as err:  # a broken plugin must never stop the others
+            registry.problems.append(f"plugin {ep.name or ep.value!r} failed to load: {type(err).__name__}: {err}")
+            continue
+        if ep.name and getattr(cls, "name", None) != ep.name:
+            registry.problems.append(f"plugin {ep.name!r}: its class says name={getattr(cls, 'name', None)!r}")
+            continue
+        registry.add(cls, f"plugin {ep.name or ep.value!r}")
+    return registry

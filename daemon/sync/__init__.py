@@ -1,0 +1,1 @@
+"""Getting data in: the runner (records -> upsert -> commit -> checkpoint), file imports, runs."""

@@ -1,0 +1,195 @@
+"""`selfdata import FILE`: recognise the format, stage the records, publish them at once.
+
+The importer parses in short staging transactions (other writers are never blocked for
+the whole parse and the WAL stays small); only when the whole file has parsed are the
+staged records published in one transaction. A file that fails half way stores nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from connectors.sdk import ConnectorError, Delete, Importer, Record
+from connectors.sdk.fields import parse_settings
+from connectors.sdk.pipeline import to_records
+
+from ..plugins import Registry
+from ..sources import Source, SourceError, SourceStore
+from ..times import to_ms
+from ..vault import BatchCounts, Vault
+from ..vault.records import Prepared, canonical_json, content_hash
+from . import runs
+
+HEAD_BYTES = 65536
+STAGE_BATCH = 2000
+PUBLISH_CHUNK = 5000
+
+Progress = Callable[[int], None]  # records staged so far
+
+
+class UnknownFormat(ValueError):
+    """No importer recognises the file; the message lists the formats known."""
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    file: Path
+    importer: str
+    source: Source
+    run: runs.Run
+    records: int
+
+    @property
+    def ok(self) -> bool:
+        return self.run.status == "ok"
+
+
+def detect(registry: Registry, path: Path, fmt: str | None = None) -> type[Importer]:
+    if fmt is not None:
+        cls = registry.importers.get(fmt)
+        if cls is None:
+            raise UnknownFormat(
+                f"no importer named {fmt!r}; formats: {', '.join(sorted(registry.importers)) or 'none'}"
+            )
+        return cls
+    with path.open("rb") as f:
+        head = f.read(HEAD_BYTES)
+    matches = [cls for cls in registry.importers.values() if _sniff(cls, head, path.name)]
+    if not matches:
+        known = "; ".join(f"{c.name} ({c.title})" for c in sorted(registry.importers.values(), key=lambda c: c.name))
+        raise UnknownFormat(f"{path.name}: no importer recognises this file. Formats known: {known or 'none'}")
+    if len(matches) > 1:
+        names = ", ".join(sorted(c.name for c in matches))
+        raise UnknownFormat(f"{path.name}: several importers recognise this file ({names}); choose with --format")
+    return matches[0]
+
+
+def _sniff(cls: type[Importer], head: bytes, filename: str) -> bool:
+    try:
+        return bool(cls.sniff(head, filename))
+    except Exception:  # a plugin's broken sniff must not stop the others
+        return False
+
+
+def import_source(
+    store: SourceStore, importer: type[Importer], name: str | None, values: dict[str, Any] | None
+) -> Source:
+    """The source a file goes to, created (named after the importer by default) if needed."""
+    name = name or importer.name
+    existing = store.find(name)
+    if existing is None:
+        settings, secrets = parse_settings(importer.fields, values or {})
+        return store.add(name, importer.name, "importer", settings, secrets)
+    if existing.connector != importer.name:
+        raise SourceError(f"source {name!r} is fed by {existing.connector}, but this file is {importer.name}")
+    if values:
+        settings, _ = parse_settings(importer.fields, {**existing.settings, **values})
+        return store.update(name, settings=settings)
+    return existing
+
+
+def import_file(
+    vault: Vault,
+    registry: Registry,
+    path: Path,
+    *,
+    source: str | None = None,
+    fmt: str | None = None,
+    values: dict[str, Any] | None = None,
+    progress: Progress | None = None,
+) -> ImportResult:
+    importer_cls = detect(registry, path, fmt)
+    store = SourceStore(vault)
+    src = import_source(store, importer_cls, source, values)
+    run_id = runs.start(vault, src.name, "import")
+    staged = 0
+    try:
+        staged = _stage(vault, run_id, src, importer_cls(), path, progress)
+        counts, deleted = _publish(vault, run_id, src.name)
+    except (ConnectorError, OSError, UnicodeError, ValueError) as err:
+        _discard(vault, run_id)
+        message = str(err) if isinstance(err, ConnectorError) else f"{path.name}: {type(err).__name__}: {err}"
+        run = runs.finish(vault, run_id, "failed", BatchCounts(), 0, message, {"file": path.name})
+        store.set_health(src.name, "failing", message)
+        return ImportResult(path, importer_cls.name, store.get(src.name), run, staged)
+    except BaseException:
+        _discard(vault, run_id)
+        runs.finish(vault, run_id, "failed", BatchCounts(), 0, "interrupted", {"file": path.name})
+        raise
+    run = runs.finish(vault, run_id, "ok", counts, deleted, None, {"file": path.name, "records": staged})
+    store.set_health(src.name, "ok", None, failures=0)
+    return ImportResult(path, importer_cls.name, store.get(src.name), run, staged)
+
+
+def _rows(importer: Importer, path: Path, src: Source, run_id: int) -> Iterator[tuple[Any, ...]]:
+    for item in importer.read(path, dict(src.settings)):
+        if isinstance(item, Delete):
+            for key in item.keys:
+                yield (run_id, "delete", item.dataset, key, None, None, None, None)
+            continue
+        for r in to_records(importer, item):
+            yield _staged(run_id, r)
+
+
+def _staged(run_id: int, r: Record) -> tuple[Any, ...]:
+    ts = to_ms(r.ts)
+    data_json = canonical_json(r.data)
+    raw_json = None if r.raw is None else canonical_json(r.raw)
+    return (run_id, "upsert", r.dataset, r.key, ts, data_json, raw_json, content_hash(ts, data_json, raw_json))
+
+
+def _stage(vault: Vault, run_id: int, src: Source, importer: Importer, path: Path, progress: Progress | None) -> int:
+    sql = "INSERT INTO staging (run_id, op, dataset, key, ts, data, raw, hash) VALUES (?,?,?,?,?,?,?,?)"
+    batch: list[tuple[Any, ...]] = []
+    n = 0
+    for row in _rows(importer, path, src, run_id):
+        batch.append(row)
+        if len(batch) >= STAGE_BATCH:
+            with vault.writer.transaction() as conn:
+                conn.executemany(sql, batch)
+            n += len(batch)
+            batch = []
+            if progress:
+                progress(n)
+    if batch:
+        with vault.writer.transaction() as conn:
+            conn.executemany(sql, batch)
+        n += len(batch)
+    if progress:
+        progress(n)
+    return n
+
+
+def _publish(vault: Vault, run_id: int, source: str) -> tuple[BatchCounts, int]:
+    writer = vault.writer
+    counts, deleted = BatchCounts(), 0
+    with writer.transaction() as conn:
+        last = 0
+        while True:
+            rows = conn.execute(
+                "SELECT id, op, dataset, key, ts, data, raw, hash FROM staging WHERE run_id=? AND id>? ORDER BY id"
+                " LIMIT ?",
+                (run_id, last, PUBLISH_CHUNK),
+            ).fetchall()
+            if not rows:
+                break
+            last = rows[-1][0]
+            prepared: Prepared = {}
+            for _, op, dataset, key, ts, data, raw, h in rows:
+                if op == "delete":
+                    counts.add(writer.apply(conn, prepared, run_id))
+                    prepared = {}
+                    deleted += writer.delete_in(conn, source=source, dataset=dataset, keys=[key])
+                else:
+                    prepared[(source, dataset, key)] = (ts, data, raw, h)
+            counts.add(writer.apply(conn, prepared, run_id))
+        conn.execute("DELETE FROM staging WHERE run_id=?", (run_id,))
+    return counts, deleted
+
+
+def _discard(vault: Vault, run_id: int) -> None:
+    with vault.writer.transaction() as conn:
+        conn.execute("DELETE FROM staging WHERE run_id=?", (run_id,))

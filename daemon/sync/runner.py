@@ -1,0 +1,317 @@
+"""The runner: a connector's records -> upsert -> commit with the checkpoint.
+
+Records are committed in batches bounded by size and time, each in one transaction
+with the latest checkpoint it covers, so a crash, a kill or a cancellation loses
+nothing committed and the next run resumes from the last checkpoint; upserts make the
+replay of uncommitted records harmless.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from connectors.sdk import (
+    AuthFailed,
+    Checkpoint,
+    Connector,
+    Context,
+    Delete,
+    Fatal,
+    Http,
+    Record,
+    Retryable,
+    UserActionNeeded,
+)
+from connectors.sdk.context import connector_logger
+from connectors.sdk.pipeline import to_records
+
+from ..plugins import Registry
+from ..sources import Health, Source, SourceStore
+from ..times import to_ms
+from ..vault import BatchCounts, RecordIn, Vault
+from ..vault.db import Connection
+from ..vault.records import prepare
+from . import runs
+
+log = logging.getLogger("selfdata.sync")
+
+Sleep = Callable[[float], Awaitable[None]]
+EventSink = Callable[[dict[str, Any]], None]
+
+
+@dataclass(frozen=True)
+class RunnerSettings:
+    batch_records: int = 1000
+    batch_seconds: float = 2.0
+    timeout_s: float = 3600.0
+    attempts: int = 3
+    backoff_base_s: float = 5.0
+    max_wait_s: float = 900.0  # a longer Retry-After is left to the scheduler
+
+
+@dataclass
+class RunResult:
+    run: runs.Run
+    health: str
+    health_changed: bool
+    attempts: int = 1
+    waits: list[float] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.run.status == "ok"
+
+
+class _Batch:
+    """Uncommitted work, kept in the order the connector yielded it."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.items: list[RecordIn | Delete] = []
+        self.records = 0
+        self.started = time.monotonic()
+
+    def add_records(self, records: list[Record]) -> None:
+        for r in records:
+            self.items.append(RecordIn(self.source, r.dataset, r.key, to_ms(r.ts), r.data, r.raw))
+        self.records += len(records)
+
+    def due(self, settings: RunnerSettings) -> bool:
+        return self.records >= settings.batch_records or (
+            bool(self.items) and time.monotonic() - self.started >= settings.batch_seconds
+        )
+
+
+class Runner:
+    def __init__(
+        self,
+        vault: Vault,
+        registry: Registry,
+        *,
+        settings: RunnerSettings | None = None,
+        sleep: Sleep = asyncio.sleep,
+        events: EventSink | None = None,
+        http_factory: Callable[[], Http] = Http,
+    ) -> None:
+        self.vault = vault
+        self.registry = registry
+        self.sources = SourceStore(vault)
+        self.settings = settings or RunnerSettings()
+        self.sleep = sleep
+        self.events = events or (lambda event: None)
+        self.http_factory = http_factory
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    async def sync(self, name: str) -> RunResult:
+        """Run source `name` now; one run at a time per source."""
+        lock = self._locks.setdefault(name, asyncio.Lock())
+        async with lock:
+            return await self._sync(name)
+
+    async def _sync(self, name: str) -> RunResult:
+        source = self.sources.get(name)
+        connector = self.registry.connector(source.connector)()
+        run_id = await asyncio.to_thread(runs.start, self.vault, name, "sync")
+        totals = BatchCounts()
+        deleted = [0]
+        attempts, waits = 0, []
+        self.events({"type": "run.started", "source": name, "run": run_id})
+        error: BaseException | None = None
+        status = "ok"
+        deadline = time.monotonic() + self.settings.timeout_s
+        while True:
+            attempts += 1
+            try:
+                remaining = max(0.001, deadline - time.monotonic())
+                async with asyncio.timeout(remaining):
+                    await self._fetch(connector, self.sources.get(name), run_id, totals, deleted)
+                error = None
+                break
+            except Retryable as err:
+                error = err
+                wait = self._backoff(attempts, err.retry_after)
+                if attempts >= self.settings.attempts or wait > self.settings.max_wait_s:
+                    status = "failed"
+                    break
+                waits.append(wait)
+                log.info("source %s: %s; retrying in %.0f s", name, err, wait)
+                self.events({"type": "run.retrying", "source": name, "run": run_id, "wait_s": wait, "error": str(err)})
+                await self.sleep(wait)
+            except TimeoutError as err:
+                error, status = err, "timeout"
+                break
+            except asyncio.CancelledError:
+                await asyncio.shield(self._end(name, run_id, "cancelled", totals, deleted[0], "cancelled", None))
+                raise
+            except Exception as err:  # a connector's bug must not reach other sources
+                error, status = err, "failed"
+                break
+        return await self._end(name, run_id, status, totals, deleted[0], self._describe(error), error, attempts, waits)
+
+    def _backoff(self, attempt: int, retry_after: float | None) -> float:
+        backoff = self.settings.backoff_base_s * float(2 ** (attempt - 1)) * random.uniform(1.0, 1.25)
+        return max(retry_after or 0.0, backoff)
+
+    @staticmethod
+    def _describe(error: BaseException | None) -> str | None:
+        if error is None:
+            return None
+        if isinstance(error, TimeoutError):
+            return "the run took longer than its time limit"
+        text = str(error) or type(error).__name__
+        return (
+            text
+            if isinstance(error, AuthFailed | UserActionNeeded | Fatal | Retryable)
+            else f"{type(error).__name__}: {text}"
+        )
+
+    async def _end(
+        self,
+        name: str,
+        run_id: int,
+        status: str,
+        totals: BatchCounts,
+        deleted: int,
+        message: str | None,
+        error: BaseException | None,
+        attempts: int = 1,
+        waits: list[float] | None = None,
+    ) -> RunResult:
+        run = await asyncio.to_thread(runs.finish, self.vault, run_id, status, totals, deleted, message)
+        health, failures = self._health_after(name, status, error)
+        changed = await asyncio.to_thread(self.sources.set_health, name, health, message, failures=failures)
+        if changed:
+            if health == "ok":
+                log.info("source %s recovered", name)
+            else:
+                log.warning("source %s: %s (%s)", name, health, message)
+        self.events(
+            {
+                "type": "run.finished",
+                "source": name,
+                "run": run_id,
+                "status": status,
+                "new": totals.new,
+                "changed": totals.changed,
+                "unchanged": totals.unchanged,
+                "deleted": deleted,
+                "error": message,
+                "health": health,
+                "health_changed": changed,
+            }
+        )
+        return RunResult(run, health, changed, attempts, waits or [])
+
+    def _health_after(self, name: str, status: str, error: BaseException | None) -> tuple[Health, int]:
+        if status in ("ok", "cancelled"):
+            current = self.sources.get(name)
+            return ("ok", 0) if status == "ok" else (current.health, current.failures)  # type: ignore[return-value]
+        failures = self.sources.get(name).failures + 1
+        if isinstance(error, AuthFailed):
+            return "needs_login", failures
+        if isinstance(error, UserActionNeeded):
+            return "needs_action", failures
+        return "failing", failures
+
+    async def _fetch(
+        self, connector: Connector, source: Source, run_id: int, totals: BatchCounts, deleted: list[int]
+    ) -> None:
+        secrets = await asyncio.to_thread(self.sources.secrets, source.name)
+        ctx = Context(
+            source=source.name,
+            settings=dict(source.settings),
+            secrets=secrets,
+            http=self.http_factory(),
+            log=connector_logger(source.name, secrets),
+            progress=lambda done, total, message: self.events(
+                {
+                    "type": "run.progress",
+                    "source": source.name,
+                    "run": run_id,
+                    "done": done,
+                    "total": total,
+                    "message": message,
+                    "records": totals.total,
+                }
+            ),
+            save_secret=lambda key, value: asyncio.to_thread(self.vault.secrets.put, source.name, key, value),
+            on_warning=lambda message: self._warn(source.name, message),
+        )
+        batch = _Batch(source.name)
+        agen = connector.fetch(ctx, dict(source.state))
+        try:
+            async for item in agen:
+                if isinstance(item, Checkpoint):
+                    await self._commit(batch, run_id, item.state, totals, deleted)
+                    batch = _Batch(source.name)
+                    continue
+                if isinstance(item, Delete):
+                    batch.items.append(item)
+                else:
+                    batch.add_records(to_records(connector, item))
+                if batch.due(self.settings):
+                    await self._commit(batch, run_id, None, totals, deleted)
+                    batch = _Batch(source.name)
+            await self._commit(batch, run_id, None, totals, deleted)
+        finally:
+            await agen.aclose()  # type: ignore[attr-defined]
+            await ctx.http.close()
+
+    def _warn(self, name: str, message: str) -> None:
+        if self.sources.get(name).warning != message:
+            log.warning("source %s: %s", name, message)
+            self.sources.update(name, warning=message)
+            self.events({"type": "source.warning", "source": name, "message": message})
+
+    async def _commit(
+        self, batch: _Batch, run_id: int, state: dict[str, Any] | None, totals: BatchCounts, deleted: list[int]
+    ) -> None:
+        if not batch.items and state is None:
+            return
+        counts, gone = await asyncio.to_thread(self._write, batch, run_id, state)
+        totals.add(counts)
+        deleted[0] += gone
+        self.events(
+            {
+                "type": "run.committed",
+                "source": batch.source,
+                "run": run_id,
+                "new": counts.new,
+                "changed": counts.changed,
+                "unchanged": counts.unchanged,
+                "deleted": gone,
+            }
+        )
+
+    def _write(self, batch: _Batch, run_id: int, state: dict[str, Any] | None) -> tuple[BatchCounts, int]:
+        # Serialise and hash before taking the write lock; apply in the order yielded.
+        segments: list[Any] = []
+        pending: list[RecordIn] = []
+        for item in batch.items:
+            if isinstance(item, Delete):
+                segments += [prepare(pending), item]
+                pending = []
+            else:
+                pending.append(item)
+        segments.append(prepare(pending))
+        writer = self.vault.writer
+        counts, gone = BatchCounts(), 0
+        with writer.transaction() as conn:
+            for seg in segments:
+                if isinstance(seg, Delete):
+                    gone += writer.delete_in(conn, source=batch.source, dataset=seg.dataset, keys=seg.keys)
+                elif seg:
+                    counts.add(writer.apply(conn, seg, run_id))
+            if state is not None:
+                _save_state(conn, batch.source, state)
+        return counts, gone
+
+
+def _save_state(conn: Connection, name: str, state: dict[str, Any]) -> None:
+    SourceStore.save_state(conn, name, state)

@@ -1,0 +1,131 @@
+"""The source commands end to end, against a fake vendor on loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from connectors.testing.fakeserver import FakeServer
+from daemon.plugins import Registry
+
+from .conftest import Cli
+from .plugins import TOKEN, bank_api
+
+
+@pytest.fixture
+def api() -> Iterator[FakeServer]:
+    """The fake bank served from a thread, so synchronous CLI commands can reach it."""
+    loop = asyncio.new_event_loop()
+    server = bank_api(pages=3, per_page=4)
+    started = threading.Event()
+
+    def serve() -> None:
+        asyncio.set_event_loop(loop)
+        loop.run_until_complete(server.start())
+        started.set()
+        loop.run_forever()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    assert started.wait(10)
+    yield server
+    asyncio.run_coroutine_threadsafe(server.stop(), loop).result(10)
+    loop.call_soon_threadsafe(loop.stop)
+    thread.join(10)
+
+
+def test_connectors_lists_plugins_with_their_fields(run: Cli, registry: Registry) -> None:
+    out = json.loads(run("connectors", "--json").output)
+    bank = next(c for c in out if c["name"] == "test-bank")
+    assert bank["kind"] == "connector" and bank["datasets"] == ["bank.transaction"]
+    assert {"name": "token", "type": "text", "required": True, "help": "API token", "secret": True} in bank["fields"]
+    assert any(c["name"] == "sd-lines" and c["kind"] == "importer" for c in out)
+    assert "test-bank" in run("connectors").output
+
+
+def test_a_broken_plugin_is_reported_and_skipped(run: Cli, registry: Registry, monkeypatch: pytest.MonkeyPatch) -> None:
+    from daemon import plugins
+
+    from . import plugins as test_plugins
+
+    monkeypatch.setenv(plugins.EXTRA_ENV, test_plugins.ALL + ",tests.nowhere:Missing")
+    result = run("connectors")
+    assert "tests.nowhere:Missing" in result.output and "failed to load" in result.output
+    assert "test-bank" in result.output
+
+
+def test_source_lifecycle(initialised: Path, run: Cli, registry: Registry, api: FakeServer) -> None:
+    bad = run("source", "add", "bank", "test-bank", "--set", f"url={api.url}", "--set", "token=wrong", ok=False)
+    assert bad.exit_code == 1 and "refused the credentials" in bad.output
+    assert "wrong" not in bad.output
+    run(
+        "source",
+        "add",
+        "bank",
+        "test-bank",
+        "--set",
+        f"url={api.url}",
+        "--set",
+        f"token={TOKEN}",
+        "--schedule",
+        "every 6h",
+    )
+    listed = json.loads(run("source", "list", "--json").output)
+    assert [(s["name"], s["health"], s["schedule"]) for s in listed] == [("bank", "ok", "every 6h")]
+    shown = run("source", "show", "bank").output
+    assert "token = (secret, stored encrypted)" in shown and TOKEN not in shown
+    assert TOKEN not in run("source", "show", "bank", "--json").output
+    synced = run("sync", "bank").output
+    assert "bank: 12 new, 0 changed, 0 unchanged, 0 deleted" in synced
+    assert json.loads(run("query", "bank.transaction", "--json").output)["records"][0]["source"] == "bank"
+    runs = json.loads(run("runs", "--json").output)
+    assert runs[0]["status"] == "ok" and runs[0]["new"] == 12
+    run("source", "disable", "bank")
+    assert json.loads(run("source", "list", "--json").output)[0]["enabled"] is False
+    run("source", "enable", "bank")
+    bad_schedule = run("source", "edit", "bank", "--schedule", "sometimes", ok=False)
+    assert bad_schedule.exit_code == 1 and "not understood" in bad_schedule.output
+    removed = run("source", "remove", "bank", "--yes").output
+    assert "Removed bank and 12 records" in removed
+    assert json.loads(run("status", "--json").output)["datasets"] == []
+
+
+def test_sync_after_401_says_what_to_do(initialised: Path, run: Cli, registry: Registry, api: FakeServer) -> None:
+    run("source", "add", "bank", "test-bank", "--set", f"url={api.url}", "--set", f"token={TOKEN}")
+    run("source", "edit", "bank", "--set", "token=revoked", "--no-check")
+    r = run("sync", "bank", ok=False)
+    assert r.exit_code == 1 and "log in again" in r.output
+    assert json.loads(run("source", "list", "--json").output)[0]["health"] == "needs_login"
+    run("source", "edit", "bank", "--set", f"token={TOKEN}")
+    assert json.loads(run("source", "list", "--json").output)[0]["health"] == "ok"
+    assert "12 new" in run("sync", "bank").output
+
+
+def test_authorize_flow(initialised: Path, run: Cli, registry: Registry) -> None:
+    out = run("source", "add", "health", "test-consent", "--set", "client_id=myapp").output
+    assert "selfdata source authorize health" in out
+    r = run("source", "authorize", "health", input="http://127.0.0.1:7350/oauth/callback?code=xyz\n")
+    assert "https://consent.example/authorize?client_id=myapp" in r.output and "Authorised health" in r.output
+    assert "1 new" in run("sync", "health").output
+
+
+def test_unknown_connector_and_settings_are_clear(initialised: Path, run: Cli, registry: Registry) -> None:
+    r = run("source", "add", "x", "nope", ok=False)
+    assert r.exit_code == 1 and "no connector or importer named 'nope'" in r.output
+    r = run("source", "add", "x", "test-bank", "--set", "url=ftp://x", "--set", "token=t", ok=False)
+    assert r.exit_code == 1 and "url must be an http(s) URL" in r.output
+    r = run(
+        "source", "add", "Bad Name", "test-bank", "--set", "url=http://x", "--set", "token=t", "--no-check", ok=False
+    )
+    assert r.exit_code == 1 and "not a source name" in r.output
+
+
+def test_connectors_new_writes_a_scaffold(run: Cli, tmp_path: Path) -> None:
+    out = run("connectors", "new", "my-energy", "--dir", str(tmp_path)).output
+    assert (tmp_path / "my_energy.py").exists() and (tmp_path / "test_my_energy.py").exists()
+    assert "Run its tests" in out

@@ -1,0 +1,120 @@
+"""`selfdata import`: recognition by content, atomic runs, sources named after the format."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from daemon.plugins import Registry
+from daemon.sources import SourceError, SourceStore
+from daemon.sync import importing
+from daemon.sync.importing import UnknownFormat, import_file
+from daemon.vault import Vault
+from daemon.vault import records as rec
+
+from .conftest import Cli
+from .plugins import OtherLines, write_lines
+
+ROWS = [(f"k{i}", f"2026-01-{1 + i % 28:02d}T10:00:00+01:00", f"-{i}.50") for i in range(40)]
+
+
+def stored(vault: Vault, source: str) -> dict[str, str]:
+    return {r.key: r.data["amount"] for r in rec.iter_records(vault.conn, "bank.transaction", source=source)}
+
+
+def test_import_goes_to_a_source_named_after_the_importer(vault: Vault, registry: Registry, tmp_path: Path) -> None:
+    f = write_lines(tmp_path / "statement.txt", ROWS)
+    result = import_file(vault, registry, f)
+    assert result.ok and result.source.name == "sd-lines" and result.run.new == 40
+    assert result.run.kind == "import" and result.run.detail["file"] == "statement.txt"
+    again = import_file(vault, registry, f)
+    assert (again.run.new, again.run.changed, again.run.unchanged) == (0, 0, 40)
+    assert len(stored(vault, "sd-lines")) == 40
+
+
+def test_importer_settings_come_from_the_source(vault: Vault, registry: Registry, tmp_path: Path) -> None:
+    f = write_lines(tmp_path / "s.txt", ROWS[:2])
+    result = import_file(vault, registry, f, source="card", values={"currency": "GBP"})
+    assert result.source.settings == {"currency": "GBP"}
+    assert {r.data["currency"] for r in rec.iter_records(vault.conn, "bank.transaction")} == {"GBP"}
+
+
+def test_a_file_that_fails_half_way_stores_nothing(
+    vault: Vault, registry: Registry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(importing, "STAGE_BATCH", 7)  # several staging transactions before the failure
+    good = write_lines(tmp_path / "good.txt", ROWS[:5])
+    import_file(vault, registry, good)
+    bad = write_lines(tmp_path / "bad.txt", ROWS[5:] + [("k0", "2026-01-01T10:00:00+01:00", "-999.99")], tail="boom\n")
+    result = import_file(vault, registry, bad)
+    assert result.run.status == "failed"
+    assert "bad.txt, line 38" in (result.run.error or "")
+    assert stored(vault, "sd-lines") == {k: a for k, _, a in ROWS[:5]}
+    assert vault.conn.execute("SELECT count(*) FROM staging").fetchone()[0] == 0
+    assert SourceStore(vault).get("sd-lines").health == "failing"
+
+
+def test_deletes_in_a_file_apply_in_order(vault: Vault, registry: Registry, tmp_path: Path) -> None:
+    f = write_lines(tmp_path / "d.txt", ROWS[:3], tail="delete;k1\n")
+    result = import_file(vault, registry, f)
+    assert result.run.deleted == 1 and set(stored(vault, "sd-lines")) == {"k0", "k2"}
+
+
+def test_an_unknown_format_lists_the_formats_known(vault: Vault, registry: Registry, tmp_path: Path) -> None:
+    f = tmp_path / "photo.jpg"
+    f.write_bytes(b"\xff\xd8\xff\xe0 not a statement")
+    with pytest.raises(UnknownFormat, match=r"photo.jpg: no importer recognises this file. Formats known: sd-lines"):
+        import_file(vault, registry, f)
+
+
+def test_two_importers_claiming_a_file_need_format(vault: Vault, registry: Registry, tmp_path: Path) -> None:
+    registry.add(OtherLines, "test")
+    f = write_lines(tmp_path / "s.txt", ROWS[:1])
+    with pytest.raises(UnknownFormat, match="--format"):
+        import_file(vault, registry, f)
+    assert import_file(vault, registry, f, fmt="sd-lines-too").source.name == "sd-lines-too"
+
+
+def test_a_source_of_another_format_is_refused(vault: Vault, registry: Registry, tmp_path: Path) -> None:
+    SourceStore(vault).add("bank", "test-bank", "connector", {}, {})
+    with pytest.raises(SourceError, match="fed by test-bank"):
+        import_file(vault, registry, write_lines(tmp_path / "s.txt", ROWS[:1]), source="bank")
+
+
+def test_import_cli_summary_and_failure_exit(initialised: Path, run: Cli, registry: Registry, tmp_path: Path) -> None:
+    f = write_lines(tmp_path / "s.txt", ROWS[:3])
+    out = run("import", str(f)).output
+    assert "Imported s.txt (sd-lines) into sd-lines: 3 new" in out
+    bad = write_lines(tmp_path / "bad.txt", ROWS[:3], tail="boom\n")
+    r = run("import", str(bad), ok=False)
+    assert r.exit_code == 1 and "bad.txt, line 5" in r.output and "Nothing from this file was stored" in r.output
+    unknown = tmp_path / "x.bin"
+    unknown.write_bytes(b"\0\1\2")
+    r = run("import", str(unknown), ok=False)
+    assert r.exit_code == 1 and "no importer recognises" in r.output
+    runs = json.loads(run("runs", "sd-lines", "--json").output)
+    assert [r["status"] for r in runs] == ["failed", "ok"]
+
+
+def test_renormalize_remaps_from_raw(
+    vault: Vault, registry: Registry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from daemon.sync.renormalize import renormalize
+
+    from .plugins import LinesImporter
+
+    import_file(vault, registry, write_lines(tmp_path / "s.txt", ROWS[:10]))
+    original = LinesImporter.normalize
+
+    def improved(self, fragment):  # type: ignore[no-untyped-def]
+        record = original(self, fragment)
+        record.data["category"] = "imported"
+        return record
+
+    monkeypatch.setattr(LinesImporter, "normalize", improved)
+    run = renormalize(vault, registry, "sd-lines")
+    assert run.status == "ok" and run.changed == 10
+    assert {r.data.get("category") for r in rec.iter_records(vault.conn, "bank.transaction")} == {"imported"}
+    assert renormalize(vault, registry, "sd-lines").unchanged == 10
