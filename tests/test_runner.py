@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 from typing import Any
 
 import pytest
@@ -189,6 +190,8 @@ async def test_update_secret_and_warnings_reach_the_vault(vault: Vault, registry
     assert result.ok and set(stored(vault, "consent")) == {"token-for-abc"}
 
 
+_names = itertools.count()
+
 steps = st.lists(
     st.one_of(
         st.tuples(st.just("rec"), st.sampled_from("abcde"), st.integers(1, 9)),
@@ -205,7 +208,7 @@ steps = st.lists(
 def test_whatever_the_order_duplicates_and_crashes_the_vault_holds_the_last_version(
     vault: Vault, registry: Registry, script: list[tuple[Any, ...]], crash: int | None, batch: int
 ) -> None:
-    name = f"p{abs(hash((tuple(script), crash, batch))) % 10**9}"
+    name = f"p{next(_names)}"
     add(vault, name, "test-scripted", {"script": script, "crash_at": crash})
     runner = Runner(vault, registry, settings=RunnerSettings(batch_records=batch))
     first = asyncio.run(runner.sync(name))
