@@ -153,7 +153,7 @@ class Scripted(Connector):
         script = ctx.settings["script"]
         crash_at = ctx.settings.get("crash_at")
         for pos in range(int(state.get("pos", 0)), len(script)):
-            if crash_at is not None and pos == crash_at and not state.get("crashed"):
+            if crash_at is not None and pos == crash_at:
                 raise RuntimeError("crash")
             step = script[pos]
             if step[0] == "rec":
@@ -161,7 +161,7 @@ class Scripted(Connector):
             elif step[0] == "del":
                 yield Delete("bank.transaction", (step[1],))
             else:
-                yield Checkpoint({"pos": pos + 1, "crashed": crash_at is not None and pos >= crash_at})
+                yield Checkpoint({"pos": pos + 1})
         yield Checkpoint({"pos": len(script)})
 
 
