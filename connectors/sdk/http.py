@@ -109,9 +109,14 @@ class Http:
         self.requests += 1
         try:
             async with self.session.request(method, url, **kwargs) as resp:
-                body = await resp.content.read(self.max_body + 1)
-                if len(body) > self.max_body:
-                    raise Fatal(f"{_origin(url)} answered more than {self.max_body} bytes")
+                chunks: list[bytes] = []
+                size = 0
+                async for chunk in resp.content.iter_chunked(65536):
+                    size += len(chunk)
+                    if size > self.max_body:
+                        raise Fatal(f"{_origin(url)} answered more than {self.max_body} bytes")
+                    chunks.append(chunk)
+                body = b"".join(chunks)
                 result = Response(resp.status, dict(resp.headers), body, str(resp.url))
         except (TimeoutError, aiohttp.ClientConnectionError, aiohttp.ClientPayloadError) as err:
             raise Retryable(f"could not reach {_origin(url)}: {type(err).__name__} {err}".strip()) from err

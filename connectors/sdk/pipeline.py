@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 from . import datasets
 from .connector import Plugin
 from .errors import InvalidRecord
@@ -15,7 +13,7 @@ def to_records(plugin: Plugin, item: Record | Fragment) -> list[Record]:
     if isinstance(item, Fragment):
         mapped = plugin.normalize(item)
         out = [] if mapped is None else [mapped] if isinstance(mapped, Record) else list(mapped)
-        out = [r if r.raw is not None else dataclasses.replace(r, raw=item.raw) for r in out]
+        out = [r if r.raw is not None else Record(r.dataset, r.key, r.ts, r.data, item.raw) for r in out]
     else:
         out = [item]
     for record in out:

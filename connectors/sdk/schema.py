@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, ClassVar
 
 from .errors import InvalidRecord
 
@@ -210,20 +210,27 @@ class ListOf(Kind):
 class Shape:
     """A set of typed fields. Subclasses declare fields as class attributes."""
 
-    @classmethod
-    def fields(cls) -> dict[str, Kind]:
-        out: dict[str, Kind] = {}
+    _fields: ClassVar[dict[str, Kind]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        # Computed once per class: validation runs for every record.
+        fields: dict[str, Kind] = {}
         for klass in reversed(cls.__mro__):
             for name, value in vars(klass).items():
                 if isinstance(value, Kind):
-                    out[name] = value
-        return out
+                    fields[name] = value
+        cls._fields = fields
+
+    @classmethod
+    def fields(cls) -> dict[str, Kind]:
+        return cls._fields
 
     @classmethod
     def validate(cls, data: Any, prefix: str = "") -> None:
         if not isinstance(data, dict):
             raise InvalidRecord(f"expected an object, got {type(data).__name__}")
-        for name, kind in cls.fields().items():
+        for name, kind in cls._fields.items():
             value = data.get(name)
             if value is None:
                 if kind.required:
