@@ -175,15 +175,22 @@ class SimpleFIN(Connector):
         return int(ctx.settings.get(name) or default)
 
     async def access(self, ctx: Context) -> Access:
-        """The access URL; claims the setup token first when there is none yet."""
+        """The access URL. A setup token not claimed yet is claimed first, even when an access URL
+        exists: giving a new token replaces the access. `claimed_token` (a hash) marks the token
+        used, so a token written back by mistake is never claimed twice."""
+        token = re.sub(r"\s+", "", ctx.secrets.get("setup_token") or "")
+        digest = hashlib.sha256(token.encode()).hexdigest()[:32]
+        if token and digest != ctx.secrets.get("claimed_token"):
+            return await self._claim(ctx, token, digest)
         if ctx.secrets.get("access_url"):
             return parse_access_url(ctx.secrets["access_url"])
-        if not ctx.secrets.get("setup_token"):
-            raise AuthFailed(
-                f"the source {ctx.source!r} has no SimpleFIN setup token; make one at {CREATE_URL} "
-                f"and set it with: selfdata source edit {ctx.source}"
-            )
-        resp = await ctx.http.request("POST", claim_url(ctx.secrets["setup_token"]), ok=(403, 404))
+        raise AuthFailed(
+            f"the source {ctx.source!r} has no SimpleFIN access; make a setup token at {CREATE_URL} "
+            f"and set it with: selfdata source edit {ctx.source}"
+        )
+
+    async def _claim(self, ctx: Context, token: str, digest: str) -> Access:
+        resp = await ctx.http.request("POST", claim_url(token), ok=(403, 404))
         if resp.status != 200:
             raise AuthFailed(
                 "SimpleFIN Bridge refused the setup token: it was already claimed or is wrong. If you did not "
@@ -195,6 +202,7 @@ class SimpleFIN(Connector):
         except Fatal:
             raise Fatal("SimpleFIN Bridge answered the claim with something that is not an access URL") from None
         await ctx.update_secret("access_url", resp.text.strip())
+        await ctx.update_secret("claimed_token", digest)
         await ctx.update_secret("setup_token", "")  # used up: a setup token works once
         ctx.log.info("claimed the SimpleFIN setup token; the access URL is kept as a secret")
         return access

@@ -108,7 +108,8 @@ def window_params(server: FakeServer) -> list[tuple[int, int, dict[str, str]]]:
 
 async def test_setup_token_is_claimed_once_and_kept_as_a_secret() -> None:
     async with make_server(end=NOW) as server:
-        ctx = context({"setup_token": server.issue_setup_token()})
+        token = server.issue_setup_token()
+        ctx = context({"setup_token": token})
         first = await run(ctx)
         assert ctx.saved["access_url"] == server.access_url()  # type: ignore[attr-defined]
         assert ctx.saved["setup_token"] == ""  # type: ignore[attr-defined]
@@ -116,6 +117,12 @@ async def test_setup_token_is_claimed_once_and_kept_as_a_secret() -> None:
         await run(again, first.state, first.store)
         assert server.count("/simplefin/claim") == 1
         assert first.store.records
+        # The used token written back by mistake is not claimed again; a new token replaces the access.
+        await run(context({**ctx.secrets, "setup_token": token}), first.state, first.store)
+        assert server.count("/simplefin/claim") == 1
+        renewed = context({**ctx.secrets, "setup_token": server.issue_setup_token()})
+        await run(renewed, first.state, first.store)
+        assert server.count("/simplefin/claim") == 2 and renewed.secrets["setup_token"] == ""
 
 
 async def test_a_setup_token_claimed_twice_is_refused_clearly() -> None:

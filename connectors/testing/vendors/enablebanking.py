@@ -281,7 +281,7 @@ class FakeEnableBanking(FakeServer):
                 "name": "selfdata demo",
                 "kid": self.application_id,
                 "environment": "SANDBOX",
-                "redirect_urls": ["http://127.0.0.1:7350/callback"],
+                "redirect_urls": ["http://127.0.0.1:7350/oauth/callback"],
                 "active": True,
                 "countries": ["FI"],
                 "services": ["AIS"],
