@@ -1,0 +1,158 @@
+"""Units, codes and keys shared by the energy sources.
+
+Every energy source files a reading under the interval it measures and keys it by
+`meter:commodity:direction:start`, the start in UTC, so a reading fetched twice (or
+revised) lands on the same record whatever offset the vendor wrote it with.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+
+def utc_text(when: datetime) -> str:
+    """An instant as `2026-03-29T01:00:00Z`: the form used inside keys."""
+    return when.astimezone(UTC).isoformat(timespec="seconds")[:19] + "Z"
+
+
+def reading_key(meter: str, commodity: str, direction: str, start: datetime) -> str:
+    return f"{meter}:{commodity}:{direction}:{utc_text(start)}"
+
+
+def zone(name: str) -> ZoneInfo:
+    """The IANA time zone `name`; ValueError naming it when unknown."""
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {name!r} (expected an IANA name like Europe/London)") from None
+
+
+def check_zone(name: str) -> str | None:
+    """A settings `check`: None when `name` is a known time zone, else the problem."""
+    try:
+        zone(name)
+    except ValueError as err:
+        return str(err)
+    return None
+
+
+def kwh_from_average_watts(watts: Decimal, minutes: int) -> Decimal:
+    """Energy of an interval from its average power: W x minutes / 60 / 1000.
+
+    Exact for 15, 30 and 60 minutes; other steps (10 minutes) give a repeating decimal,
+    rounded to 1e-9 kWh (a millionth of a watt-hour), far below what a meter resolves.
+    """
+    watt_minutes = watts * minutes
+    kwh = watt_minutes / Decimal(60000)
+    if kwh * 60000 == watt_minutes:
+        return kwh
+    return kwh.quantize(Decimal("1e-9"))
+
+
+# --- ESPI (Green Button) code tables: NAESB REQ.21 / IEC 61968-9 enumerations ---------
+
+
+@dataclass(frozen=True, slots=True)
+class UnitRule:
+    """How to turn an ESPI `uom` value into a quantity of `unit`: multiply by `factor`
+    and shift by `shift` powers of ten (on top of the ReadingType's powerOfTenMultiplier)."""
+
+    unit: str
+    shift: int = 0
+    factor: Decimal | None = None
+
+
+# Energy and volume units that energy.reading can hold.
+ESPI_UOM: dict[int, UnitRule] = {
+    72: UnitRule("kWh", shift=-3),  # Wh
+    42: UnitRule("m3"),  # cubic metres
+    119: UnitRule("ft3"),  # cubic feet
+    169: UnitRule("therm"),  # therms
+    132: UnitRule("therm", shift=-5),  # BTU: 100,000 BTU make one (US) therm
+    134: UnitRule("L"),  # litres
+    128: UnitRule("L", factor=Decimal("3.785411784")),  # US gallons, exactly
+    130: UnitRule("L", factor=Decimal("4.54609")),  # imperial gallons, exactly
+}
+
+# Known units that are not an energy or volume delivered over an interval (power,
+# voltage, reactive energy...): series in them are left out, never stored as energy.
+ESPI_UOM_NOT_ENERGY: dict[int, str] = {
+    0: "no unit",
+    5: "amperes",
+    29: "volts",
+    31: "joules",
+    33: "hertz",
+    38: "watts",
+    61: "volt-amperes",
+    63: "volt-amperes reactive",
+    65: "cosine (power factor)",
+    67: "volts squared",
+    69: "amperes squared",
+    71: "volt-ampere hours",
+    73: "volt-ampere reactive hours",
+    106: "ampere hours",
+    122: "cubic feet per hour",
+    125: "cubic metres per hour",
+    129: "US gallons per hour",
+    131: "imperial gallons per hour",
+    133: "BTU per hour",
+    137: "litres per hour",
+    140: "gauge pascals",
+    155: "absolute pascals",
+}
+
+# ReadingType.commodity (CommodityKind).
+ESPI_COMMODITY: dict[int, str] = {
+    1: "electricity",  # electricity, secondary metered
+    2: "electricity",  # electricity, primary metered
+    7: "gas",  # natural gas
+    8: "gas",  # propane
+    9: "water",  # potable water
+    14: "water",  # non-potable water
+    18: "gas",  # biogas
+}
+
+# UsagePoint.ServiceCategory.kind (ServiceKind), used when ReadingType has no commodity.
+ESPI_SERVICE_KIND: dict[int, str] = {0: "electricity", 1: "gas", 2: "water"}
+
+# ReadingType.flowDirection (FlowDirectionKind). 4 (net) is handled apart.
+ESPI_FLOW: dict[int, str] = {1: "consumption", 19: "production"}
+FLOW_NET = 4
+
+# ReadingType.accumulationBehaviour: only interval (delta) values are consumption.
+ACCUMULATION_DELTA = {0, 4}
+ESPI_ACCUMULATION: dict[int, str] = {
+    1: "bulk quantity (a register reading)",
+    3: "cumulative (a register reading)",
+    6: "indicating (an instant value)",
+    9: "summation (a register reading)",
+    12: "instantaneous (an instant value)",
+}
+
+# IntervalReading.ReadingQuality.quality (QualityOfReading).
+ESPI_QUALITY: dict[int, str] = {
+    0: "actual",  # valid
+    7: "revised",  # manually edited
+    8: "estimated",  # estimated using a reference day
+    9: "estimated",  # estimated by linear interpolation
+    10: "unknown",  # questionable
+    11: "estimated",  # derived
+    12: "estimated",  # projected
+    13: "unknown",  # mixed
+    14: "actual",  # raw
+    15: "estimated",  # normalised for weather
+    16: "unknown",  # other
+    17: "actual",  # validated
+    18: "actual",  # verified
+    19: "actual",  # valid (ESPI 3.3)
+}
+# When one reading carries several qualities, the least trustworthy wins.
+QUALITY_RANK = {"actual": 0, "unknown": 1, "revised": 2, "estimated": 3, "missing": 4}
+
+# ISO 4217 numeric codes ESPI uses for `currency`.
+ESPI_CURRENCY: dict[int, str] = {36: "AUD", 124: "CAD", 826: "GBP", 840: "USD", 978: "EUR"}
+# ESPI costs are in hundred-thousandths of the currency unit.
+ESPI_COST_SHIFT = -5
