@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from functools import lru_cache
 
 import phonenumbers
 
@@ -54,6 +55,7 @@ def is_withheld(raw: str | None) -> bool:
     return raw is None or _clean(raw).lower() in WITHHELD
 
 
+@lru_cache(maxsize=8192)  # a backup has thousands of messages but few numbers; parsing one is slow
 def normalize_number(raw: str | None, region: str | None = None) -> str | None:
     """E.164 (+4930123456) when the number is valid, read in `region` when it has no country
     code; None when withheld or empty; otherwise the number without its punctuation (short
