@@ -396,15 +396,21 @@ class EnableBanking(Connector):
             key = transaction_key(info["account_id"], txn, occurrences)
             raw = {"account": {"id": info["account_id"], "currency": info["currency"]}, "key": key, "transaction": txn}
             try:
-                records.append(self.normalize(Fragment("bank.transaction", raw)))
+                r = self.normalize(Fragment("bank.transaction", raw))
             except ConnectorError as err:
                 raise Fatal(f"{err} ({where}); nothing of this page was stored") from err
+            records.append(Record(r.dataset, r.key, r.ts, r.data, raw))  # raw kept for `selfdata renormalize`
         return records
 
     def account(self, info: dict[str, Any], balances: Any, now: datetime) -> Record:
-        return self.normalize(
-            Fragment("bank.account", {"account": info, "balances": balances, "seen": now.isoformat()})
-        )
+        raw = {"account": info, "balances": balances}
+        listed = balances.get("balances") if isinstance(balances, dict) else None
+        if not any(
+            isinstance(b, dict) and (b.get("last_change_date_time") or b.get("reference_date")) for b in listed or []
+        ):
+            raw["seen"] = datetime.combine(now.date(), time(), UTC).isoformat()  # when the bank gives no time
+        r = self.normalize(Fragment("bank.account", raw))
+        return Record(r.dataset, r.key, r.ts, r.data, raw)
 
     def normalize(self, fragment: Fragment) -> Record:
         if fragment.dataset == "bank.account":
@@ -533,6 +539,8 @@ def _account(raw: dict[str, Any]) -> Record:
         available_balance=values["available_balance"],
         balance_at=at,
     )
+    if at is None and "seen" not in raw:
+        raise Fatal(f"Enable Banking gives no time for the balances of account {info['account_id']}")
     return Record("bank.account", info["account_id"], at or datetime.fromisoformat(raw["seen"]), data)
 
 

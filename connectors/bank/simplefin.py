@@ -339,10 +339,10 @@ class SimpleFIN(Connector):
 
     def _map(self, fragment: Fragment, where: str = "") -> list[Record]:
         try:
-            out = self.normalize(fragment)
+            r = self.normalize(fragment)
         except ConnectorError as err:
             raise Fatal(f"{err} ({where})" if where else str(err)) from err
-        return [out] if isinstance(out, Record) else list(out or [])
+        return [Record(r.dataset, r.key, r.ts, r.data, fragment.raw)]  # raw kept for `selfdata renormalize`
 
     def normalize(self, fragment: Fragment) -> Record:
         raw = fragment.raw

@@ -425,3 +425,12 @@ def test_a_bad_amount_is_a_clear_error(amount: Any) -> None:
         assert "amount" in str(err) or "number" in str(err) or "range" in str(err)
     else:
         assert Decimal(record.data["amount"]) == -abs(Decimal(str(amount).strip()))
+
+
+async def test_stored_vendor_data_renormalizes_to_the_same_records() -> None:
+    async with server() as fake:
+        out = await run(context(fake))
+    assert out.yielded and all(r.raw is not None for r in out.yielded)
+    for r in out.yielded:
+        again = EnableBanking().normalize(Fragment(r.dataset, r.raw))
+        assert (again.dataset, again.key, again.ts, again.data) == (r.dataset, r.key, r.ts, r.data)

@@ -397,3 +397,12 @@ def test_a_bad_amount_is_a_clear_error(amount: Any) -> None:
         assert "amount" in str(err) or "number" in str(err)
     else:
         assert Decimal(record.data["amount"]) == Decimal(str(amount).strip())
+
+
+async def test_stored_vendor_data_renormalizes_to_the_same_records() -> None:
+    async with make_server(end=NOW) as server:
+        out = await run(context({"access_url": server.access_url()}))
+    assert out.yielded and all(r.raw is not None for r in out.yielded)
+    for r in out.yielded:
+        again = SimpleFIN().normalize(Fragment(r.dataset, r.raw))
+        assert (again.dataset, again.key, again.ts, again.data) == (r.dataset, r.key, r.ts, r.data)

@@ -15,10 +15,11 @@ with `?decision=deny`), `POST /sessions` (a code works once), `GET /sessions/{id
 /accounts/{uid}/details|balances|transactions` (`date_from`, `date_to`, `continuation_key`,
 pages of `page_size`, newest first). Errors are `{"code", "message", "error"}` bodies: 401
 UNAUTHORIZED_ACCESS for a bad JWT, 401 EXPIRED_SESSION or REVOKED_SESSION once the consent
-is over (`server.bank.clock` past its end, or `revoke()`), 422 WRONG_CONTINUATION_KEY,
-WRONG_TRANSACTIONS_PERIOD (before `history_limit_days`, when set). The data, a current account
-and a savings account in EUR with salary, rent, groceries and card payments, is generated from
-the seed; transactions of the last two days are pending without an entry reference.
+is over (the server's time, `server.bank.clock` or else the real one, past its end, or
+`revoke()`), 422 WRONG_CONTINUATION_KEY, WRONG_TRANSACTIONS_PERIOD (before
+`history_limit_days`, when set). The data, a current account and a savings account in EUR
+with salary, rent, groceries and card payments, is generated from the seed; transactions of
+the last two days are pending without an entry reference.
 """
 
 from __future__ import annotations
@@ -109,7 +110,7 @@ class Session:
 @dataclass
 class Bank:
     end: datetime
-    clock: datetime
+    clock: datetime | None  # the server's time; None follows the real clock (the demo)
     accounts: list[Account] = field(default_factory=list)
     transactions: list[Transaction] = field(default_factory=list)
     sessions: dict[str, Session] = field(default_factory=dict)
@@ -119,7 +120,10 @@ class Bank:
     history_limit_days: int | None = None
 
     def status(self, session: Session) -> str:
-        return "REVOKED" if session.revoked else "EXPIRED" if self.clock >= session.valid_until else "AUTHORIZED"
+        return "REVOKED" if session.revoked else "EXPIRED" if self.now() >= session.valid_until else "AUTHORIZED"
+
+    def now(self) -> datetime:
+        return self.clock or datetime.now(UTC)
 
     def new_session(self, valid_until: datetime) -> Session:
         sid = str(uuid.UUID(bytes=hashlib.sha256(f"session-{len(self.sessions)}-{self.end}".encode()).digest()[:16]))
@@ -139,9 +143,9 @@ class Bank:
         return out
 
 
-def generate(seed: int, end: datetime, days: int, consent_days: int) -> Bank:
+def generate(seed: int, end: datetime, days: int, consent_days: int, clock: datetime | None) -> Bank:
     rng = random.Random(seed)
-    bank = Bank(end=end, clock=end)
+    bank = Bank(end=end, clock=clock)
     current = Account(
         "current",
         iban("FI", "1234", f"{rng.randrange(10**9):09d}0"),
@@ -269,7 +273,7 @@ class FakeEnableBanking(FakeServer):
             )
             if not claims["iat"] <= claims["exp"] <= claims["iat"] + 86400:
                 raise jwt.InvalidTokenError("a JWT may live 24 hours at most")
-            if claims["exp"] < self.bank.clock.timestamp():
+            if claims["exp"] < self.bank.now().timestamp():
                 raise jwt.InvalidTokenError("expired JWT")
         except (jwt.InvalidTokenError, KeyError) as err:
             return _error(401, "UNAUTHORIZED_ACCESS", f"Unauthorized access: {err}")
@@ -307,7 +311,7 @@ class FakeEnableBanking(FakeServer):
             redirect_url, state = str(body["redirect_url"]), str(body["state"])
         except (KeyError, TypeError, ValueError):
             return _error(422, "WRONG_REQUEST_PARAMETERS", "Wrong request parameters provided")
-        if valid_until > self.bank.clock + timedelta(seconds=aspsp["maximum_consent_validity"] + 60):
+        if valid_until > self.bank.now() + timedelta(seconds=aspsp["maximum_consent_validity"] + 60):
             return _error(422, "WRONG_REQUEST_PARAMETERS", "valid_until exceeds the ASPSP's maximum consent validity")
         auth_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"auth-{len(self.bank.authorizations)}-{state}"))
         self.bank.authorizations[auth_id] = {"valid_until": valid_until, "redirect_url": redirect_url, "state": state}
@@ -439,7 +443,7 @@ class FakeEnableBanking(FakeServer):
         except ValueError:
             return _error(422, "WRONG_REQUEST_PARAMETERS", "Wrong request parameters provided")
         limit = self.bank.history_limit_days
-        if limit is not None and date_from < self.bank.clock.date() - timedelta(days=limit):
+        if limit is not None and date_from < self.bank.now().date() - timedelta(days=limit):
             return _error(422, "WRONG_TRANSACTIONS_PERIOD", f"The ASPSP gives {limit} days of transactions")
         query = hashlib.sha256(f"{request.match_info['uid']}|{date_from}|{date_to}".encode()).hexdigest()[:12]
         offset = 0
@@ -476,6 +480,7 @@ def make_server(
     consent_days: int = 90,
     private_key_pem: bytes | None = None,
 ) -> FakeEnableBanking:
-    """A fake API whose data covers `days` days up to `end` (default: now)."""
+    """A fake API whose data covers `days` days up to `end`; without `end`, up to now and on the real clock."""
+    clock = end
     end = end or datetime.now(UTC).replace(microsecond=0)
-    return FakeEnableBanking(generate(seed, end, days, consent_days), private_key_pem or make_key())
+    return FakeEnableBanking(generate(seed, end, days, consent_days, clock), private_key_pem or make_key())
