@@ -60,6 +60,7 @@ CODE_REFUSED = {"EXPIRED_AUTHORIZATION_CODE", "WRONG_AUTHORIZATION_CODE", "ALREA
 KINDS = {"CACC": "checking", "TRAN": "checking", "SVGS": "savings", "CARD": "credit_card", "LOAN": "loan"}
 BOOKED_BALANCES = ("CLBD", "ITBD", "XPCD", "OPBD", "PRCD", "INFO", "OTHR")
 AVAILABLE_BALANCES = ("ITAV", "CLAV", "XPCD", "OPAV", "FWAV")
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}(T|$)")
 STATUSES = {"BOOK": "booked", "PDNG": "pending", "HOLD": "pending"}  # CNCL, RJCT, SCHD, OTHR are skipped
 
 
@@ -479,10 +480,13 @@ def _amount(value: Any, what: str) -> Decimal:
 
 
 def _day(value: Any) -> date | None:
-    if value in (None, ""):
+    """A YYYY-MM-DD date (a date-time's date part is accepted)."""
+    if value is None or value == "":
         return None
     try:
-        return date.fromisoformat(str(value)[:10])
+        if not isinstance(value, str) or not _DATE.match(value):
+            raise ValueError
+        return date.fromisoformat(value[:10])
     except ValueError:
         raise Fatal(f"Enable Banking answered a date that is not one: {value!r}"[:200]) from None
 

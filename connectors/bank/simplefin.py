@@ -104,12 +104,16 @@ def _epoch(day: date) -> int:
 
 
 def _int(value: Any, what: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
-        raise Fatal(f"SimpleFIN Bridge answered {what} that is not a Unix time: {value!r}"[:200])
+    """A Unix time from 1970 to 9999 (later ones cannot be dates)."""
     try:
-        return int(value)
-    except ValueError:
+        if isinstance(value, bool) or not isinstance(value, int | float | str):
+            raise ValueError
+        seconds = int(value)
+        if not 0 <= seconds <= 253402300799:
+            raise ValueError
+    except (ValueError, OverflowError):
         raise Fatal(f"SimpleFIN Bridge answered {what} that is not a Unix time: {value!r}"[:200]) from None
+    return seconds
 
 
 def _amount(value: Any, what: str) -> Decimal:

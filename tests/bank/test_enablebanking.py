@@ -434,3 +434,28 @@ async def test_stored_vendor_data_renormalizes_to_the_same_records() -> None:
     for r in out.yielded:
         again = EnableBanking().normalize(Fragment(r.dataset, r.raw))
         assert (again.dataset, again.key, again.ts, again.data) == (r.dataset, r.key, r.ts, r.data)
+
+
+async def test_a_revoked_consent_asks_the_user_to_renew_it() -> None:
+    async with server() as fake:
+        fake.revoke()
+        with pytest.raises(UserActionNeeded, match="is revoked; renew it with: selfdata source authorize my-bank"):
+            await run(context(fake))
+        assert fake.count() == 1
+
+
+@given(day=st.one_of(st.text(max_size=12), st.integers(), st.none(), st.dates().map(str)))
+def test_a_bad_date_is_a_clear_error(day: Any) -> None:
+    txn = {
+        "transaction_amount": {"amount": "1.00", "currency": "EUR"},
+        "credit_debit_indicator": "CRDT",
+        "status": "BOOK",
+        "booking_date": day,
+    }
+    raw = {"account": {"id": "FI00", "currency": "EUR"}, "key": "FI00/x", "transaction": txn}
+    try:
+        record = EnableBanking().normalize(Fragment("bank.transaction", raw))
+    except Fatal as err:
+        assert "date" in str(err)
+    else:
+        assert record.data["booked_on"] == str(day)[:10] and record.ts.date().isoformat() == str(day)[:10]

@@ -406,3 +406,14 @@ async def test_stored_vendor_data_renormalizes_to_the_same_records() -> None:
     for r in out.yielded:
         again = SimpleFIN().normalize(Fragment(r.dataset, r.raw))
         assert (again.dataset, again.key, again.ts, again.data) == (r.dataset, r.key, r.ts, r.data)
+
+
+@given(posted=st.one_of(st.integers(), st.floats(), st.text(max_size=12), st.none(), st.booleans()))
+def test_a_bad_posted_time_is_a_clear_error(posted: Any) -> None:
+    raw = {"account": {"id": "A", "currency": "USD"}, "transaction": {"id": "T", "posted": posted, "amount": "1.00"}}
+    try:
+        record = SimpleFIN().normalize(Fragment("bank.transaction", raw))
+    except Fatal as err:
+        assert "posted" in str(err) or "Unix time" in str(err)
+    else:
+        assert record.ts.timestamp() == int(posted) and record.data["booked_on"] == record.ts.date().isoformat()
