@@ -23,7 +23,6 @@ from defusedxml import ElementTree
 from yarl import URL
 
 from connectors.sdk import (
-    AuthFailed,
     Checkpoint,
     Connector,
     Context,
@@ -35,6 +34,7 @@ from connectors.sdk import (
     Record,
     Retryable,
     Secret,
+    UserActionNeeded,
     datasets,
 )
 
@@ -286,8 +286,8 @@ def soap_result(body: bytes, action: str, status: int = 200) -> dict[str, str]:
 
 def _fault(action: str, code: str, description: str | None) -> Exception:
     message = f"the box refused {action}: UPnP error {code or '?'} {description or ''}".strip()
-    if code == "606":
-        return AuthFailed(message + "; give the FRITZ!Box user the rights 'FRITZ!Box settings' and 'call list'")
+    if code == "606":  # the login worked, the user lacks a right
+        return UserActionNeeded(message + "; give the FRITZ!Box user the rights 'FRITZ!Box settings' and 'call list'")
     if code in ("501", "820"):
         return Retryable(message)
     return Fatal(message)

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from connectors.sdk import AuthFailed, Context, Fatal, Http, InvalidRecord, Retryable
+from connectors.sdk import AuthFailed, Context, Fatal, Http, InvalidRecord, Retryable, UserActionNeeded
 from connectors.telecom.fritzbox import (
     DEVICE_INFO,
     ON_TEL,
@@ -254,7 +254,11 @@ async def test_expired_nonce_is_answered_once() -> None:
 
 @pytest.mark.parametrize(
     ("code", "description", "error"),
-    [(606, "Action not authorized", AuthFailed), (401, "Invalid Action", Fatal), (820, "Internal Error", Retryable)],
+    [
+        (606, "Action not authorized", UserActionNeeded),
+        (401, "Invalid Action", Fatal),
+        (820, "Internal Error", Retryable),
+    ],
 )
 async def test_soap_fault_becomes_the_error_it_means(code: int, description: str, error: type[Exception]) -> None:
     server = make_server()
