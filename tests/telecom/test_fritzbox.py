@@ -380,3 +380,14 @@ def test_call_record_is_a_pure_function_of_the_entry() -> None:
     first, second = call_record(raw), call_record(dict(raw))
     assert first == second
     assert first.data["started_at"] == "2026-02-01T07:05:00+01:00" and first.data["duration_s"] == 45000
+
+
+async def test_busy_box_is_retryable_with_its_retry_after() -> None:
+    async with make_server(days=3) as server:
+        server.fail(503, path_prefix="/calllist.lua", headers={"Retry-After": "30"})
+        with pytest.raises(Retryable) as err:
+            await run(server)
+        assert err.value.retry_after == 30
+        server.fail(500, path_prefix="/upnp/control/x_contact", body="<HTML>500 internal error</HTML>")
+        with pytest.raises(Retryable, match="failed on GetCallList"):
+            await run(server)
