@@ -47,9 +47,9 @@ def kwh_from_average_watts(watts: Decimal, minutes: int) -> Decimal:
     """
     watt_minutes = watts * minutes
     kwh = watt_minutes / Decimal(60000)
-    if kwh * 60000 == watt_minutes:
-        return kwh
-    return kwh.quantize(Decimal("1e-9"))
+    rounded = kwh.quantize(Decimal("1e-9"))
+    # An exact quotient has at most 5 decimals (60000 = 2^5 x 3 x 5^4, less the 3): rounding keeps it.
+    return kwh if rounded * 60000 == watt_minutes else rounded
 
 
 # --- ESPI (Green Button) code tables: NAESB REQ.21 / IEC 61968-9 enumerations ---------
