@@ -125,7 +125,7 @@ class FritzBox(Connector):
                 yield Checkpoint({**state, **mark})
             ctx.progress(n, len(fragments), "calls")
         info = await box.soap(DEVICE_INFO, "GetInfo", services)
-        sample = await box.traffic(services, ctx.now(), int(info.get("NewUpTime") or 0))
+        sample = await box.traffic(services, ctx.now(), _int(info, "NewUpTime"))
         line = info.get("NewSerialNumber") or "fritzbox"
         yield Fragment("telecom.usage", {"line": line, "previous": state.get("traffic"), "current": sample})
         yield Checkpoint({**state, **mark, "traffic": sample})
