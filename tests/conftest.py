@@ -2,7 +2,9 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
@@ -93,3 +95,29 @@ def registry(monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
     reg = plugins.load(entries=[])
     assert not reg.problems, reg.problems
     return reg
+
+
+@contextmanager
+def threaded(server: Any) -> Iterator[Any]:
+    """Serve a FakeServer from its own thread and loop, for synchronous tests and subprocesses."""
+    import asyncio
+    import threading
+
+    loop = asyncio.new_event_loop()
+    started = threading.Event()
+
+    def serve() -> None:
+        asyncio.set_event_loop(loop)
+        loop.run_until_complete(server.start())
+        started.set()
+        loop.run_forever()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    assert started.wait(10)
+    try:
+        yield server
+    finally:
+        asyncio.run_coroutine_threadsafe(server.stop(), loop).result(10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)

@@ -30,10 +30,14 @@ TOKEN = "s3cret-token-value"
 BASE = datetime(2026, 3, 1, tzinfo=UTC)
 
 
-def bank_api(pages: int = 5, per_page: int = 10, amounts: dict[str, str] | None = None) -> FakeServer:
+def bank_api(
+    pages: int = 5, per_page: int = 10, amounts: dict[str, str] | None = None, delay_s: float = 0.0
+) -> FakeServer:
     """A paged JSON API with bearer auth; `amounts` overrides amounts by id (a revised vendor)."""
 
     async def handler(request: web.Request) -> web.Response:
+        if delay_s:
+            await asyncio.sleep(delay_s)
         if request.headers.get("Authorization") != f"Bearer {TOKEN}":
             return web.json_response({"error": "bad token"}, status=401)
         page = int(request.query.get("page", "1"))
@@ -186,6 +190,11 @@ class Consent(Connector):
 
     async def fetch(self, ctx: Context, state: dict[str, Any]) -> AsyncIterator[Item]:
         yield _tx(ctx.secret("access_token"))
+
+
+def expected_bank(pages: int, per_page: int) -> dict[str, str]:
+    """What bank_api serves, as key -> amount."""
+    return {f"tx{p:03d}{i:03d}": f"-{p}.{i:02d}" for p in range(1, pages + 1) for i in range(per_page)}
 
 
 def _tx(key: str, amount: str = "-1.00") -> Record:

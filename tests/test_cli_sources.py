@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,30 +11,14 @@ import pytest
 from connectors.testing.fakeserver import FakeServer
 from daemon.plugins import Registry
 
-from .conftest import Cli
+from .conftest import Cli, threaded
 from .plugins import TOKEN, bank_api
 
 
 @pytest.fixture
 def api() -> Iterator[FakeServer]:
-    """The fake bank served from a thread, so synchronous CLI commands can reach it."""
-    loop = asyncio.new_event_loop()
-    server = bank_api(pages=3, per_page=4)
-    started = threading.Event()
-
-    def serve() -> None:
-        asyncio.set_event_loop(loop)
-        loop.run_until_complete(server.start())
-        started.set()
-        loop.run_forever()
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    assert started.wait(10)
-    yield server
-    asyncio.run_coroutine_threadsafe(server.stop(), loop).result(10)
-    loop.call_soon_threadsafe(loop.stop)
-    thread.join(10)
+    with threaded(bank_api(pages=3, per_page=4)) as server:
+        yield server
 
 
 def test_connectors_lists_plugins_with_their_fields(run: Cli, registry: Registry) -> None:

@@ -1,50 +1,23 @@
-"""`selfdata`: a thin shell over the library functions in daemon.ops."""
+"""`selfdata`: a thin shell over the operations in daemon.admin.ops.
+
+Each command names an operation and renders its JSON result. When a daemon runs, the
+operation runs inside it over the admin socket (the CLI needs no key then); otherwise
+the CLI unlocks the vault and runs the same function itself.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import click
 
-from connectors.scaffold import ScaffoldError
-from connectors.sdk import ConnectorError, SettingsError
-
 from .. import __version__
-from ..config import ConfigError
-from ..files import InsecurePermissions
-from ..ops.jsonl import JsonlError
-from ..plugins import UnknownConnector
-from ..session import Session
-from ..sources import SourceError
-from ..sync.importing import UnknownFormat
-from ..sync.schedule import ScheduleError
-from ..times import TimeFormatError
-from ..vault import VaultError
-from ..vault.keys import KeyFileError, RecoveryKeyError
-from ..vault.names import NameError_
-from ..vault.records import CursorError
-
-# Errors that mean "the user can fix this": one line, no traceback, exit 1.
-USER_ERRORS: tuple[type[BaseException], ...] = (
-    VaultError,
-    ConfigError,
-    KeyFileError,
-    RecoveryKeyError,
-    InsecurePermissions,
-    JsonlError,
-    TimeFormatError,
-    CursorError,
-    NameError_,
-    SourceError,
-    UnknownConnector,
-    UnknownFormat,
-    ScheduleError,
-    ScaffoldError,
-    ConnectorError,
-    SettingsError,
-)
+from ..errors import USER_ERRORS
+from ..session import Session, kdf_profile
 
 
 class SelfdataGroup(click.Group):
@@ -89,12 +62,40 @@ def cli(
 
 def session(ctx: click.Context) -> Session:
     obj = ctx.find_root().obj
-    return Session.from_env(
-        system=obj["system"], passphrase_file=obj["passphrase_file"], recovery_key_file=obj["recovery_key_file"]
-    )
+    if "session" not in obj:
+        obj["session"] = Session.from_env(
+            system=obj["system"], passphrase_file=obj["passphrase_file"], recovery_key_file=obj["recovery_key_file"]
+        )
+    return obj["session"]  # type: ignore[no-any-return]
 
 
-from . import sources as _sources  # noqa: E402,F401  (registers the commands)
+def invoke(
+    ctx: click.Context,
+    name: str,
+    params: dict[str, Any] | None = None,
+    *,
+    upload: Path | None = None,
+    on_event: Callable[[dict[str, Any]], None] | None = None,
+) -> Any:
+    """Run operation `name` in the running daemon, or here when none runs."""
+    from ..admin import client, ops
+    from ..services import local_services
+
+    params = dict(params or {})
+    if kdf_profile().name == "insecure-test":
+        params.setdefault("insecure_test_kdf", True)
+    s = session(ctx)
+    sock = s.paths.admin_socket
+    if client.daemon_running(sock):
+        return client.call(sock, name, params, upload=upload, on_event=on_event)
+    if upload is not None:
+        params["path"] = str(upload)
+    with local_services(s) as services:
+        return asyncio.run(ops.run(services, name, params, on_event))
+
+
+from . import daemon_cmds as _daemon_cmds  # noqa: E402,F401  (registers the commands)
+from . import sources as _sources  # noqa: E402,F401
 from . import vault as _vault  # noqa: E402,F401
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import sys
 import time
 from pathlib import Path
@@ -16,13 +15,7 @@ from connectors.sdk import Connector, Importer
 
 from ..ops import sources as source_ops
 from ..plugins import Registry
-from ..sources import SourceStore
-from ..sync import runs as run_log
-from ..sync.importing import import_file
-from ..sync.renormalize import renormalize as renormalize_source
-from ..sync.runner import Runner
-from ..times import iso
-from . import cli, render, session
+from . import cli, invoke, render, session
 
 
 def _report_problems(registry: Registry) -> None:
@@ -100,17 +93,14 @@ def source_add(
     ctx: click.Context, name: str, connector: str, assignments: tuple[str, ...], schedule: str | None, no_check: bool
 ) -> None:
     """Add source NAME using CONNECTOR; asks for its settings and tries them before saving."""
-    s = session(ctx)
-    cls = s.registry().get(connector)
+    cls = session(ctx).registry().get(connector)
     values = _prompt_values(cls, source_ops.parse_assignments(assignments))
-    vault, _ = s.open()
-    try:
-        added = asyncio.run(
-            source_ops.add_source(vault, s.registry(), name, connector, values, schedule=schedule, check=not no_check)
-        )
-    finally:
-        vault.close()
-    if added.health == "needs_authorization":
+    added = invoke(
+        ctx,
+        "source.add",
+        {"name": name, "connector": connector, "values": values, "schedule": schedule, "check": not no_check},
+    )
+    if added["health"] == "needs_authorization":
         click.echo(f"Added {name}. It needs your consent in a browser: selfdata source authorize {name}")
     else:
         click.echo(f"Added {name} ({connector}). Sync it now with: selfdata sync {name}")
@@ -121,13 +111,9 @@ def source_add(
 @click.pass_context
 def source_list(ctx: click.Context, as_json: bool) -> None:
     """List the sources with their health."""
-    vault, _ = session(ctx).open()
-    try:
-        sources = SourceStore(vault).list()
-    finally:
-        vault.close()
+    sources = invoke(ctx, "source.list")
     if as_json:
-        render.print_json([src.to_json() for src in sources])
+        render.print_json(sources)
         return
     if not sources:
         click.echo("No sources yet: selfdata source add NAME CONNECTOR (selfdata connectors lists them).")
@@ -136,7 +122,14 @@ def source_list(ctx: click.Context, as_json: bool) -> None:
         None,
         ["name", "connector", "schedule", "enabled", "health", "to do"],
         [
-            (src.name, src.connector, src.schedule or "", "yes" if src.enabled else "no", src.health, src.action)
+            (
+                src["name"],
+                src["connector"],
+                src["schedule"] or "",
+                "yes" if src["enabled"] else "no",
+                src["health"],
+                src["action"],
+            )
             for src in sources
         ],
     )
@@ -148,34 +141,26 @@ def source_list(ctx: click.Context, as_json: bool) -> None:
 @click.pass_context
 def source_show(ctx: click.Context, name: str, as_json: bool) -> None:
     """A source's settings (secrets by name only), health and last runs."""
-    vault, _ = session(ctx).open()
-    try:
-        store = SourceStore(vault)
-        src = store.get(name)
-        secret_names = vault.secrets.names(name)
-        recent = run_log.recent(vault, name, limit=5)
-    finally:
-        vault.close()
-    doc: dict[str, Any] = {**src.to_json(), "secrets": secret_names, "runs": [r.to_json() for r in recent]}
+    doc = invoke(ctx, "source.show", {"name": name})
     if as_json:
         render.print_json(doc)
         return
     out = render.console()
-    out.print(f"[bold]{src.name}[/bold] ({src.connector}, {src.kind})")
-    for key, value in src.settings.items():
+    out.print(f"[bold]{doc['name']}[/bold] ({doc['connector']}, {doc['kind']})")
+    for key, value in doc["settings"].items():
         out.print(f"  {key} = {value}")
-    for key in secret_names:
+    for key in doc["secrets"]:
         out.print(f"  {key} = (secret, stored encrypted)")
-    out.print(f"  schedule: {src.schedule or 'manual'}; enabled: {'yes' if src.enabled else 'no'}")
-    out.print(f"  health: {src.health}" + (f" — {src.health_message}" if src.health_message else ""))
-    if src.action:
-        out.print(f"  to do: {src.action}")
-    if src.warning:
-        out.print(f"  warning: {src.warning}")
-    for r in recent:
+    out.print(f"  schedule: {doc['schedule'] or 'manual'}; enabled: {'yes' if doc['enabled'] else 'no'}")
+    out.print(f"  health: {doc['health']}" + (f" — {doc['health_message']}" if doc["health_message"] else ""))
+    if doc["action"]:
+        out.print(f"  to do: {doc['action']}")
+    if doc["warning"]:
+        out.print(f"  warning: {doc['warning']}")
+    for r in doc["runs"]:
         out.print(
-            f"  run {r.id}: {r.kind} {r.status} at {iso(r.started_at)} — {r.new} new, {r.changed} changed"
-            + (f"; {r.error}" if r.error else "")
+            f"  run {r['id']}: {r['kind']} {r['status']} at {r['started_at']} — {r['new']} new, "
+            f"{r['changed']} changed" + (f"; {r['error']}" if r["error"] else "")
         )
 
 
@@ -189,15 +174,11 @@ def source_edit(
     ctx: click.Context, name: str, assignments: tuple[str, ...], schedule: str | None, no_check: bool
 ) -> None:
     """Change a source's settings or credentials (asks for each when none is given)."""
-    s = session(ctx)
-    vault, _ = s.open()
-    try:
-        src = SourceStore(vault).get(name)
-        given = source_ops.parse_assignments(assignments)
-        values = given if (given or schedule) else _prompt_values(s.registry().get(src.connector), {}, keep=True)
-        asyncio.run(source_ops.edit_source(vault, s.registry(), name, values, schedule=schedule, check=not no_check))
-    finally:
-        vault.close()
+    given = source_ops.parse_assignments(assignments)
+    if not given and not schedule:
+        connector = invoke(ctx, "source.show", {"name": name})["connector"]
+        given = _prompt_values(session(ctx).registry().get(connector), {}, keep=True)
+    invoke(ctx, "source.edit", {"name": name, "values": given, "schedule": schedule, "check": not no_check})
     click.echo(f"Updated {name}.")
 
 
@@ -208,26 +189,12 @@ def source_edit(
 @click.pass_context
 def source_authorize(ctx: click.Context, name: str, redirect_uri: str, code_or_url: str | None) -> None:
     """Give a source your consent in a browser (OAuth, PSD2) and bring the code back."""
-    s = session(ctx)
-    vault, _ = s.open()
-    try:
-        if code_or_url is None:
-            url = asyncio.run(source_ops.authorization_url(vault, s.registry(), name, redirect_uri))
-            click.echo(f"Open this address, log in and consent:\n\n    {url}\n")
-            code_or_url = click.prompt("Then paste the address your browser was sent to (or the code)")
-        asyncio.run(source_ops.complete_authorization(vault, s.registry(), name, redirect_uri, code_or_url))
-    finally:
-        vault.close()
+    if code_or_url is None:
+        url = invoke(ctx, "source.authorization_url", {"name": name, "redirect_uri": redirect_uri})["url"]
+        click.echo(f"Open this address, log in and consent:\n\n    {url}\n")
+        code_or_url = click.prompt("Then paste the address your browser was sent to (or the code)")
+    invoke(ctx, "source.authorize", {"name": name, "redirect_uri": redirect_uri, "code": code_or_url})
     click.echo(f"Authorised {name}. Sync it now with: selfdata sync {name}")
-
-
-def _set_enabled(ctx: click.Context, name: str, enabled: bool) -> None:
-    vault, _ = session(ctx).open()
-    try:
-        SourceStore(vault).update(name, enabled=enabled)
-    finally:
-        vault.close()
-    click.echo(f"{'Enabled' if enabled else 'Disabled'} {name}.")
 
 
 @source.command("enable")
@@ -235,7 +202,8 @@ def _set_enabled(ctx: click.Context, name: str, enabled: bool) -> None:
 @click.pass_context
 def source_enable(ctx: click.Context, name: str) -> None:
     """Let a source run on its schedule again."""
-    _set_enabled(ctx, name, True)
+    invoke(ctx, "source.enable", {"name": name, "enabled": True})
+    click.echo(f"Enabled {name}.")
 
 
 @source.command("disable")
@@ -243,7 +211,8 @@ def source_enable(ctx: click.Context, name: str) -> None:
 @click.pass_context
 def source_disable(ctx: click.Context, name: str) -> None:
     """Stop a source's scheduled runs (its data stays)."""
-    _set_enabled(ctx, name, False)
+    invoke(ctx, "source.enable", {"name": name, "enabled": False})
+    click.echo(f"Disabled {name}.")
 
 
 @source.command("remove")
@@ -256,12 +225,8 @@ def source_remove(ctx: click.Context, name: str, keep_records: bool, yes: bool) 
     what = "its credentials" if keep_records else "its credentials and all its records"
     if not yes and not click.confirm(f"Remove {name} with {what}?", default=False):
         raise click.Abort()
-    vault, _ = session(ctx).open()
-    try:
-        deleted = SourceStore(vault).remove(name, keep_records=keep_records)
-    finally:
-        vault.close()
-    click.echo(f"Removed {name}" + ("" if keep_records else f" and {deleted:,} records") + ".")
+    result = invoke(ctx, "source.remove", {"name": name, "keep_records": keep_records})
+    click.echo(f"Removed {name}" + ("" if keep_records else f" and {result['deleted']:,} records") + ".")
 
 
 class _LiveProgress:
@@ -292,27 +257,21 @@ class _LiveProgress:
 @click.argument("name")
 @click.pass_context
 def sync(ctx: click.Context, name: str) -> None:
-    """Run source NAME now, with progress, then print a summary."""
-    s = session(ctx)
-    vault, _ = s.open()
+    """Run source NAME now, with progress, then print a summary (through the daemon if it runs)."""
     started = time.monotonic()
     live = _LiveProgress(name)
-    try:
-        with live.bar:
-            result = asyncio.run(Runner(vault, s.registry(), events=live).sync(name))
-        action = SourceStore(vault).get(name).action if not result.ok else ""
-    finally:
-        vault.close()
-    r = result.run
+    with live.bar:
+        result = invoke(ctx, "sync", {"name": name}, on_event=live)
+    r = result["run"]
     took = time.monotonic() - started
-    summary = f"{r.new:,} new, {r.changed:,} changed, {r.unchanged:,} unchanged, {r.deleted:,} deleted"
-    if result.ok:
+    summary = f"{r['new']:,} new, {r['changed']:,} changed, {r['unchanged']:,} unchanged, {r['deleted']:,} deleted"
+    if r["status"] == "ok":
         click.echo(f"{name}: {summary} in {took:.1f} s.")
         return
-    click.secho(f"{name}: run {r.status}: {r.error}", fg="red", err=True)
+    click.secho(f"{name}: run {r['status']}: {r['error']}", fg="red", err=True)
     click.echo(f"Stored before it stopped: {summary}.", err=True)
-    if action:
-        click.echo(f"To do: {action}", err=True)
+    if result["action"]:
+        click.echo(f"To do: {result['action']}", err=True)
     ctx.exit(1)
 
 
@@ -323,33 +282,28 @@ def sync(ctx: click.Context, name: str) -> None:
 @click.pass_context
 def runs(ctx: click.Context, name: str | None, limit: int, as_json: bool) -> None:
     """The last runs (syncs, imports, renormalizations), newest first."""
-    vault, _ = session(ctx).open()
-    try:
-        recent = run_log.recent(vault, name, limit)
-    finally:
-        vault.close()
+    recent = invoke(ctx, "runs", {"name": name, "limit": limit})
     if as_json:
-        render.print_json([r.to_json() for r in recent])
+        render.print_json(recent)
         return
     if not recent:
         click.echo("No runs yet.")
         return
     render.table(
         None,
-        ["id", "source", "kind", "started", "took", "status", "new", "changed", "unchanged", "deleted", "error"],
+        ["id", "source", "kind", "started", "status", "new", "changed", "unchanged", "deleted", "error"],
         [
             (
-                r.id,
-                r.source,
-                r.kind,
-                iso(r.started_at)[:19],
-                f"{r.duration_s:.1f}s" if r.duration_s is not None else "",
-                r.status,
-                r.new,
-                r.changed,
-                r.unchanged,
-                r.deleted,
-                r.error or "",
+                r["id"],
+                r["source"],
+                r["kind"],
+                r["started_at"][:19],
+                r["status"],
+                r["new"],
+                r["changed"],
+                r["unchanged"],
+                r["deleted"],
+                r["error"] or "",
             )
             for r in recent
         ],
@@ -366,40 +320,37 @@ def import_(
     ctx: click.Context, file: Path, source_name: str | None, fmt: str | None, assignments: tuple[str, ...]
 ) -> None:
     """Import an exported FILE (its format is recognised by content) as one atomic run."""
-    s = session(ctx)
-    registry = s.registry()
-    _report_problems(registry)
-    vault, _ = s.open()
+    _report_problems(session(ctx).registry())
     con = render.console(stderr=True)
-    try:
-        with Progress(
-            SpinnerColumn(),
-            TextColumn("{task.description}"),
-            TimeElapsedColumn(),
-            console=con,
-            disable=not con.is_terminal,
-            transient=True,
-        ) as bar:
-            task = bar.add_task(f"Reading {file.name}")
-            result = import_file(
-                vault,
-                registry,
-                file,
-                source=source_name,
-                fmt=fmt,
-                values=source_ops.parse_assignments(assignments),
-                progress=lambda n: bar.update(task, description=f"Reading {file.name}: {n:,} records"),
-            )
-    finally:
-        vault.close()
-    r = result.run
-    if not result.ok:
-        click.secho(f"error: {r.error}", fg="red", err=True)
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        TimeElapsedColumn(),
+        console=con,
+        disable=not con.is_terminal,
+        transient=True,
+    ) as bar:
+        task = bar.add_task(f"Reading {file.name}")
+
+        def on_event(event: dict[str, Any]) -> None:
+            if event.get("type") == "progress":
+                bar.update(task, description=f"Reading {file.name}: {event['records']:,} records")
+
+        result = invoke(
+            ctx,
+            "import",
+            {"source": source_name, "format": fmt, "values": source_ops.parse_assignments(assignments)},
+            upload=file,
+            on_event=on_event,
+        )
+    r = result["run"]
+    if r["status"] != "ok":
+        click.secho(f"error: {r['error']}", fg="red", err=True)
         click.echo("Nothing from this file was stored.", err=True)
         ctx.exit(1)
     click.echo(
-        f"Imported {file.name} ({result.importer}) into {result.source.name}: {r.new:,} new, "
-        f"{r.changed:,} changed, {r.unchanged:,} unchanged, {r.deleted:,} deleted."
+        f"Imported {file.name} ({result['importer']}) into {result['source']}: {r['new']:,} new, "
+        f"{r['changed']:,} changed, {r['unchanged']:,} unchanged, {r['deleted']:,} deleted."
     )
 
 
@@ -408,15 +359,11 @@ def import_(
 @click.pass_context
 def renormalize(ctx: click.Context, name: str) -> None:
     """Re-map source NAME's stored vendor data with its connector's current mapping."""
-    s = session(ctx)
-    vault, _ = s.open()
-    try:
-        r = renormalize_source(vault, s.registry(), name)
-    finally:
-        vault.close()
-    if r.status != "ok":
-        click.secho(f"error: {r.error}", fg="red", err=True)
+    r = invoke(ctx, "renormalize", {"name": name})
+    if r["status"] != "ok":
+        click.secho(f"error: {r['error']}", fg="red", err=True)
         ctx.exit(1)
     click.echo(
-        f"Renormalized {name}: {r.changed:,} changed, {r.unchanged:,} unchanged, {r.new:,} new, {r.deleted:,} removed."
+        f"Renormalized {name}: {r['changed']:,} changed, {r['unchanged']:,} unchanged, {r['new']:,} new, "
+        f"{r['deleted']:,} removed."
     )

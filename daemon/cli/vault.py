@@ -11,14 +11,12 @@ import click
 from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
 
 from ..ops import jsonl as jsonl_ops
-from ..ops import keys as key_ops
 from ..ops.setup import init_vault
-from ..ops.status import vault_status
 from ..paths import resolve
 from ..session import kdf_profile, read_secret_file
 from ..times import iso, parse_instant
-from ..vault import KeySlot, records
-from . import cli, render, session
+from ..vault import records
+from . import cli, invoke, render
 
 
 def _new_passphrase(passphrase_file: Path | None) -> str:
@@ -105,30 +103,59 @@ def init(ctx: click.Context, init_passphrase_file: Path | None, key_file: Path |
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
 def status(ctx: click.Context, as_json: bool) -> None:
-    """Where the vault is, its key slots, and the records per dataset and source."""
-    vault, unlocked = session(ctx).open()
-    try:
-        report = vault_status(vault, unlocked)
-    finally:
-        vault.close()
+    """The daemon, the vault, its key slots, what it holds, and each source's health."""
+    report = invoke(ctx, "status")
     if as_json:
-        render.print_json(report.to_json())
+        render.print_json(report)
         return
     out = render.console()
-    out.print(f"selfdata {report.version}")
+    vault = report["vault"]
+    daemon = report["daemon"]
+    out.print(f"selfdata {report['version']}")
+    if daemon["running"]:
+        api = f", API {daemon['api_url']}" if daemon.get("api_url") else ""
+        out.print(f"daemon   running (pid {daemon['pid']}, up {_duration(daemon['uptime_s'])}{api})")
+    else:
+        out.print("daemon   not running (start it with: selfdata run)")
     out.print(
-        f"vault    {report.vault_dir}  ({render.human_bytes(report.size_bytes)}, unlocked by {report.unlocked_by})"
+        f"vault    {vault['path']}  ({render.human_bytes(vault['size_bytes'])}, unlocked by {vault['unlocked_by']})"
     )
-    out.print(f"config   {report.config_file}")
-    out.print(f"key slots: {', '.join(s['id'] + ' ' + s['kind'] for s in report.slots)}")
-    if not report.datasets:
+    out.print(f"config   {report['config_file']}")
+    out.print(f"key slots: {', '.join(s['id'] + ' ' + s['kind'] for s in vault['slots'])}")
+    if report["sources"]:
+        rows = []
+        for src in report["sources"]:
+            last = src["last_run"]
+            last_text = f"{last['status']} {last['started_at'][:16]}" if last else "never"
+            health = src["health"] + (f": {src['health_message']}" if src["health_message"] else "")
+            rows.append(
+                (
+                    src["name"],
+                    src["connector"],
+                    last_text,
+                    (src["next_run"] or "")[:16],
+                    health,
+                    src["action"] or src.get("warning") or "",
+                )
+            )
+        render.table("Sources", ["source", "connector", "last run", "next run", "health", "to do"], rows)
+    if not report["datasets"]:
         out.print("No records yet.")
         return
     render.table(
-        None,
+        "Records",
         ["dataset", "source", "records", "first", "last"],
-        [(d["dataset"], d["source"], f"{d['records']:,}", d["first"], d["last"]) for d in report.datasets],
+        [(d["dataset"], d["source"], f"{d['records']:,}", d["first"], d["last"]) for d in report["datasets"]],
     )
+
+
+def _duration(seconds: float) -> str:
+    s = int(seconds)
+    if s < 120:
+        return f"{s} s"
+    if s < 7200:
+        return f"{s // 60} min"
+    return f"{s // 3600} h {s % 3600 // 60} min" if s < 172800 else f"{s // 86400} days"
 
 
 @cli.group()
@@ -136,27 +163,22 @@ def keys() -> None:
     """Key slots: the ways the vault can be unlocked."""
 
 
-def _slot_rows(slots: list[KeySlot]) -> list[tuple[str, ...]]:
-    rows: list[tuple[str, ...]] = []
-    for s in slots:
-        d = s.describe()
-        detail = d.get("kdf") or d.get("fingerprint") or ""
-        if d.get("warning"):
-            detail += f" ({d['warning']})"
-        rows.append((s.id, s.kind, s.label, s.created_at, detail))
-    return rows
-
-
 @keys.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
 def keys_list(ctx: click.Context, as_json: bool) -> None:
     """List the key slots."""
-    slots = key_ops.list_slots(session(ctx).unlock())
+    slots = invoke(ctx, "keys.list")
     if as_json:
-        render.print_json([s.describe() for s in slots])
-    else:
-        render.table(None, ["id", "kind", "label", "created", "detail"], _slot_rows(slots))
+        render.print_json(slots)
+        return
+    rows = []
+    for s in slots:
+        detail = s.get("kdf") or s.get("fingerprint") or ""
+        if s.get("warning"):
+            detail += f" ({s['warning']})"
+        rows.append((s["id"], s["kind"], s["label"], s["created_at"], detail))
+    render.table(None, ["id", "kind", "label", "created", "detail"], rows)
 
 
 @keys.command("add-passphrase")
@@ -169,10 +191,9 @@ def keys_list(ctx: click.Context, as_json: bool) -> None:
 @click.pass_context
 def keys_add_passphrase(ctx: click.Context, new_passphrase_file: Path | None, label: str) -> None:
     """Add a passphrase slot."""
-    unlocked = session(ctx).unlock()
     _warn_weak_kdf()
-    slot = key_ops.add_passphrase(unlocked, _new_passphrase(new_passphrase_file), kdf_profile(), label)
-    click.echo(f"Added key slot {slot.id} (passphrase).")
+    slot = invoke(ctx, "keys.add_passphrase", {"passphrase": _new_passphrase(new_passphrase_file), "label": label})
+    click.echo(f"Added key slot {slot['id']} (passphrase).")
 
 
 @keys.command("add-keyfile")
@@ -180,24 +201,27 @@ def keys_add_passphrase(ctx: click.Context, new_passphrase_file: Path | None, la
 @click.pass_context
 def keys_add_keyfile(ctx: click.Context, path: Path) -> None:
     """Add a machine key slot for the key file PATH (created, mode 0600, if missing)."""
-    slot, created = key_ops.add_keyfile(session(ctx).unlock(), path)
-    click.echo(f"{'Created' if created else 'Using'} key file {path}; added key slot {slot.id} (machine).")
+    slot = invoke(ctx, "keys.add_keyfile", {"path": str(path.absolute())})
+    click.echo(f"{'Created' if slot['created'] else 'Using'} key file {path}; added key slot {slot['id']} (machine).")
 
 
 @keys.command("add-keyring")
 @click.pass_context
 def keys_add_keyring(ctx: click.Context) -> None:
     """Add a machine key kept in the OS keyring (desktops; a headless Pi has none)."""
-    slot = key_ops.add_keyring(session(ctx).unlock())
-    click.echo(f"Added key slot {slot.id} (machine key in the OS keyring).")
+    slot = invoke(ctx, "keys.add_keyring")
+    click.echo(f"Added key slot {slot['id']} (machine key in the OS keyring).")
 
 
 @keys.command("add-recovery")
 @click.pass_context
 def keys_add_recovery(ctx: click.Context) -> None:
     """Add a new recovery key slot and show its key once."""
-    slot, text = key_ops.add_recovery(session(ctx).unlock())
-    click.echo(f"Added key slot {slot.id} (recovery). Write this key down; it is not shown again:\n\n    {text}\n")
+    slot = invoke(ctx, "keys.add_recovery")
+    click.echo(
+        f"Added key slot {slot['id']} (recovery). Write this key down; it is not shown again:\n\n"
+        f"    {slot['recovery_key']}\n"
+    )
 
 
 @keys.command("remove")
@@ -205,8 +229,8 @@ def keys_add_recovery(ctx: click.Context) -> None:
 @click.pass_context
 def keys_remove(ctx: click.Context, slot_id: str) -> None:
     """Remove the key slot SLOT_ID (never the last one)."""
-    slot = key_ops.remove(session(ctx).unlock(), slot_id)
-    click.echo(f"Removed key slot {slot.id} ({slot.kind}).")
+    slot = invoke(ctx, "keys.remove", {"slot": slot_id})
+    click.echo(f"Removed key slot {slot['id']} ({slot['kind']}).")
 
 
 @keys.command("change-passphrase")
@@ -219,10 +243,9 @@ def keys_remove(ctx: click.Context, slot_id: str) -> None:
 @click.pass_context
 def keys_change_passphrase(ctx: click.Context, slot_id: str | None, new_passphrase_file: Path | None) -> None:
     """Change a passphrase: rewrites one key slot, never the database."""
-    unlocked = session(ctx).unlock()
     _warn_weak_kdf()
-    slot = key_ops.change_passphrase(unlocked, slot_id, _new_passphrase(new_passphrase_file), kdf_profile())
-    click.echo(f"Changed the passphrase; key slot is now {slot.id}.")
+    slot = invoke(ctx, "keys.change_passphrase", {"slot": slot_id, "passphrase": _new_passphrase(new_passphrase_file)})
+    click.echo(f"Changed the passphrase; key slot is now {slot['id']}.")
 
 
 @cli.command()
@@ -245,32 +268,26 @@ def query(
     as_json: bool,
 ) -> None:
     """Records of DATASET in time order."""
-    vault, _ = session(ctx).open()
-    try:
-        page = records.query_page(
-            vault.conn,
-            dataset,
-            limit=limit,
-            cursor=cursor,
-            source=source,
-            start_ms=parse_instant(start) if start else None,
-            end_ms=parse_instant(end) if end else None,
-        )
-    finally:
-        vault.close()
+    if start:
+        parse_instant(start)  # a bad date is reported before anything is opened
+    if end:
+        parse_instant(end)
+    page = invoke(
+        ctx, "query", {"dataset": dataset, "from": start, "to": end, "source": source, "limit": limit, "cursor": cursor}
+    )
     if as_json:
-        render.print_json({"records": [r.to_json() for r in page.records], "next": page.next_cursor})
+        render.print_json(page)
         return
-    if not page.records:
+    if not page["records"]:
         click.echo(f"No {dataset} records match.")
         return
     render.table(
         None,
         ["time", "source", "key", "data"],
-        [(iso(r.ts), r.source, r.key, records.canonical_json(r.data)[:120]) for r in page.records],
+        [(r["ts"], r["source"], r["key"], records.canonical_json(r["data"])[:120]) for r in page["records"]],
     )
-    if page.next_cursor:
-        click.echo(f"More records: add --cursor {page.next_cursor}")
+    if page["next"]:
+        click.echo(f"More records: add --cursor {page['next']}")
 
 
 @cli.command("import-jsonl")
@@ -280,16 +297,17 @@ def query(
 @click.pass_context
 def import_jsonl(ctx: click.Context, file: Path, source: str | None, dataset: str | None) -> None:
     """Import normalised records from a JSON Lines FILE (one bad line rejects the file)."""
-    vault, _ = session(ctx).open()
-    try:
-        with progress_bar(f"Importing {file.name}") as update:
-            result = jsonl_ops.import_jsonl(vault, file, source=source, dataset=dataset, progress=update)
-    finally:
-        vault.close()
-    c = result.counts
+    with progress_bar(f"Importing {file.name}") as update:
+        result = invoke(
+            ctx,
+            "import_jsonl",
+            {"source": source, "dataset": dataset},
+            upload=file,
+            on_event=lambda e: update(e["done"], e["total"]) if e.get("type") == "progress" else None,
+        )
     click.echo(
-        f"Imported {result.records:,} records from {file}: "
-        f"{c.new:,} new, {c.changed:,} changed, {c.unchanged:,} unchanged."
+        f"Imported {result['records']:,} records from {file}: "
+        f"{result['new']:,} new, {result['changed']:,} changed, {result['unchanged']:,} unchanged."
     )
 
 

@@ -42,7 +42,7 @@ from . import runs
 log = logging.getLogger("selfdata.sync")
 
 Sleep = Callable[[float], Awaitable[None]]
-EventSink = Callable[[dict[str, Any]], None]
+EventSink = Callable[[dict[str, Any]], object]
 
 
 @dataclass(frozen=True)
@@ -62,6 +62,8 @@ class RunResult:
     health_changed: bool
     attempts: int = 1
     waits: list[float] = field(default_factory=list)
+    previous_health: str = "ok"
+    retry_after: float | None = None
 
     @property
     def ok(self) -> bool:
@@ -107,12 +109,27 @@ class Runner:
         self.events = events or (lambda event: None)
         self.http_factory = http_factory
         self._locks: dict[str, asyncio.Lock] = {}
+        self._listeners: dict[str, EventSink] = {}
 
-    async def sync(self, name: str) -> RunResult:
-        """Run source `name` now; one run at a time per source."""
+    def _emit(self, event: dict[str, Any]) -> None:
+        self.events(event)
+        listener = self._listeners.get(event.get("source", ""))
+        if listener is not None:
+            listener(event)
+
+    def running(self) -> list[str]:
+        return [name for name, lock in self._locks.items() if lock.locked()]
+
+    async def sync(self, name: str, on_event: EventSink | None = None) -> RunResult:
+        """Run source `name` now; one run at a time per source. `on_event` also gets its events."""
         lock = self._locks.setdefault(name, asyncio.Lock())
         async with lock:
-            return await self._sync(name)
+            if on_event is not None:
+                self._listeners[name] = on_event
+            try:
+                return await self._sync(name)
+            finally:
+                self._listeners.pop(name, None)
 
     async def _sync(self, name: str) -> RunResult:
         source = self.sources.get(name)
@@ -121,7 +138,7 @@ class Runner:
         totals = BatchCounts()
         deleted = [0]
         attempts, waits = 0, []
-        self.events({"type": "run.started", "source": name, "run": run_id})
+        self._emit({"type": "run.started", "source": name, "run": run_id})
         error: BaseException | None = None
         status = "ok"
         deadline = time.monotonic() + self.settings.timeout_s
@@ -141,7 +158,7 @@ class Runner:
                     break
                 waits.append(wait)
                 log.info("source %s: %s; retrying in %.0f s", name, err, wait)
-                self.events({"type": "run.retrying", "source": name, "run": run_id, "wait_s": wait, "error": str(err)})
+                self._emit({"type": "run.retrying", "source": name, "run": run_id, "wait_s": wait, "error": str(err)})
                 await self.sleep(wait)
             except TimeoutError as err:
                 error, status = err, "timeout"
@@ -184,6 +201,7 @@ class Runner:
         waits: list[float] | None = None,
     ) -> RunResult:
         run = await asyncio.to_thread(runs.finish, self.vault, run_id, status, totals, deleted, message)
+        previous = self.sources.get(name).health
         health, failures = self._health_after(name, status, error)
         changed = await asyncio.to_thread(self.sources.set_health, name, health, message, failures=failures)
         if changed:
@@ -191,7 +209,7 @@ class Runner:
                 log.info("source %s recovered", name)
             else:
                 log.warning("source %s: %s (%s)", name, health, message)
-        self.events(
+        self._emit(
             {
                 "type": "run.finished",
                 "source": name,
@@ -204,9 +222,12 @@ class Runner:
                 "error": message,
                 "health": health,
                 "health_changed": changed,
+                "previous_health": previous,
+                "failures": failures,
             }
         )
-        return RunResult(run, health, changed, attempts, waits or [])
+        retry_after = error.retry_after if isinstance(error, Retryable) else None
+        return RunResult(run, health, changed, attempts, waits or [], previous, retry_after)
 
     def _health_after(self, name: str, status: str, error: BaseException | None) -> tuple[Health, int]:
         if status in ("ok", "cancelled"):
@@ -229,7 +250,7 @@ class Runner:
             secrets=secrets,
             http=self.http_factory(),
             log=connector_logger(source.name, secrets),
-            progress=lambda done, total, message: self.events(
+            progress=lambda done, total, message: self._emit(
                 {
                     "type": "run.progress",
                     "source": source.name,
@@ -267,7 +288,7 @@ class Runner:
         if self.sources.get(name).warning != message:
             log.warning("source %s: %s", name, message)
             self.sources.update(name, warning=message)
-            self.events({"type": "source.warning", "source": name, "message": message})
+            self._emit({"type": "source.warning", "source": name, "message": message})
 
     async def _commit(
         self, batch: _Batch, run_id: int, state: dict[str, Any] | None, totals: BatchCounts, deleted: list[int]
@@ -277,7 +298,7 @@ class Runner:
         counts, gone = await asyncio.to_thread(self._write, batch, run_id, state)
         totals.add(counts)
         deleted[0] += gone
-        self.events(
+        self._emit(
             {
                 "type": "run.committed",
                 "source": batch.source,

@@ -14,6 +14,8 @@ from datetime import UTC, datetime, timedelta
 
 from croniter import croniter
 
+from ..times import from_ms, to_ms
+
 NAMED = {"hourly": 3600, "daily": 86400, "weekly": 7 * 86400}
 _EVERY = re.compile(r"^every\s+(\d+)\s*(m|min|h|d)$")
 _UNIT = {"m": 60, "min": 60, "h": 3600, "d": 86400}
@@ -37,10 +39,11 @@ class Schedule:
             raise ValueError("after must be timezone-aware")
         jitter = _fraction(seed)
         if self.period_s is not None:
-            phase = jitter * self.period_s
-            t = after.timestamp()
-            k = (t - phase) // self.period_s + 1
-            return datetime.fromtimestamp(phase + k * self.period_s, tz=UTC)
+            # Integer milliseconds, as next runs are stored: a slot is never "after" itself.
+            period = self.period_s * 1000
+            phase = int(jitter * period)
+            k = (to_ms(after) - phase) // period + 1
+            return from_ms(phase + k * period)
         assert self.cron is not None
         offset = timedelta(seconds=int(jitter * CRON_JITTER_S))
         base: datetime = croniter(self.cron, (after - offset).astimezone(UTC)).get_next(datetime)

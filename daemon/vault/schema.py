@@ -100,7 +100,19 @@ CREATE TABLE staging (
 CREATE INDEX staging_run ON staging(run_id, id);
 """
 
-MIGRATIONS: list[Callable[[Connection], None]] = [_sql(_V1), _sql(_V2)]
+# What the user was told about their sources, and whether each channel took it.
+_V3 = """
+CREATE TABLE notifications (
+    id INTEGER PRIMARY KEY,
+    at INTEGER NOT NULL,
+    source TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    message TEXT NOT NULL,
+    delivered TEXT NOT NULL DEFAULT ''
+);
+"""
+
+MIGRATIONS: list[Callable[[Connection], None]] = [_sql(_V1), _sql(_V2), _sql(_V3)]
 
 
 def migrate(conn: Connection) -> int:

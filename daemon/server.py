@@ -1,0 +1,140 @@
+"""`selfdata run`: start the daemon's parts, serve until SIGTERM/SIGINT, stop cleanly.
+
+Parts start and stop as aiohttp cleanup_ctx contexts of one application: the notifier,
+the scheduler, and the sd_notify watchdog; the admin socket serves that application.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import logging
+import os
+import signal
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import IO
+
+from aiohttp import web
+
+from . import __version__, logs
+from .admin.server import SERVICES, admin_app, secure_socket
+from .errors import USER_ERRORS
+from .notify import Notifier
+from .sdnotify import SdNotify
+from .services import DaemonInfo, Services, open_services
+from .session import Session
+from .sync import runs
+from .sync.scheduler import Scheduler
+
+log = logging.getLogger("selfdata.daemon")
+GRACE_S = 10.0
+
+
+class AlreadyRunning(Exception):
+    pass
+
+
+def _lock(state_dir: Path) -> IO[str]:
+    state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    handle = (state_dir / "daemon.lock").open("a+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError as err:
+        handle.seek(0)
+        pid = handle.read().strip()
+        handle.close()
+        raise AlreadyRunning(
+            f"a selfdata daemon already runs for {state_dir}" + (f" (pid {pid})" if pid else "")
+        ) from err
+    handle.seek(0)
+    handle.truncate()
+    handle.write(str(os.getpid()))
+    handle.flush()
+    return handle
+
+
+def serve(session: Session) -> int:
+    logs.configure(session.config.log_level)
+    try:
+        lock = _lock(session.paths.state_dir)
+    except AlreadyRunning as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    try:
+        services = open_services(session)
+    except USER_ERRORS as err:
+        print(f"error: {err}", file=sys.stderr)
+        lock.close()
+        return 1
+    try:
+        return asyncio.run(_main(services))
+    finally:
+        services.close()
+        lock.close()
+
+
+async def _scheduler_ctx(app: web.Application) -> AsyncIterator[None]:
+    services = app[SERVICES]
+    scheduler = Scheduler(services)
+    services.scheduler = scheduler
+    task = asyncio.create_task(scheduler.run(), name="scheduler")
+    yield
+    await scheduler.stop(GRACE_S)
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+
+
+async def _notifier_ctx(app: web.Application) -> AsyncIterator[None]:
+    services = app[SERVICES]
+    task = asyncio.create_task(Notifier(services.config, services.vault, services.events).run(), name="notifier")
+    yield
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+
+
+def build_app(services: Services) -> web.Application:
+    app = admin_app(services)
+    app.cleanup_ctx.append(_notifier_ctx)
+    app.cleanup_ctx.append(_scheduler_ctx)
+    return app
+
+
+async def _main(services: Services) -> int:
+    loop = asyncio.get_running_loop()
+    services.events.bind(loop)
+    services.daemon = DaemonInfo()
+    sd = SdNotify()
+    interrupted = await asyncio.to_thread(runs.close_interrupted, services.vault)
+    if interrupted:
+        log.info(
+            "%d run(s) were interrupted when the daemon last stopped; their sources resume from their checkpoints",
+            interrupted,
+        )
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+
+    app = build_app(services)
+    runner = web.AppRunner(app, handle_signals=False, access_log=None)
+    await runner.setup()
+    sock = services.paths.admin_socket
+    sock.unlink(missing_ok=True)
+    site = web.UnixSite(runner, str(sock))
+    await site.start()
+    secure_socket(sock, services.paths.system)
+    watchdog = asyncio.create_task(sd.watchdog(), name="watchdog")
+
+    sd.send("READY=1", f"STATUS=serving; vault {services.paths.vault_dir}")
+    log.info("selfdata %s daemon ready (pid %d); admin socket %s", __version__, os.getpid(), sock)
+    print(f"selfdata {__version__} running (pid {os.getpid()}). Stop with Ctrl-C.", flush=True)
+
+    await stop.wait()
+    sd.send("STOPPING=1", "STATUS=stopping: letting running syncs reach a checkpoint")
+    log.info("stopping")
+    watchdog.cancel()
+    await runner.cleanup()
+    sock.unlink(missing_ok=True)
+    log.info("stopped")
+    return 0

@@ -1,0 +1,73 @@
+"""What the library functions behind commands work with: the open vault and its helpers.
+
+The CLI builds one for a single command when no daemon runs; the daemon holds one for
+its whole life and serves commands over the admin socket with it.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from .config import Config
+from .events import EventBus
+from .paths import Paths
+from .plugins import Registry
+from .session import Session
+from .vault import Unlocked, Vault
+
+
+@dataclass
+class DaemonInfo:
+    pid: int = field(default_factory=os.getpid)
+    started_at: float = field(default_factory=time.time)
+    api_url: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "running": True,
+            "pid": self.pid,
+            "uptime_s": round(time.time() - self.started_at, 1),
+            "api_url": self.api_url,
+        }
+
+
+@dataclass
+class Services:
+    paths: Paths
+    config: Config
+    vault: Vault
+    unlocked: Unlocked
+    registry: Registry
+    events: EventBus = field(default_factory=EventBus)
+    daemon: DaemonInfo | None = None
+    scheduler: Any = None  # daemon.sync.scheduler.Scheduler when the daemon runs
+    runner: Any = None  # daemon.sync.runner.Runner, shared so a source never runs twice at once
+
+    def get_runner(self) -> Any:
+        if self.runner is None:
+            from .sync.runner import Runner
+
+            self.runner = Runner(self.vault, self.registry, events=self.events.publish)
+        return self.runner
+
+    def close(self) -> None:
+        self.vault.close()
+
+
+def open_services(session: Session) -> Services:
+    vault, unlocked = session.open()
+    return Services(session.paths, session.config, vault, unlocked, session.registry())
+
+
+@contextmanager
+def local_services(session: Session) -> Iterator[Services]:
+    services = open_services(session)
+    try:
+        yield services
+    finally:
+        services.close()
