@@ -259,3 +259,16 @@ ALL = ",".join(
 def write_lines(path: Path, rows: list[tuple[str, str, str]], tail: str = "") -> Path:
     path.write_text("SDLINES 1\n" + "".join(f"{k};{t};{a}\n" for k, t, a in rows) + tail)
     return path
+
+
+class SelfSaving(PagedBank):
+    """Saves a secret of its own in check() (a claimed token, a session id)."""
+
+    name = "test-self-saving"
+
+    async def check(self, ctx: Context) -> None:
+        await super().check(ctx)
+        await ctx.update_secret("session_id", f"session-for-{ctx.secret('token')[:4]}")
+
+
+ALL += ",tests.plugins:SelfSaving"

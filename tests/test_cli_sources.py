@@ -111,3 +111,23 @@ def test_connectors_new_writes_a_scaffold(run: Cli, tmp_path: Path) -> None:
     out = run("connectors", "new", "my-energy", "--dir", str(tmp_path)).output
     assert (tmp_path / "my_energy.py").exists() and (tmp_path / "test_my_energy.py").exists()
     assert "Run its tests" in out
+
+
+def test_edit_keeps_secrets_the_connector_saved_and_stores_new_ones(
+    initialised: Path, run: Cli, registry: Registry, api: FakeServer
+) -> None:
+    run("source", "add", "bank", "test-self-saving", "--set", f"url={api.url}", "--set", f"token={TOKEN}")
+    shown = json.loads(run("source", "show", "bank", "--json").output)
+    assert sorted(shown["secrets"]) == ["session_id", "token"]
+    run("source", "edit", "bank", "--schedule", "daily")  # not a declared field: session_id stays
+    run("source", "edit", "bank", "--set", f"token={TOKEN}")
+    from daemon.services import local_services
+    from daemon.session import Session
+
+    s = Session.from_env()
+    with local_services(s) as svc:
+        assert svc.vault.secrets.get("bank", "session_id") == f"session-for-{TOKEN[:4]}"
+    bad = run("source", "edit", "bank", "--set", "token=wrong-token", ok=False)
+    assert bad.exit_code == 1
+    with local_services(s) as svc:
+        assert svc.vault.secrets.get("bank", "token") == TOKEN  # refused credentials are not kept

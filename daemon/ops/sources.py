@@ -72,22 +72,36 @@ async def edit_source(
     schedule: str | None = None,
     check: bool = True,
 ) -> Source:
-    """Change settings or credentials; a source that needed a login is healthy again once check() passes."""
+    """Change settings or credentials; a source that needed a login is healthy again once check() passes.
+
+    Only declared fields are edited: secrets a connector saved itself (tokens, session ids)
+    are kept, and what check() saves while proving the new values is stored too.
+    """
     store = SourceStore(vault)
     source = store.get(name)
     cls = registry.get(source.connector)
-    current_secrets = store.secrets(name)
-    merged = {**source.settings, **current_secrets, **dict(values)}
-    settings, secrets = parse_settings(cls.fields, merged)
+    stored_secrets = store.secrets(name)
+    declared = {f.name for f in cls.fields}
+    current = {**source.settings, **{k: v for k, v in stored_secrets.items() if k in declared}}
+    settings, secrets = parse_settings(cls.fields, {**current, **dict(values)})
     if schedule is not None:
         from ..sync.schedule import parse_schedule
 
         parse_schedule(schedule)
+    changed = {k: v for k, v in secrets.items() if stored_secrets.get(k) != v}
+    for key, value in changed.items():
+        vault.secrets.put(name, key, value)
     if check and issubclass(cls, Connector) and source.health != "needs_authorization":
-        await check_connector(cls, name, settings, {**current_secrets, **secrets})
-    for key, value in secrets.items():
-        if current_secrets.get(key) != value:
-            vault.secrets.put(name, key, value)
+        ctx = _context(name, settings, {**stored_secrets, **secrets}, store)
+        try:
+            await cls().check(ctx)
+        except BaseException:
+            for key in changed:  # the new credentials do not work: keep the old ones
+                if key in stored_secrets:
+                    vault.secrets.put(name, key, stored_secrets[key])
+            raise
+        finally:
+            await ctx.http.close()
     changes: dict[str, Any] = {"settings": settings}
     if schedule is not None:
         changes["schedule"] = schedule
