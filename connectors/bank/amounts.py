@@ -192,6 +192,7 @@ def parse_iso_datetime(text: str, default: tzinfo = UTC) -> datetime:
     return dt if dt.tzinfo is not None else dt.replace(tzinfo=default)
 
 
+@lru_cache(maxsize=4096)
 def parse_iso_date(text: str) -> date:
     """An ISO 8601 date (xs:date), which may carry an offset that does not change the day."""
     s = text.strip()
