@@ -26,7 +26,7 @@ from defusedxml.ElementTree import DefusedXMLParser
 from connectors.sdk import Field, Importer, ImportFailed, Record, decimal_text
 
 from . import units
-from .units import check_zone, zone
+from .units import IsoClock, check_zone, zone
 
 ATOM_NS = "http://www.w3.org/2005/Atom"
 ESPI_NS = "http://naesb.org/espi"
@@ -192,7 +192,9 @@ class FeedReader:
 
     def __init__(self, filename: str, tz: tzinfo) -> None:
         self.filename = filename
-        self.tz = tz
+        self.clock = IsoClock(tz)
+        self.utc = IsoClock(UTC, zulu=True)
+        self._quantity_memo: dict[str, dict[str, str]] = {}
         self.index = FeedIndex()
         self.second_pass = False
         self.deferred: dict[int, list[tuple[str, str]]] = {}  # entry number -> its links
@@ -236,7 +238,8 @@ class FeedReader:
         self.block_seen = False
         self.series: Series | None = None
         self.prev_end = -1
-        self.last_end: tuple[int, datetime, str, str] = (-1, datetime.fromtimestamp(0, UTC), "", "")
+        self.last_end: tuple[int, str, str] = (-1, "", "")  # epoch, local text, key text
+        self.quantities: dict[str, str] = {}
         self._clear_reading()
 
     def _clear_reading(self) -> None:
@@ -337,6 +340,8 @@ class FeedReader:
     def _end_reading(self) -> None:
         if not self.block_seen:
             self.series = self._block_series()
+            if self.series is not None:
+                self.quantities = self._quantity_memo.setdefault(self.series.key_prefix, {})
         if self.series is not None:
             self.out.append(self._record(self.series))
             self.count += 1
@@ -360,21 +365,20 @@ class FeedReader:
                 f"IntervalReading starting {_utc(start)} overlaps or precedes the previous one in its "
                 "block (a repeated hour, as when local times are written as UTC around a DST change?)"
             )
-        self.prev_end = start + duration
-        value = self._decimal(self.r_value, "value")
-        if value < 0 and not s.net:
-            raise self._fail(f"negative value {value} for {s.direction}, which cannot run backwards")
-        quantity = value * s.factor if s.factor is not None else value
+        end = self.prev_end = start + duration
         # Readings are usually contiguous: the previous end is this start.
-        _, begin, begin_iso, key_time = self.last_end if self.last_end[0] == start else self._instant(start)
-        self.last_end = self._instant(start + duration)
+        if self.last_end[0] == start:
+            _, begin, key_time = self.last_end
+        else:
+            begin, key_time = self.clock.text(start), self.utc.text(start)
+        self.last_end = (end, self.clock.text(end), self.utc.text(end))
         data: dict[str, Any] = {
             "meter_id": s.meter_id,
             "commodity": s.commodity,
             "direction": s.direction,
-            "start": begin_iso,
-            "end": self.last_end[2],
-            "quantity": decimal_text(quantity.scaleb(s.shift)),
+            "start": begin,
+            "end": self.last_end[1],
+            "quantity": self._quantity(s),
             "unit": s.unit,
         }
         if self.r_quality:
@@ -384,16 +388,23 @@ class FeedReader:
         if self.r_cost and s.currency:
             data["cost"] = decimal_text(self._decimal(self.r_cost, "cost").scaleb(units.ESPI_COST_SHIFT))
             data["currency"] = s.currency
-        return Record("energy.reading", s.key_prefix + key_time, begin, data)
+        return Record("energy.reading", s.key_prefix + key_time, datetime.fromtimestamp(start, UTC), data)
 
-    def _instant(self, epoch: int) -> tuple[int, datetime, str, str]:
-        """(epoch, local datetime, its ISO text, the UTC text used in keys)."""
-        utc = datetime.fromtimestamp(epoch, UTC)
-        text = utc.isoformat()
-        if self.tz is UTC:
-            return epoch, utc, text, text[:19] + "Z"
-        local = utc.astimezone(self.tz)
-        return epoch, local, local.isoformat(), text[:19] + "Z"
+    def _quantity(self, s: Series) -> str:
+        """The reading's quantity text; meters repeat a small set of values, so texts are memoised."""
+        text = self.r_value or ""
+        quantity = self.quantities.get(text)
+        if quantity is None:
+            value = self._decimal(text, "value")
+            if value < 0 and not s.net:
+                raise self._fail(f"negative value {value} for {s.direction}, which cannot run backwards")
+            if s.factor is not None:
+                value *= s.factor
+            quantity = decimal_text(value.scaleb(s.shift))
+            if len(self.quantities) >= 100_000:
+                self.quantities.clear()
+            self.quantities[text] = quantity
+        return quantity
 
     def _decimal(self, text: str | None, what: str) -> Decimal:
         try:

@@ -8,7 +8,7 @@ revised) lands on the same record whatever offset the vendor wrote it with.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from decimal import Decimal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -20,6 +20,52 @@ def utc_text(when: datetime) -> str:
 
 def reading_key(meter: str, commodity: str, direction: str, start: datetime) -> str:
     return f"{meter}:{commodity}:{direction}:{utc_text(start)}"
+
+
+_HOURS_MINUTES = tuple(f"{h:02d}:{m:02d}" for h in range(24) for m in range(60))
+
+
+class IsoClock:
+    """ISO 8601 text of epoch seconds in one time zone, as `datetime.isoformat()` writes it.
+
+    A million readings make two million such texts, and `isoformat` is the costliest step
+    of a reading: dates and UTC offsets are cached per day instead. A day with an offset
+    change (DST) takes the plain `datetime` path. `zulu` writes UTC as `Z`, for keys.
+    """
+
+    def __init__(self, tz: tzinfo, *, zulu: bool = False) -> None:
+        self.tz = tz
+        self.zulu = zulu
+        self._offsets: dict[int, tuple[int, str] | None] = {}
+        self._dates: dict[int, str] = {}
+
+    def text(self, epoch: int) -> str:
+        day = epoch // 86400
+        try:
+            offset = self._offsets[day]
+        except KeyError:
+            offset = self._offsets[day] = self._day_offset(day)
+        if offset is None:
+            text = datetime.fromtimestamp(epoch, self.tz).isoformat()
+            return text[:19] + "Z" if self.zulu else text
+        seconds, suffix = offset
+        local_day, second = divmod(epoch + seconds, 86400)
+        date = self._dates.get(local_day)
+        if date is None:
+            date = self._dates[local_day] = datetime.fromtimestamp(local_day * 86400, UTC).strftime("%Y-%m-%dT")
+        minute, second = divmod(second, 60)
+        return date + _HOURS_MINUTES[minute] + (f":{second:02d}" if second else ":00") + suffix
+
+    def _day_offset(self, day: int) -> tuple[int, str] | None:
+        first = datetime.fromtimestamp(day * 86400, self.tz).utcoffset()
+        last = datetime.fromtimestamp(day * 86400 + 86399, self.tz).utcoffset()
+        if first is None or first != last or first.total_seconds() % 60:
+            return None
+        seconds = int(first.total_seconds())
+        if self.zulu and seconds == 0:
+            return 0, "Z"
+        sign, minutes = ("-" if seconds < 0 else "+"), abs(seconds) // 60
+        return seconds, f"{sign}{minutes // 60:02d}:{minutes % 60:02d}"
 
 
 def zone(name: str) -> ZoneInfo:

@@ -13,7 +13,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from connectors.energy.greenbutton import FeedReader, GreenButton
+from connectors.energy.greenbutton import MAX_START, MIN_START, FeedReader, GreenButton
+from connectors.energy.units import IsoClock
 from connectors.sdk import ImportFailed, Record, datasets
 from connectors.testing.contract import ImporterContract, head_of
 from connectors.testing.generators.greenbutton import (
@@ -437,3 +438,17 @@ def test_damaged_files_fail_cleanly(tmp_path: Path, cut: int, junk: bytes) -> No
         assert "feed.xml" in str(err)
         return
     assert len(recs) <= 8
+
+
+@given(
+    epoch=st.integers(min_value=MIN_START, max_value=MAX_START),
+    name=st.sampled_from(["UTC", "Europe/London", "Europe/Paris", "America/New_York", "Australia/Lord_Howe"]),
+)
+def test_iso_clock_writes_what_isoformat_writes(epoch: int, name: str) -> None:
+    tz = ZoneInfo(name)
+    for offset in (0, 1800, 3600, 86400):  # around each instant too: the cache must not leak across days
+        assert IsoClock(tz).text(epoch + offset) == datetime.fromtimestamp(epoch + offset, tz).isoformat()
+    clock = IsoClock(tz)
+    texts = [clock.text(epoch + step * 900) for step in range(200)]
+    assert texts == [datetime.fromtimestamp(epoch + step * 900, tz).isoformat() for step in range(200)]
+    assert IsoClock(UTC, zulu=True).text(epoch) == datetime.fromtimestamp(epoch, UTC).isoformat()[:19] + "Z"
