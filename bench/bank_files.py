@@ -1,0 +1,101 @@
+"""Bank statement files through their importers.
+
+    python -m bench bank_files [--records=N]
+
+Writes an OFX 1.x file of N transactions and a camt.053 file of N entries (default
+100,000 each) with the project's generators, then imports each in its own process (so
+its peak RSS is its own) the way `selfdata import` reads a file: the importer streams the
+file, the SDK pipeline normalises and validates every record; nothing is stored.
+
+Targets: at least 20,000 records/s and at most 150 MB peak RSS for each file. The CPU
+time is printed next to the wall time: on a shared machine the wall time also counts
+the time other processes held the CPU.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import date
+from pathlib import Path
+
+TARGET_RATE, TARGET_RSS = 20_000, 150.0
+
+
+def phase(kind: str, path: Path) -> dict[str, float]:
+    """Import `path` with the `kind` importer; runs in a child process."""
+    from connectors.bank.camt import CamtImporter
+    from connectors.bank.ofx import OfxImporter
+    from connectors.sdk import Importer
+    from connectors.sdk.pipeline import to_records
+
+    importer: Importer = OfxImporter() if kind == "ofx" else CamtImporter()
+    start, cpu = time.perf_counter(), time.process_time()
+    records = transactions = 0
+    for item in importer.read(path, {}):
+        for record in to_records(importer, item):  # type: ignore[arg-type]
+            records += 1
+            transactions += record.dataset == "bank.transaction"
+    wall, cpu = time.perf_counter() - start, time.process_time() - cpu
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {"records": records, "transactions": transactions, "wall": wall, "cpu": cpu, "rss": rss}
+
+
+def _child(kind: str, path: Path) -> dict[str, float]:
+    code = (
+        "import json, sys; from pathlib import Path; from bench.bank_files import phase; "
+        "print(json.dumps(phase(sys.argv[1], Path(sys.argv[2]))))"
+    )
+    root = Path(__file__).resolve().parent.parent
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    out = subprocess.run(
+        [sys.executable, "-c", code, kind, str(path)], check=True, capture_output=True, text=True, cwd=root, env=env
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+
+
+def write_files(folder: Path, n: int) -> tuple[Path, Path]:
+    from connectors.testing.generators.camt import Account as CamtAccount
+    from connectors.testing.generators.camt import write_camt
+    from connectors.testing.generators.ofx import Account, write_ofx
+
+    ofx = write_ofx(
+        folder / "statement.ofx", accounts=(Account("000123456789"),), per_account=n, keep=False, end=date(2026, 5, 31)
+    ).path
+    # A day holds per_day entries plus, now and then, a batch or a pair: aim at n entries.
+    days = max(1, n // 100)
+    camt = folder / "statement.xml"
+    written = write_camt(camt, accounts=(CamtAccount("DE89370400440532013000"),), days=days, per_day=96, keep=False)
+    print(
+        f"  files: {ofx.stat().st_size / 1e6:.1f} MB OFX, {camt.stat().st_size / 1e6:.1f} MB camt.053 "
+        f"({written.entries:,} entries)"
+    )
+    return ofx, camt
+
+
+def main(argv: list[str]) -> None:
+    n = 100_000
+    for arg in argv:
+        if arg.startswith("--records="):
+            n = int(arg.split("=", 1)[1])
+    print(f"bank statement files: {n:,} transactions (OFX 1.x) and {n:,} entries (camt.053) through the importers")
+    with tempfile.TemporaryDirectory(prefix="selfdata-bench-bank-") as tmp:
+        ofx, camt = write_files(Path(tmp), n)
+        for label, kind, path in (("OFX 1.x  ", "ofx", ofx), ("camt.053 ", "camt", camt)):
+            r = _child(kind, path)
+            rate, cpu_rate = r["records"] / r["wall"], r["records"] / r["cpu"]
+            print(
+                f"  {label} {r['records']:>9,.0f} records in {r['wall']:6.2f} s: {rate:>8,.0f} records/s "
+                f"({cpu_rate:,.0f}/s of CPU time; target >= {TARGET_RATE:,}/s)"
+            )
+            print(f"  {label} peak RSS {r['rss']:>8.1f} MB (target <= {TARGET_RSS:.0f} MB)")
+    print(f"  load average at the end: {', '.join(f'{x:.2f}' for x in os.getloadavg())}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
