@@ -224,8 +224,9 @@ def window_readings(series: Series, pdl: str, body: Any) -> Iterator[dict[str, A
     """The raw readings of one answer, each with its interval resolved to instants.
 
     Load-curve times are Paris wall-clock ends: the autumn repeated hour is told apart by
-    order (its second pass is the later instant); a time in the spring gap is read with
-    the offset before the change. Times that do not increase are refused.
+    order (its second pass is the later instant; answers start at a Paris midnight, so the
+    first time of one is never in that hour); a time in the spring gap is read with the
+    offset before the change. Times that do not increase are refused.
     """
     if body is None:
         return

@@ -408,3 +408,16 @@ def test_kwh_from_average_watts_is_exact_or_rounded_to_a_microwatt_hour(watts: i
     assert abs(kwh - exact) <= Decimal("0.0000000005")
     if minutes in (15, 30, 60):
         assert kwh * 60000 == watts * minutes
+
+
+@given(
+    first=st.dates(min_value=date(2025, 1, 1), max_value=date(2027, 12, 31)),
+    count=st.integers(min_value=1, max_value=400),
+)
+def test_paris_wall_clock_ends_map_back_to_their_instants(first: date, count: int) -> None:
+    # Answers start at a Paris midnight, as the gateway's windows are whole days.
+    start = datetime(first.year, first.month, first.day, tzinfo=PARIS).astimezone(UTC)
+    ends = [start + timedelta(minutes=30 * (n + 1)) for n in range(count)]
+    rows = [{"value": "1", "date": e.astimezone(PARIS).strftime("%Y-%m-%d %H:%M:%S")} for e in ends]
+    raws = list(window_readings(CURVE, "1", {"meter_reading": {"interval_reading": rows}}))
+    assert [datetime.fromisoformat(r["end"]) for r in raws] == ends
