@@ -26,14 +26,14 @@ from defusedxml.ElementTree import DefusedXMLParser
 from connectors.sdk import Field, Importer, ImportFailed, Record, decimal_text
 
 from . import units
-from .units import IsoClock, check_zone, zone
+from .units import IsoClock, Series, Skip, check_zone, reading_series, zone
 
 ATOM_NS = "http://www.w3.org/2005/Atom"
 ESPI_NS = "http://naesb.org/espi"
 CHUNK = 1 << 16
 # Sanity bounds: a reading lasts at most a year and starts between 1990 and 2100.
-MAX_DURATION = 366 * 86400
 MIN_START, MAX_START = 631_152_000, 4_102_444_800
+MAX_DURATION = units.MAX_DURATION
 RT_LEAVES = (
     "powerOfTenMultiplier",
     "uom",
@@ -111,29 +111,6 @@ class _NoTree:
 
     def close(self) -> None:
         return None
-
-
-@dataclass(frozen=True, slots=True)
-class Series:
-    """What one MeterReading's values are, resolved from its ReadingType."""
-
-    meter_id: str
-    key_prefix: str  # "<usage point>/<meter reading>:<commodity>:<direction>:"
-    commodity: str
-    direction: str
-    unit: str
-    shift: int
-    factor: Decimal | None
-    interval_length: int | None
-    net: bool
-    currency: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class Skip:
-    """A MeterReading whose values are not energy or volume over an interval."""
-
-    reason: str
 
 
 @dataclass
@@ -461,71 +438,13 @@ class FeedReader:
         return next(iter(ups)) if final and len(ups) == 1 else None
 
     def _series(self, mr: MeterReadingEntry, rt: dict[str, str], up_href: str | None) -> Series | Skip:
-        where = f"ReadingType of {mr.href}"
-        uom = self._code(where, rt, "uom")
-        if uom is None:
-            raise self._fail(f"{where} has no uom: cannot tell what its values are")
-        if uom in units.ESPI_UOM_NOT_ENERGY:
-            return Skip(f"uom {uom} ({units.ESPI_UOM_NOT_ENERGY[uom]}) is not an energy or volume")
-        rule = units.ESPI_UOM.get(uom)
-        if rule is None:
-            raise self._fail(f"{where}: unknown uom code {uom}")
-        accumulation = self._code(where, rt, "accumulationBehaviour") or 0
-        if accumulation not in units.ACCUMULATION_DELTA:
-            label = units.ESPI_ACCUMULATION.get(accumulation, f"code {accumulation}")
-            return Skip(f"accumulationBehaviour {label} is not consumption per interval")
-        commodity = self._commodity(where, rt, up_href, rule.unit)
-        flow = self._code(where, rt, "flowDirection") or 1
-        if flow != units.FLOW_NET and flow not in units.ESPI_FLOW:
-            raise self._fail(f"{where}: flowDirection {flow} is neither delivered (1), received (19) nor net (4)")
-        power = self._code(where, rt, "powerOfTenMultiplier") or 0
-        if not -12 <= power <= 12:
-            raise self._fail(f"{where}: absurd powerOfTenMultiplier {power}")
-        length = self._code(where, rt, "intervalLength")
-        if length is not None and not 0 < length <= MAX_DURATION:
-            raise self._fail(f"{where}: absurd intervalLength {length} s")
-        direction = "consumption" if flow == units.FLOW_NET else units.ESPI_FLOW[flow]
         up_id = _segment_after(mr.href, "UsagePoint") or (_segment_after(up_href or "", "UsagePoint")) or "meter"
         mr_id = _segment_after(mr.href, "MeterReading") or mr.href.rsplit("/", 1)[-1] or "1"
-        return Series(
-            meter_id=up_id,
-            key_prefix=f"{up_id}/{mr_id}:{commodity}:{direction}:",
-            commodity=commodity,
-            direction=direction,
-            unit=rule.unit,
-            shift=power + rule.shift,
-            factor=rule.factor,
-            interval_length=length,
-            net=flow == units.FLOW_NET,
-            currency=units.ESPI_CURRENCY.get(_int_or_none(rt.get("currency")) or 0),
-        )
-
-    def _commodity(self, where: str, rt: dict[str, str], up_href: str | None, unit: str) -> str:
-        code = self._code(where, rt, "commodity") or 0
-        if code:
-            commodity = units.ESPI_COMMODITY.get(code)
-            if commodity is None:
-                raise self._fail(f"{where}: commodity {code} is not electricity, gas or water")
-        else:
-            kind = self.index.usage_points.get(up_href or "")
-            commodity = units.ESPI_SERVICE_KIND.get(kind) if kind is not None else None
-            if kind is not None and commodity is None:
-                raise self._fail(f"{where}: the usage point's service kind {kind} is not electricity, gas or water")
-            if commodity is None:
-                # Nothing says: energy in Wh is electricity, therms are gas; a volume could be either.
-                commodity = {"kWh": "electricity", "therm": "gas"}.get(unit)
-            if commodity is None:
-                raise self._fail(f"{where}: no commodity and no usage point service kind for a volume in {unit}")
-        if commodity == "electricity" and unit != "kWh":
-            raise self._fail(f"{where}: electricity measured in {unit}")
-        return commodity
-
-    def _code(self, where: str, rt: dict[str, str], name: str) -> int | None:
-        text = rt.get(name)
-        value = _int_or_none(text)
-        if value is None and text:
-            raise self._fail(f"{where}: {name} {text!r} is not a number")
-        return value
+        service_kind = self.index.usage_points.get(up_href or "")
+        try:
+            return reading_series(rt, service_kind, meter_id=up_id, channel=f"{up_id}/{mr_id}")
+        except ValueError as err:
+            raise self._fail(f"ReadingType of {mr.href}: {err}") from None
 
     def _fail(self, message: str) -> ImportFailed:
         line = getattr(self.expat, "CurrentLineNumber", 0)

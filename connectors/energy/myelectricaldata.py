@@ -126,6 +126,7 @@ class MyElectricalData(Connector):
         today = ctx.now().astimezone(PARIS).date()
         lookback = int(ctx.settings.get("lookback_days", 3))
         cursors: dict[str, str] = dict(state.get("series") or {})
+        windows = 0
         for series in self._series(ctx):
             earliest = today - timedelta(days=min(int(ctx.settings.get("history_days", 365)), series.history))
             cursor = date.fromisoformat(cursors[series.service]) if series.service in cursors else earliest
@@ -138,6 +139,8 @@ class MyElectricalData(Connector):
                     yield Fragment("energy.reading", raw)
                 cursors[series.service] = max(cursor, end).isoformat()
                 yield Checkpoint({"series": dict(cursors)})
+                windows += 1
+                ctx.progress(windows, None, f"{series.service} to {end}")
                 day = end
 
     def normalize(self, fragment: Fragment) -> Record:

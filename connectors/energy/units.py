@@ -202,3 +202,99 @@ QUALITY_RANK = {"actual": 0, "unknown": 1, "revised": 2, "estimated": 3, "missin
 ESPI_CURRENCY: dict[int, str] = {36: "AUD", 124: "CAD", 826: "GBP", 840: "USD", 978: "EUR"}
 # ESPI costs are in hundred-thousandths of the currency unit.
 ESPI_COST_SHIFT = -5
+
+
+# A reading lasts at most a year.
+MAX_DURATION = 366 * 86400
+
+
+@dataclass(frozen=True, slots=True)
+class Series:
+    """What one ESPI MeterReading's values are, resolved from its ReadingType."""
+
+    meter_id: str
+    key_prefix: str  # "<channel>:<commodity>:<direction>:"
+    commodity: str
+    direction: str
+    unit: str
+    shift: int  # powers of ten from the raw value to `unit`
+    factor: Decimal | None
+    interval_length: int | None
+    net: bool
+    currency: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Skip:
+    """A MeterReading whose values are not energy or volume over an interval."""
+
+    reason: str
+
+
+def reading_series(rt: dict[str, str], service_kind: int | None, *, meter_id: str, channel: str) -> Series | Skip:
+    """Interpret an ESPI ReadingType (its leaf values as text). ValueError says what is wrong."""
+    uom = _code(rt, "uom")
+    if uom is None:
+        raise ValueError("no uom: cannot tell what its values are")
+    if uom in ESPI_UOM_NOT_ENERGY:
+        return Skip(f"uom {uom} ({ESPI_UOM_NOT_ENERGY[uom]}) is not an energy or volume")
+    rule = ESPI_UOM.get(uom)
+    if rule is None:
+        raise ValueError(f"unknown uom code {uom}")
+    accumulation = _code(rt, "accumulationBehaviour") or 0
+    if accumulation not in ACCUMULATION_DELTA:
+        label = ESPI_ACCUMULATION.get(accumulation, f"code {accumulation}")
+        return Skip(f"accumulationBehaviour {label} is not consumption per interval")
+    commodity = _commodity(rt, service_kind, rule.unit)
+    flow = _code(rt, "flowDirection") or 1
+    if flow != FLOW_NET and flow not in ESPI_FLOW:
+        raise ValueError(f"flowDirection {flow} is neither delivered (1), received (19) nor net (4)")
+    power = _code(rt, "powerOfTenMultiplier") or 0
+    if not -12 <= power <= 12:
+        raise ValueError(f"absurd powerOfTenMultiplier {power}")
+    length = _code(rt, "intervalLength")
+    if length is not None and not 0 < length <= MAX_DURATION:
+        raise ValueError(f"absurd intervalLength {length} s")
+    direction = "consumption" if flow == FLOW_NET else ESPI_FLOW[flow]
+    return Series(
+        meter_id=meter_id,
+        key_prefix=f"{channel}:{commodity}:{direction}:",
+        commodity=commodity,
+        direction=direction,
+        unit=rule.unit,
+        shift=power + rule.shift,
+        factor=rule.factor,
+        interval_length=length,
+        net=flow == FLOW_NET,
+        currency=ESPI_CURRENCY.get(_code(rt, "currency") or 0),
+    )
+
+
+def _commodity(rt: dict[str, str], service_kind: int | None, unit: str) -> str:
+    code = _code(rt, "commodity") or 0
+    if code:
+        commodity = ESPI_COMMODITY.get(code)
+        if commodity is None:
+            raise ValueError(f"commodity {code} is not electricity, gas or water")
+    else:
+        commodity = ESPI_SERVICE_KIND.get(service_kind) if service_kind is not None else None
+        if service_kind is not None and commodity is None:
+            raise ValueError(f"the usage point's service kind {service_kind} is not electricity, gas or water")
+        if commodity is None:
+            # Nothing says: energy in Wh is electricity, therms are gas; a volume could be either.
+            commodity = {"kWh": "electricity", "therm": "gas"}.get(unit)
+        if commodity is None:
+            raise ValueError(f"no commodity and no usage point service kind for a volume in {unit}")
+    if commodity == "electricity" and unit != "kWh":
+        raise ValueError(f"electricity measured in {unit}")
+    return commodity
+
+
+def _code(rt: dict[str, str], name: str) -> int | None:
+    text = (rt.get(name) or "").strip()
+    if not text:
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        raise ValueError(f"{name} {text!r} is not a number") from None

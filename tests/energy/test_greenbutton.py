@@ -334,7 +334,7 @@ def test_unknown_uom_code(tmp_path: Path) -> None:
 
 
 def test_missing_uom(tmp_path: Path) -> None:
-    with pytest.raises(ImportFailed, match="has no uom"):
+    with pytest.raises(ImportFailed, match="no uom: cannot tell"):
         records(one_channel(tmp_path, uom=None, count=2))
 
 
