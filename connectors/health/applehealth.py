@@ -43,7 +43,13 @@ MAX_RATIO = 250  # real export.xml deflates about 10-40x; a bomb goes to 1000x
 RATIO_FLOOR = 64 * 1024 * 1024  # small members are never refused for their ratio
 CLINICAL_FILE_LIMIT = 16 * 1024 * 1024
 _CAMEL_RE = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
-_PREFIXES = ("HKQuantityTypeIdentifier", "HKCategoryTypeIdentifier", "HKCorrelationTypeIdentifier", "HKDataType")
+_PREFIXES = (
+    "HKQuantityTypeIdentifier",
+    "HKCategoryTypeIdentifier",
+    "HKCorrelationTypeIdentifier",
+    "HKWorkoutActivityType",
+    "HKDataType",
+)
 _SUMMARY_PARTS = (
     ("activeEnergyBurned", None),
     ("activeEnergyBurnedGoal", None),
@@ -394,8 +400,20 @@ def type_name(kind: str) -> str:
     return name
 
 
-def _key(*parts: object) -> str:
-    return hashlib.blake2b("\x1f".join(map(str, parts)).encode(), digest_size=12).hexdigest()
+_SHORT: dict[str, str] = {}
+
+
+def _key(kind: str, start: int, *parts: object) -> str:
+    """`HeartRate/1704067268/3fa9c2d1e0b4`: type and start first, so that keys of one type
+    arrive in order (the vault's index grows at its end), then a hash of what identifies it."""
+    short = _SHORT.get(kind)
+    if short is None:
+        short = kind
+        for prefix in _PREFIXES:
+            short = short.removeprefix(prefix)
+        _SHORT[kind] = short = short or kind
+    digest = hashlib.blake2b("\x1f".join(map(str, (kind, start, *parts))).encode(), digest_size=6).hexdigest()
+    return f"{short}/{start}/{digest}"
 
 
 _DEVICES: dict[str, str] = {}
@@ -452,10 +470,9 @@ def _observation(raw: dict[str, Any]) -> Record:
     if device:
         data["device"] = device
     key = _key(
-        "R",
         kind,
-        raw.get("sourceName", ""),
         _epoch(raw, "startDate"),
+        raw.get("sourceName", ""),
         _epoch(raw, "endDate") if "endDate" in raw else "",
         text,
         raw.get("unit"),
@@ -488,7 +505,7 @@ def _correlation(raw: dict[str, Any]) -> Record:
     if code:
         data["source_code"] = kind
     created = _epoch(raw, "creationDate") if "creationDate" in raw else ""
-    key = _key("C", kind, raw.get("sourceName", ""), _epoch(raw, "startDate"), int(end.timestamp()), created)
+    key = _key(kind, _epoch(raw, "startDate"), "Correlation", raw.get("sourceName", ""), int(end.timestamp()), created)
     return Record(OBSERVATION, key, start, data, raw)
 
 
@@ -513,7 +530,7 @@ def _workout(raw: dict[str, Any]) -> Record:
         energy=energy,
         source_device=_device(raw),
     )
-    key = _key("W", kind, raw.get("sourceName", ""), _epoch(raw, "startDate"), _epoch(raw, "endDate"))
+    key = _key(kind, _epoch(raw, "startDate"), "Workout", raw.get("sourceName", ""), _epoch(raw, "endDate"))
     return Record(WORKOUT, key, start, data, raw)
 
 
