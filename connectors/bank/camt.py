@@ -18,8 +18,10 @@ the bank's other account id) and carries the latest booked and available balance
 
 from __future__ import annotations
 
+import html
 import re
 import xml.etree.ElementTree as ET
+from collections import deque
 from collections.abc import Iterator
 from datetime import date, datetime, time, tzinfo
 from decimal import Decimal
@@ -145,6 +147,156 @@ def _text(node: Any, *path: str) -> str | None:
     return (node or None) if type(node) is str else None
 
 
+# --- the common shape of an entry, read with one pattern ----------------------------------
+
+_FAST_ENTRY = re.compile(
+    r"<Ntry>\s*"
+    r"(?:<NtryRef>([^<]*)</NtryRef>\s*)?"
+    r"<Amt\s+Ccy\s*=\s*[\"']([^\"'<>]*)[\"']\s*>([^<]*)</Amt>\s*"
+    r"<CdtDbtInd>([^<]*)</CdtDbtInd>\s*"
+    r"(?:<RvslInd>([^<]*)</RvslInd>\s*)?"
+    r"<Sts>(?:([^<]*)|\s*<Cd>([^<]*)</Cd>\s*)</Sts>\s*"
+    r"(?:<BookgDt>\s*<(Dt|DtTm)>([^<]*)</(?:Dt|DtTm)>\s*</BookgDt>\s*)?"
+    r"(?:<ValDt>\s*<(Dt|DtTm)>([^<]*)</(?:Dt|DtTm)>\s*</ValDt>\s*)?"
+    r"(?:<AcctSvcrRef>([^<]*)</AcctSvcrRef>\s*)?"
+    r"(?:<BkTxCd>\s*"
+    r"(?:<Domn>\s*<Cd>([^<]*)</Cd>\s*<Fmly>\s*<Cd>([^<]*)</Cd>\s*<SubFmlyCd>([^<]*)</SubFmlyCd>\s*</Fmly>\s*</Domn>\s*)?"
+    r"(?:<Prtry>\s*<Cd>([^<]*)</Cd>\s*(?:<Issr>([^<]*)</Issr>\s*)?</Prtry>\s*)?"
+    r"</BkTxCd>\s*)?"
+    r"(?:<NtryDtls>\s*<TxDtls>(.*?)</TxDtls>\s*</NtryDtls>\s*)?"
+    r"(?:<AddtlNtryInf>([^<]*)</AddtlNtryInf>\s*)?"
+    r"</Ntry>",
+    re.S,
+)
+_FAST_REFS = re.compile(r"<Refs>((?:\s*<[A-Za-z]+>[^<]*</[A-Za-z]+>)*)\s*</Refs>")
+_FAST_LEAF = re.compile(r"<([A-Za-z]+)>([^<]*)</\1>")
+_FAST_PARTY = re.compile(r"<(Dbtr|Cdtr|UltmtDbtr|UltmtCdtr)>\s*(<Pty>\s*)?<Nm>([^<]*)</Nm>")
+_FAST_RMTINF = re.compile(r"<RmtInf>(.*?)</RmtInf>", re.S)
+_FAST_USTRD = re.compile(r"<Ustrd>([^<]*)</Ustrd>")
+_FAST_CDTRREF = re.compile(r"<CdtrRefInf>.*?<Ref>([^<]*)</Ref>", re.S)
+_FAST_ADDTL = re.compile(r"<AddtlTxInf>([^<]*)</AddtlTxInf>")
+_ENTITY = re.compile(r"&(?:amp|lt|gt|quot|apos|#[0-9]+|#x[0-9A-Fa-f]+);")
+
+
+def _xml_text(text: str) -> str:
+    """Character data as the XML parser reads it (entities resolved), stripped like `to_data`."""
+    if "&" in text:
+        if len(_ENTITY.findall(text)) != text.count("&"):
+            raise _NotFast
+        text = html.unescape(text)
+    return text.strip()
+
+
+class _NotFast(Exception):
+    """The entry is not of the common shape: it is read by the XML parser instead."""
+
+
+def fast_entry(text: str) -> dict[str, Any] | None:
+    """The data `to_data` would give for an entry of the common shape (one transaction or
+    none, the usual elements in schema order), read with regular expressions; None for
+    any other entry, which the XML parser then reads. Exactly what the mapping reads is
+    produced, so both ways give the same records (the tests hold them to it)."""
+    m = _FAST_ENTRY.fullmatch(text)
+    if m is None:
+        return None
+    try:
+        return _fast_fields(m)
+    except _NotFast:
+        return None
+
+
+def _fast_fields(m: re.Match[str]) -> dict[str, Any]:
+    (
+        ref,
+        ccy,
+        amt,
+        ind,
+        rvsl,
+        sts,
+        sts_cd,
+        bk_kind,
+        bk,
+        val_kind,
+        val,
+        svcr,
+        domn,
+        fmly,
+        sub,
+        prtry,
+        issr,
+        tx,
+        addtl,
+    ) = m.groups()
+    entry: dict[str, Any] = {}
+    if ref is not None:
+        entry["NtryRef"] = _xml_text(ref)
+    entry["Amt"] = {"#text": _xml_text(amt), "@Ccy": _xml_text(ccy)}
+    entry["CdtDbtInd"] = _xml_text(ind)
+    if rvsl is not None:
+        entry["RvslInd"] = _xml_text(rvsl)
+    entry["Sts"] = {"Cd": _xml_text(sts_cd)} if sts_cd is not None else _xml_text(sts)
+    if bk is not None:
+        entry["BookgDt"] = {bk_kind: _xml_text(bk)}
+    if val is not None:
+        entry["ValDt"] = {val_kind: _xml_text(val)}
+    if svcr is not None:
+        entry["AcctSvcrRef"] = _xml_text(svcr)
+    if domn is not None or prtry is not None:
+        code: dict[str, Any] = {}
+        if domn is not None:
+            code["Domn"] = {"Cd": _xml_text(domn), "Fmly": {"Cd": _xml_text(fmly), "SubFmlyCd": _xml_text(sub)}}
+        if prtry is not None:
+            code["Prtry"] = {"Cd": _xml_text(prtry), **({"Issr": _xml_text(issr)} if issr is not None else {})}
+        entry["BkTxCd"] = code
+    elif "<BkTxCd>" in m.group(0):
+        entry["BkTxCd"] = ""
+    if tx is not None:
+        entry["NtryDtls"] = {"TxDtls": _fast_transaction(tx)}
+    if addtl is not None:
+        entry["AddtlNtryInf"] = _xml_text(addtl)
+    return entry
+
+
+def _fast_transaction(tx: str) -> dict[str, Any]:
+    if "<TxDtls" in tx or "<Btch" in tx or tx.count("<Refs>") > 1 or tx.count("<RmtInf>") > 1:
+        raise _NotFast
+    out: dict[str, Any] = {}
+    refs = _FAST_REFS.search(tx)
+    if refs is not None:
+        leaves = _FAST_LEAF.findall(refs.group(1))
+        if len({name for name, _ in leaves}) != len(leaves):
+            raise _NotFast
+        out["Refs"] = {name: _xml_text(value) for name, value in leaves}
+    elif "<Refs>" in tx:
+        raise _NotFast
+    if "<RltdPties>" in tx:
+        parties: dict[str, Any] = {}
+        for role, pty, name in _FAST_PARTY.findall(tx):
+            if role in parties:
+                raise _NotFast
+            parties[role] = {"Pty": {"Nm": _xml_text(name)}} if pty else {"Nm": _xml_text(name)}
+        out["RltdPties"] = parties
+    info = _FAST_RMTINF.search(tx)
+    if info is not None:
+        inner = info.group(1)
+        remittance: dict[str, Any] = {}
+        unstructured = [_xml_text(u) for u in _FAST_USTRD.findall(inner)]
+        if unstructured:
+            remittance["Ustrd"] = unstructured if len(unstructured) > 1 else unstructured[0]
+        if "<Strd>" in inner:
+            if inner.count("<Strd>") > 1:
+                raise _NotFast
+            ref = _FAST_CDTRREF.search(inner)
+            remittance["Strd"] = {"CdtrRefInf": {"Ref": _xml_text(ref.group(1))}} if ref else {}
+        out["RmtInf"] = remittance
+    addtl = _FAST_ADDTL.findall(tx)
+    if len(addtl) > 1:
+        raise _NotFast
+    if addtl:
+        out["AddtlTxInf"] = _xml_text(addtl[0])
+    return out
+
+
 # --- the mapping: pure functions of the raw fragments ----------------------------------
 
 
@@ -159,7 +311,7 @@ def _money(node: Any, where: str) -> tuple[Decimal, str]:
 
 
 def _sign(node: Any, where: str, default: int | None = None) -> int:
-    indicator = _text(node, "CdtDbtInd")
+    indicator = _str(_get(node, "CdtDbtInd"))
     if indicator == "CRDT":
         return 1
     if indicator == "DBIT":
@@ -169,20 +321,35 @@ def _sign(node: Any, where: str, default: int | None = None) -> int:
     raise ValueError(f"{where}: CdtDbtInd is {indicator!r}, not CRDT or DBIT")
 
 
-def _day(node: Any, where: str) -> date | None:
-    """A date choice (Dt or DtTm): the calendar day as written."""
-    if not isinstance(node, dict):
-        return None
-    if _text(node, "Dt"):
-        return parse_iso_date(_text(node, "Dt") or "")
-    if _text(node, "DtTm"):
-        return parse_iso_datetime(_text(node, "DtTm") or "").date()
+def _get(node: Any, key: str) -> Any:
+    """A child of a data node (the first one when repeated); None if there is none."""
+    if type(node) is dict:
+        value = node.get(key)
+        return value[0] if type(value) is list else value
     return None
 
 
+def _str(value: Any) -> str | None:
+    """The text of a leaf (of "#text" when it has attributes); None when empty or absent."""
+    if type(value) is dict:
+        value = value.get("#text")
+    return (value or None) if type(value) is str else None
+
+
+def _day(node: Any, where: str) -> date | None:
+    """A date choice (Dt or DtTm): the calendar day as written."""
+    if type(node) is not dict:
+        return None
+    day = _str(_get(node, "Dt"))
+    if day:
+        return parse_iso_date(day)
+    moment = _str(_get(node, "DtTm"))
+    return parse_iso_datetime(moment).date() if moment else None
+
+
 def _status(entry: dict[str, Any]) -> str | None:
-    status = entry.get("Sts")
-    code = _text(status, "Cd") or _text(status, "Prtry") if isinstance(status, dict) else _text(entry, "Sts")
+    status = _get(entry, "Sts")
+    code = (_str(_get(status, "Cd")) or _str(_get(status, "Prtry"))) if type(status) is dict else _str(status)
     code = (code or "").upper()
     if code == "INFO":
         return None  # for information only: never booked on the account
@@ -193,19 +360,30 @@ def _status(entry: dict[str, Any]) -> str | None:
 
 def _party(tx: Any, role: str) -> str | None:
     """A related party's name: RltdPties/<role>/Nm, or /Pty/Nm from version .08 on."""
+    parties = _get(tx, "RltdPties")
+    if parties is None:
+        return None
     for name in (role, "Ultmt" + role):
-        node = _one(tx, "RltdPties", name)
-        found = _text(node, "Nm") or _text(node, "Pty", "Nm")
+        node = _get(parties, name)
+        found = _str(_get(node, "Nm")) or _str(_get(_get(node, "Pty"), "Nm"))
         if found:
             return found
     return None
 
 
 def _description(tx: Any, entry: dict[str, Any]) -> str | None:
-    unstructured = [u for u in _all(_one(tx, "RmtInf"), "Ustrd") if u and isinstance(u, str)]
+    info = _get(tx, "RmtInf")
+    ustrd = info.get("Ustrd") if type(info) is dict else None
+    if type(ustrd) is str and ustrd:
+        return ustrd
+    unstructured = [u for u in _all(info, "Ustrd") if u and isinstance(u, str)]
     if unstructured:
         return " ".join(unstructured)
-    return _text(tx, "RmtInf", "Strd", "CdtrRefInf", "Ref") or _text(tx, "AddtlTxInf") or _text(entry, "AddtlNtryInf")
+    return (
+        _str(_get(_get(_get(info, "Strd"), "CdtrRefInf"), "Ref"))
+        or _str(_get(tx, "AddtlTxInf"))
+        or _str(_get(entry, "AddtlNtryInf"))
+    )
 
 
 def _tx_amount(tx: Any, currency: str, sign: int, where: str) -> Decimal | None:
@@ -218,7 +396,22 @@ def _tx_amount(tx: Any, currency: str, sign: int, where: str) -> Decimal | None:
 
 
 def _transactions(entry: dict[str, Any]) -> list[Any]:
+    details = entry.get("NtryDtls")
+    if details is None:
+        return []
+    if type(details) is dict and type(details.get("TxDtls")) is dict:
+        return [details["TxDtls"]]
     return [tx for details in _all(entry, "NtryDtls") for tx in _all(details, "TxDtls")]
+
+
+def _type(code: Any) -> str | None:
+    """The bank transaction code: domain/family/sub-family, or the proprietary code."""
+    domain = _get(code, "Domn")
+    if domain:
+        family = _get(domain, "Fmly")
+        parts = (_str(_get(domain, "Cd")), _str(_get(family, "Cd")), _str(_get(family, "SubFmlyCd")))
+        return "/".join(x for x in parts if x)
+    return _str(_get(_get(code, "Prtry"), "Cd"))
 
 
 def identity(account: dict[str, Any], entry: dict[str, Any]) -> str | None:
@@ -243,25 +436,36 @@ def identity(account: dict[str, Any], entry: dict[str, Any]) -> str | None:
     )
 
 
-def entry_records(raw: dict[str, Any]) -> list[Record]:
+def parse_entry(text: str) -> dict[str, Any]:
+    """An `Ntry` element's XML text (as kept in `raw`) as data, the way `to_data` reads it."""
+    if "<!" in text:
+        raise ValueError("declarations, comments or CDATA inside an entry are not read")
+    fast = fast_entry(text)
+    return fast if fast is not None else to_data(ET.fromstring(text))
+
+
+def entry_records(raw: dict[str, Any], entry: dict[str, Any] | None = None) -> list[Record]:
     """The `bank.transaction`s of one entry: one, or one per transaction of a batch when
-    the transactions' own amounts add up to the entry's."""
-    account, entry = raw["account"], raw["entry"]
+    the transactions' own amounts add up to the entry's. `entry` is raw["entry"] already
+    parsed, when the caller has it."""
+    account = raw["account"]
+    if entry is None:
+        entry = parse_entry(raw["entry"])
     status = _status(entry)
     if status is None:
         return []
-    amount, currency = _money(_one(entry, "Amt"), "entry")
+    amount, currency = _money(_get(entry, "Amt"), "entry")
     sign = _sign(entry, "entry")
-    booked = _day(_one(entry, "BookgDt"), "BookgDt")
-    value_on = _day(_one(entry, "ValDt"), "ValDt")
+    booked = _day(_get(entry, "BookgDt"), "BookgDt")
+    value_on = _day(_get(entry, "ValDt"), "ValDt")
     day = booked or value_on or (parse_iso_date(raw["as_of"][:10]) if raw.get("as_of") else None)
     if day is None:
         raise ValueError("an entry with neither booking nor value date")
     occurrence = int(raw.get("occurrence", 1))
-    ref = _text(entry, "AcctSvcrRef")
+    ref = _str(_get(entry, "AcctSvcrRef"))
     txs = _transactions(entry)
     if not ref and len(txs) == 1:
-        ref = _text(txs[0], "Refs", "AcctSvcrRef")
+        ref = _str(_get(_get(txs[0], "Refs"), "AcctSvcrRef"))
     if ref:
         key = f"{account['id']}:{ref}" + (f"#{occurrence}" if occurrence > 1 else "")
     else:
@@ -274,15 +478,10 @@ def entry_records(raw: dict[str, Any]) -> list[Record]:
         "status": status,
     }
     extra: dict[str, Any] = {}
-    code = _one(entry, "BkTxCd")
-    domain = _one(code, "Domn")
-    if domain:
-        extra["type"] = "/".join(
-            x for x in (_text(domain, "Cd"), _text(domain, "Fmly", "Cd"), _text(domain, "Fmly", "SubFmlyCd")) if x
-        )
-    elif _text(code, "Prtry", "Cd"):
-        extra["type"] = _text(code, "Prtry", "Cd")
-    if (_text(entry, "RvslInd") or "").lower() == "true":
+    kind = _type(entry.get("BkTxCd"))
+    if kind:
+        extra["type"] = kind
+    if "RvslInd" in entry and (_str(_get(entry, "RvslInd")) or "").lower() == "true":
         extra["reversal"] = True
     ts = midnight_utc(day)
     total = amount * sign
@@ -315,7 +514,7 @@ def _transaction_data(
         "counterparty": _party(tx, "Cdtr" if amount < 0 else "Dbtr"),
         **extra,
     }
-    e2e = _text(tx, "Refs", "EndToEndId")
+    e2e = _str(_get(_get(tx, "Refs"), "EndToEndId"))
     if e2e and e2e != "NOTPROVIDED":
         data["end_to_end_id"] = e2e
     return data
@@ -400,6 +599,21 @@ def _honest_encoding(head: bytes) -> bytes:
     return head[: m.start(1)] + b"UTF-8" + head[m.end(1) :]
 
 
+_PLACEHOLDER = b"<SelfdataNtry/>"
+_ASCII_COMPATIBLE = {
+    "utf-8",
+    "utf8",
+    "us-ascii",
+    "ascii",
+    "iso-8859-1",
+    "latin-1",
+    "latin1",
+    "windows-1252",
+    "cp1252",
+    "iso-8859-15",
+}
+
+
 class _RootStarted(Exception):
     pass
 
@@ -428,6 +642,10 @@ class _Reader:
         self.accounts: dict[str, Record] = {}
         self.seen: dict[str, int] = {}
         self.entries = 0
+        self.queue: deque[tuple[int, bytes]] = deque()
+        self.codec = "utf-8"
+        self.splicing = False
+        self.offset = self.skip = 0
 
     def fail(self, message: str) -> ImportFailed:
         return ImportFailed(f"{self.path.name}: {message}")
@@ -441,13 +659,18 @@ class _Reader:
         with self.path.open("rb") as f:
             data = _honest_encoding(f.read(PROLOG))
             self._check_prolog(data)
-            while data:
+            self._encoding(data)
+            carry, eof = b"", False
+            while not eof:
+                buf = carry + data
+                data = f.read(CHUNK)
+                eof = not data
+                feed, carry = self._splice(buf, eof)
                 try:
-                    parser.feed(data)
+                    parser.feed(feed)
                 except ET.ParseError as err:
                     raise self._parse_error(err) from None
                 yield from self._drain(holder, final=False)
-                data = f.read(CHUNK)
             try:
                 parser.close()
             except ET.ParseError as err:
@@ -458,6 +681,52 @@ class _Reader:
         if self.entries == 0 and not self.accounts:
             raise self.fail("the message holds no account, balance or entry")
         yield from self.accounts.values()
+
+    def _encoding(self, head: bytes) -> None:
+        declared = _DECLARED.match(head)
+        name = declared.group(1).decode("ascii").lower() if declared else "utf-8"
+        self.codec = name
+        # The XML declaration is the one instruction allowed: scanning starts after it.
+        self.skip = head.find(b"?>") + 2 if declared else 0
+        body = head[self.skip :]
+        # Entries are cut out of the byte stream, which needs an ASCII-compatible encoding
+        # and no markup that could hide a "<Ntry>" (comments, CDATA, instructions).
+        self.splicing = name.replace("_", "-") in _ASCII_COMPATIBLE and b"<!" not in body and b"<?" not in body
+        self.offset = 0
+
+    def _splice(self, buf: bytes, eof: bool) -> tuple[bytes, bytes]:
+        """The bytes to give the XML parser, with each complete `<Ntry>...</Ntry>` replaced
+        by a placeholder (as many line ends, so positions in errors stay right) and queued
+        for the entry reader; and the bytes to keep for the next block."""
+        base, skip = self.offset, self.skip
+        self.skip = 0
+        if self.splicing and (buf.find(b"<!", skip) >= 0 or buf.find(b"<?", skip) >= 0):
+            self.splicing = False
+        if not self.splicing:
+            self.offset += len(buf)
+            return buf, b""
+        out: list[bytes] = []
+        pos = 0
+        while True:
+            start = buf.find(b"<Ntry>", pos)
+            end = buf.find(b"</Ntry>", start) if start >= 0 else -1
+            if end < 0:
+                break
+            block = buf[start : end + 7]
+            out += (buf[pos:start], _PLACEHOLDER, b"\n" * block.count(b"\n"))
+            self.queue.append((base + start, block))
+            pos = end + 7
+        cut = len(buf)
+        if not eof:
+            if start >= 0:
+                cut = start  # an entry not complete yet
+            else:
+                lt = buf.rfind(b"<", pos)
+                if lt >= 0 and b"<Ntry>".startswith(buf[lt:]):
+                    cut = lt
+        out.append(buf[pos:cut])
+        self.offset += cut
+        return b"".join(out), buf[cut:]
 
     def _parse_error(self, err: ET.ParseError) -> ImportFailed:
         line, column = getattr(err, "position", (0, 0))
@@ -512,8 +781,11 @@ class _Reader:
         ready = len(element) if done else len(element) - 1
         for child in element[:ready]:
             name = _local(child.tag)
-            if name == "Ntry":
-                yield from self._entry(state, child)
+            if name == "SelfdataNtry":
+                offset, block = self.queue.popleft()
+                yield from self._entry(state, block, offset)
+            elif name == "Ntry":
+                yield from self._entry(state, ET.tostring(child, encoding="unicode"), -1, to_data(child))
             elif name == "Bal":
                 state.header.setdefault("Bal", []).append(to_data(child))
             else:
@@ -549,12 +821,28 @@ class _Reader:
             state.account = account
         return state.account
 
-    def _entry(self, state: _Block, element: ET.Element) -> Iterator[Record | Fragment]:
+    def _entry(
+        self, state: _Block, block: bytes | str, offset: int, entry: dict[str, Any] | None = None
+    ) -> Iterator[Record | Fragment]:
         self.entries += 1
         account = self._account(state)
-        entry = to_data(element)
-        raw: dict[str, Any] = {"account": account, "entry": entry}
-        if not _one(entry, "BookgDt") and not _one(entry, "ValDt"):
+        try:
+            text = block if isinstance(block, str) else block.decode(self.codec)
+        except UnicodeDecodeError:
+            raise self.fail(
+                f"line {self._line(offset)}: entry {self.entries}: bytes that are not {self.codec}"
+            ) from None
+        if entry is None:
+            entry = fast_entry(text)
+            if entry is None:
+                try:
+                    entry = to_data(ET.fromstring(text))
+                except ET.ParseError as err:
+                    line, column = getattr(err, "position", (1, 0))
+                    at = self._line(offset) + line - 1
+                    raise self.fail(f"line {at}, column {column}: malformed XML: {str(err).split(':')[0]}") from None
+        raw: dict[str, Any] = {"account": account, "entry": text}
+        if "BookgDt" not in entry and "ValDt" not in entry:
             raw["as_of"] = _text(state.header, "CreDtTm") or ""
         try:
             ident = None if "AcctSvcrRef" in entry else identity(account, entry)
@@ -562,7 +850,7 @@ class _Reader:
                 n = self.seen[ident] = self.seen.get(ident, 0) + 1
                 if n > 1:
                     raw["occurrence"] = n
-            records = entry_records(raw)
+            records = entry_records(raw, entry)
             if records and ident is None:
                 # A reference reused for another entry: keep both, apart.
                 digest = hash(tuple((r.data["amount"], r.data["booked_on"]) for r in records))
@@ -572,10 +860,17 @@ class _Reader:
                     while self.seen.setdefault(f"{records[0].key}#{n}", digest) != digest:
                         n += 1
                     raw["occurrence"] = n
-                    records = entry_records(raw)
+                    records = entry_records(raw, entry)
         except (ValueError, KeyError, TypeError, InvalidRecord) as err:
             raise self.fail(f"entry {self.entries} (account {account['id']}): {err}") from None
         yield from records
+
+    def _line(self, offset: int) -> int:
+        """The line of byte `offset` of the file (read again: only for error messages)."""
+        if offset < 0:
+            return 0
+        with self.path.open("rb") as f:
+            return f.read(offset).count(b"\n") + 1
 
     def _finish(self, state: _Block) -> None:
         if not state.header.get("Acct"):

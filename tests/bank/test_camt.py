@@ -3,6 +3,8 @@ the real samples in shared/samples/bank when they are present."""
 
 from __future__ import annotations
 
+import re
+import xml.etree.ElementTree as ET
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -288,7 +290,7 @@ def test_a_lying_charset_declaration_still_reads_names_right(tmp_path: Path) -> 
     honest = document(body, prolog='<?xml version="1.0" encoding="ISO-8859-1"?>').decode().encode("latin-1")
     (data,) = transactions(write(tmp_path, honest, "latin1.xml")).values()
     assert data["counterparty"] == "Müller & Söhne"
-    with pytest.raises(ImportFailed, match=r"utf8\.xml: line 1, column \d+: malformed XML"):
+    with pytest.raises(ImportFailed, match=r"utf8\.xml: line 1\b"):
         read_file(CamtImporter(), write(tmp_path, honest.replace(b"ISO-8859-1", b"UTF-8"), "utf8.xml"))
 
 
@@ -324,3 +326,31 @@ def test_several_accounts_each_get_their_balance(tmp_path: Path) -> None:
     by_key = {r.key: r.data for r in got if r.dataset == "bank.account"}
     assert by_key["GB33BUKB20201555555555"]["currency"] == "GBP"
     assert {r.data["currency"] for r in got if r.data["account_id"] == "GB33BUKB20201555555555"} == {"GBP"}
+
+
+def test_the_fast_reading_of_common_entries_agrees_with_the_xml_parser(tmp_path: Path) -> None:
+    files = [write_camt(tmp_path / f"v{v}.xml", version=v, days=6, pending=2).path for v in (2, 4, 8, 10)]
+    files += sorted(SAMPLES.glob("camt*.xml")) if SAMPLES.exists() else []
+    account = {"id": IBAN, "currency": "EUR"}
+    fast = 0
+    for path in files:
+        for block in re.findall(r"<Ntry>.*?</Ntry>", path.read_text(), re.S):
+            quick = camt.fast_entry(block)
+            if quick is None:
+                continue
+            fast += 1
+            full = camt.to_data(ET.fromstring(block))
+            raw = {"account": account, "entry": block}
+            assert [(r.key, r.data) for r in camt.entry_records(raw, quick)] == [
+                (r.key, r.data) for r in camt.entry_records(raw, full)
+            ]
+            assert camt.identity(account, quick) == camt.identity(account, full)
+    assert fast > 100
+
+
+def test_comments_in_the_body_give_the_same_records(tmp_path: Path) -> None:
+    p = write_camt(tmp_path / "s.xml", days=5, version=8)
+    text = p.path.read_text()
+    commented = text.replace("</Ntry>", "</Ntry><!-- a <Ntry> in a comment -->", 3)
+    q = write(tmp_path, commented.encode(), "commented.xml")
+    assert [(r.key, r.data) for r in records(q)] == [(r.key, r.data) for r in records(p.path)]
