@@ -265,6 +265,26 @@ def clinical_record(resource: dict[str, Any]) -> Record:
     return Record(CLINICAL, resource_key(resource), ts, data)
 
 
+def keep_whole(resource: Any) -> Record | None:
+    """A resource kept in `health.clinical` without interpreting it (it broke a cardinality);
+    None when it has no usable type and id to be stored under."""
+    if not isinstance(resource, dict):
+        return None
+    rtype, rid = resource.get("resourceType"), resource.get("id")
+    if not (isinstance(rtype, str) and _TYPE_RE.match(rtype) and isinstance(rid, str) and _ID_RE.match(rid)):
+        return None
+    try:
+        effective = main_date(resource)
+    except FhirInvalid:
+        effective = None
+    try:
+        updated = _last_updated(resource)
+    except FhirInvalid:
+        updated = None
+    data = datasets.HealthClinical.make(resource_type=rtype, id=rid, resource=resource, effective=effective)
+    return Record(CLINICAL, f"{rtype}/{rid}", effective or updated or EPOCH, data)
+
+
 def _observation_start(resource: dict[str, Any]) -> tuple[datetime, datetime | None] | None:
     where = resource_key(resource)
     eff = _get(resource, "effective[x]")
