@@ -9,6 +9,7 @@ from .admin.client import RemoteError
 from .admin.ops import OpError
 from .config import ConfigError
 from .files import InsecurePermissions
+from .grants import GrantError
 from .ops.jsonl import JsonlError
 from .plugins import UnknownConnector
 from .sources import SourceError
@@ -39,4 +40,5 @@ USER_ERRORS: tuple[type[BaseException], ...] = (
     SettingsError,
     RemoteError,
     OpError,
+    GrantError,
 )

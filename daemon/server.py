@@ -19,7 +19,9 @@ from typing import IO
 from aiohttp import web
 
 from . import __version__, logs
-from .admin.server import SERVICES, admin_app, secure_socket
+from .admin.server import admin_app, secure_socket
+from .api.app import UnsafeBind, api_app, check_bind
+from .appkeys import SERVICES
 from .errors import USER_ERRORS
 from .notify import Notifier
 from .sdnotify import SdNotify
@@ -101,6 +103,28 @@ def build_app(services: Services) -> web.Application:
     return app
 
 
+async def _start_api(services: Services) -> web.AppRunner:
+    cfg = services.config
+    check_bind(cfg.api_bind, cfg.api_unsafe_allow_remote_bind)
+    runner = web.AppRunner(api_app(services), access_log=None, shutdown_timeout=2.0)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, cfg.api_bind, cfg.api_port)
+        await site.start()
+        if cfg.api_unix_socket is not None:
+            cfg.api_unix_socket.unlink(missing_ok=True)
+            await web.UnixSite(runner, str(cfg.api_unix_socket)).start()
+            os.chmod(cfg.api_unix_socket, 0o600)
+    except OSError:
+        await runner.cleanup()
+        raise
+    host, port = runner.addresses[0][:2]
+    shown = f"[{host}]" if ":" in host else host
+    assert services.daemon is not None
+    services.daemon.api_url = f"http://{shown}:{port}"
+    return runner
+
+
 async def _main(services: Services) -> int:
     loop = asyncio.get_running_loop()
     services.events.bind(loop)
@@ -124,16 +148,26 @@ async def _main(services: Services) -> int:
     site = web.UnixSite(runner, str(sock))
     await site.start()
     secure_socket(sock, services.paths.system)
+    try:
+        api_runner = await _start_api(services)
+    except (UnsafeBind, OSError) as err:
+        log.error("the API cannot start: %s", err)
+        print(f"error: the API cannot start: {err}", file=sys.stderr)
+        await runner.cleanup()
+        sock.unlink(missing_ok=True)
+        return 1
     watchdog = asyncio.create_task(sd.watchdog(), name="watchdog")
 
-    sd.send("READY=1", f"STATUS=serving; vault {services.paths.vault_dir}")
-    log.info("selfdata %s daemon ready (pid %d); admin socket %s", __version__, os.getpid(), sock)
-    print(f"selfdata {__version__} running (pid {os.getpid()}). Stop with Ctrl-C.", flush=True)
+    api = services.daemon.api_url
+    sd.send("READY=1", f"STATUS=serving on {api}; vault {services.paths.vault_dir}")
+    log.info("selfdata %s daemon ready (pid %d); API %s; admin socket %s", __version__, os.getpid(), api, sock)
+    print(f"selfdata {__version__} running (pid {os.getpid()}), API at {api}. Stop with Ctrl-C.", flush=True)
 
     await stop.wait()
     sd.send("STOPPING=1", "STATUS=stopping: letting running syncs reach a checkpoint")
     log.info("stopping")
     watchdog.cancel()
+    await api_runner.cleanup()
     await runner.cleanup()
     sock.unlink(missing_ok=True)
     log.info("stopped")

@@ -47,6 +47,8 @@ class Services:
     daemon: DaemonInfo | None = None
     scheduler: Any = None  # daemon.sync.scheduler.Scheduler when the daemon runs
     runner: Any = None  # daemon.sync.runner.Runner, shared so a source never runs twice at once
+    grants: Any = None  # daemon.grants.GrantStore, shared so a revocation reaches the API at once
+    access: Any = None  # daemon.accesslog.AccessLog of the running API
 
     def get_runner(self) -> Any:
         if self.runner is None:
@@ -54,6 +56,13 @@ class Services:
 
             self.runner = Runner(self.vault, self.registry, events=self.events.publish)
         return self.runner
+
+    def get_grants(self) -> Any:
+        if self.grants is None:
+            from .grants import GrantStore
+
+            self.grants = GrantStore(self.vault, self.unlocked.master.secrets_key)
+        return self.grants
 
     def close(self) -> None:
         self.vault.close()

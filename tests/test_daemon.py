@@ -2,90 +2,19 @@
 
 from __future__ import annotations
 
-import json
-import os
 import random
 import signal
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from . import plugins as test_plugins
-from .conftest import threaded
+from .conftest import ROOT, Daemon, threaded
 from .plugins import TOKEN, bank_api, expected_bank
-
-ROOT = Path(__file__).resolve().parent.parent
-
-
-class Daemon:
-    def __init__(self, home: Path, env: dict[str, str]) -> None:
-        self.home = home
-        self.env = env
-        self.proc: subprocess.Popen[str] | None = None
-
-    def start(self, wait: bool = True) -> Daemon:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "daemon", "run"],
-            cwd=ROOT,
-            env=self.env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        if wait:
-            deadline = time.monotonic() + 20
-            while not (self.home / "admin.sock").exists():
-                assert self.proc.poll() is None, self.proc.communicate()
-                assert time.monotonic() < deadline, "the daemon did not start"
-                time.sleep(0.02)
-            self.cli("status")  # answers
-        return self
-
-    def cli(self, *args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
-        result = subprocess.run(
-            [sys.executable, "-m", "daemon", *args], cwd=ROOT, env=self.env, capture_output=True, text=True, timeout=60
-        )
-        if ok:
-            assert result.returncode == 0, result.stdout + result.stderr
-        return result
-
-    def json(self, *args: str) -> Any:
-        return json.loads(self.cli(*args, "--json").stdout)
-
-    def stop(self, sig: int = signal.SIGTERM) -> int:
-        assert self.proc is not None
-        self.proc.send_signal(sig)
-        return self.proc.wait(30)
-
-
-@pytest.fixture
-def env(home: Path, tmp_path: Path) -> Iterator[dict[str, str]]:
-    e = dict(os.environ)
-    e.update({"SELFDATA_HOME": str(home), "SELFDATA_CONNECTORS": test_plugins.ALL, "PYTHONPATH": str(ROOT)})
-    key = tmp_path / "machine.key"
-    subprocess.run(
-        [sys.executable, "-m", "daemon", "init", "--key-file", str(key), "--no-passphrase"],
-        cwd=ROOT,
-        env=e,
-        check=True,
-        capture_output=True,
-    )
-    yield e
-
-
-@pytest.fixture
-def daemon(home: Path, env: dict[str, str]) -> Iterator[Daemon]:
-    d = Daemon(home, env)
-    yield d
-    if d.proc is not None and d.proc.poll() is None:
-        d.proc.kill()
-        d.proc.wait(10)
 
 
 def test_notify_protocol_watchdog_and_clean_stop(daemon: Daemon, tmp_path: Path) -> None:

@@ -316,3 +316,58 @@ async def renormalize(services: Services, params: dict[str, Any], emit: Emit) ->
 
     run = await asyncio.to_thread(do_renormalize, services.vault, services.registry, params["name"])
     return run.to_json()
+
+
+# grants and the access log
+
+
+@op("grants.list")
+async def grants_list(services: Services, params: dict[str, Any], emit: Emit) -> Any:
+    if services.access is not None:
+        services.access.flush()
+    return [g.to_json() for g in services.get_grants().all()]
+
+
+@op("grants.pending")
+async def grants_pending(services: Services, params: dict[str, Any], emit: Emit) -> Any:
+    return services.get_grants().pending(params["code"]).to_json()
+
+
+@op("grants.decide")
+async def grants_decide(services: Services, params: dict[str, Any], emit: Emit) -> Any:
+    grant = services.get_grants().decide(params["code"], bool(params["approve"]), int(params.get("expires_days", 90)))
+    services.events.publish({"type": "grant.decided", "grant": grant.id, "status": grant.status})
+    return grant.to_json()
+
+
+@op("grants.revoke")
+async def grants_revoke(services: Services, params: dict[str, Any], emit: Emit) -> Any:
+    return services.get_grants().revoke(params["id"]).to_json()
+
+
+@op("token.create")
+async def token_create(services: Services, params: dict[str, Any], emit: Emit) -> Any:
+    grant, token = services.get_grants().create_token(
+        params["app"],
+        params["purpose"],
+        list(params["scopes"]),
+        expires_days=int(params.get("expires_days", 90)),
+        origins=params.get("origins") or None,
+    )
+    return {**grant.to_json(), "token": token}
+
+
+@op("access_log")
+async def access_log(services: Services, params: dict[str, Any], emit: Emit) -> Any:
+    from .. import accesslog
+
+    if services.access is not None:
+        services.access.flush()
+    since = params.get("since")
+    entries = accesslog.query(
+        services.vault,
+        app=params.get("app"),
+        since_ms=parse_instant(since) if since else None,
+        limit=int(params.get("limit", 500)),
+    )
+    return [e.to_json() for e in entries]

@@ -18,11 +18,11 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from ..appkeys import SERVICES
 from ..services import Services
 from . import ops
 
 log = logging.getLogger("selfdata.admin")
-SERVICES = web.AppKey("services", Services)
 UPLOAD_HEADER = "X-Selfdata-Upload"
 
 

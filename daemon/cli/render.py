@@ -12,7 +12,10 @@ from rich.table import Table
 
 
 def console(stderr: bool = False) -> Console:
-    return Console(stderr=stderr, highlight=False, soft_wrap=True)
+    con = Console(stderr=stderr, highlight=False, soft_wrap=True)
+    if not con.is_terminal:
+        con.width = max(con.width, 160)  # piped output: do not fold tables at 80 columns
+    return con
 
 
 def print_json(value: Any) -> None:

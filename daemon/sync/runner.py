@@ -298,6 +298,18 @@ class Runner:
         counts, gone = await asyncio.to_thread(self._write, batch, run_id, state)
         totals.add(counts)
         deleted[0] += gone
+        if counts.new or counts.changed or gone:
+            touched = sorted({i.dataset for i in batch.items})
+            self._emit(
+                {
+                    "type": "records.changed",
+                    "source": batch.source,
+                    "datasets": touched,
+                    "new": counts.new,
+                    "changed": counts.changed,
+                    "deleted": gone,
+                }
+            )
         self._emit(
             {
                 "type": "run.committed",

@@ -112,7 +112,40 @@ CREATE TABLE notifications (
 );
 """
 
-MIGRATIONS: list[Callable[[Connection], None]] = [_sql(_V1), _sql(_V2), _sql(_V3)]
+# Apps' access: grants (the OAuth device-flow pattern) and the aggregated access log.
+_V4 = """
+CREATE TABLE grants (
+    id TEXT PRIMARY KEY,
+    request_hash BLOB UNIQUE,
+    user_code TEXT UNIQUE,
+    app TEXT NOT NULL,
+    purpose TEXT NOT NULL,
+    scopes TEXT NOT NULL,
+    origins TEXT NOT NULL DEFAULT '[]',
+    status TEXT NOT NULL,
+    token_hash BLOB UNIQUE,
+    created_at INTEGER NOT NULL,
+    request_expires_at INTEGER,
+    decided_at INTEGER,
+    expires_at INTEGER,
+    last_used_at INTEGER
+) WITHOUT ROWID;
+
+CREATE TABLE access_log (
+    minute INTEGER NOT NULL,
+    grant_id TEXT NOT NULL,
+    app TEXT NOT NULL,
+    purpose TEXT NOT NULL,
+    endpoint TEXT NOT NULL,
+    dataset TEXT NOT NULL,
+    requests INTEGER NOT NULL,
+    records INTEGER NOT NULL,
+    PRIMARY KEY (minute, grant_id, endpoint, dataset)
+) WITHOUT ROWID;
+CREATE INDEX access_log_grant ON access_log(grant_id, minute);
+"""
+
+MIGRATIONS: list[Callable[[Connection], None]] = [_sql(_V1), _sql(_V2), _sql(_V3), _sql(_V4)]
 
 
 def migrate(conn: Connection) -> int:

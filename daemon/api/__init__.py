@@ -1,0 +1,1 @@
+"""The local API for the user's apps: grants, records, changes, events, OpenAPI."""

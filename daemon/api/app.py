@@ -1,0 +1,72 @@
+"""The API application, served on TCP (loopback by default) by `selfdata run`."""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from ..accesslog import AccessLog
+from ..appkeys import API
+from ..grants import GrantStore
+from ..services import Services
+from .routes import add_routes
+from .security import make_middleware
+from .state import ApiState
+
+BODY_LIMIT = 1024 * 1024
+FLUSH_S = 60.0
+
+
+class UnsafeBind(Exception):
+    pass
+
+
+def check_bind(host: str, unsafe_allowed: bool) -> None:
+    if host == "localhost":
+        return
+    try:
+        loopback = ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback and not unsafe_allowed:
+        raise UnsafeBind(
+            f"refusing to serve the API on {host}: anyone who can reach it could try tokens. Keep api.bind on "
+            "127.0.0.1 and put a TLS proxy in front (docs/remote-access.md), or set api.unsafe_allow_remote_bind"
+        )
+
+
+async def _flusher(app: web.Application) -> AsyncIterator[None]:
+    state = app[API]
+
+    async def loop() -> None:
+        while True:
+            await asyncio.sleep(FLUSH_S)
+            await asyncio.to_thread(_flush, state)
+
+    task = asyncio.create_task(loop(), name="access-log")
+    yield
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    await asyncio.to_thread(_flush, state)
+    state.reader.close()
+
+
+def _flush(state: ApiState) -> None:
+    state.access.flush()
+    state.grants.flush_last_used()
+
+
+def api_app(services: Services) -> web.Application:
+    grants: GrantStore = services.get_grants()
+    state = ApiState(services, grants, AccessLog(services.vault), services.vault.reader())
+    services.access = state.access
+    app = web.Application(
+        client_max_size=BODY_LIMIT, middlewares=[make_middleware(services.config.api_allowed_hosts, grants)]
+    )
+    app[API] = state
+    add_routes(app)
+    app.cleanup_ctx.append(_flusher)
+    return app

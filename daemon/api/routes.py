@@ -1,0 +1,387 @@
+"""The API's routes under /api/v1."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from connectors.sdk import datasets as schemas
+
+from .. import __version__
+from ..appkeys import API
+from ..grants import GrantError, GrantNotFound
+from ..times import TimeFormatError, iso, parse_instant
+from ..vault import RecordIn
+from ..vault.names import DATASET_RE, SOURCE_RE
+from ..vault.records import CursorError, decode_cursor, encode_cursor
+from .errors import ApiError, ok
+from .security import authenticate, prepare_headers
+
+MAX_LIMIT = 1000
+MAX_WRITE = 1000
+EXPORT_CHUNK = 2000
+HEARTBEAT_S = 15.0
+NDJSON = "application/x-ndjson"
+
+
+def _state(request: web.Request) -> Any:
+    return request.app[API]
+
+
+def _auth(request: web.Request) -> Any:
+    state = _state(request)
+    return authenticate(request, state.grants, state.failures)
+
+
+def _dataset(request: web.Request) -> str:
+    name = request.match_info["dataset"]
+    if not DATASET_RE.match(name):
+        raise ApiError(400, "bad_dataset", "a dataset name is dotted lowercase words, e.g. bank.transaction")
+    return name
+
+
+def _int(request: web.Request, name: str, default: int, lo: int, hi: int) -> int:
+    raw = request.query.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ApiError(400, f"bad_{name}", f"{name} must be a whole number") from None
+    if not lo <= value <= hi:
+        raise ApiError(400, f"bad_{name}", f"{name} must be between {lo} and {hi}")
+    return value
+
+
+def _instant(request: web.Request, name: str) -> int | None:
+    raw = request.query.get(name)
+    if raw is None or raw == "":
+        return None
+    try:
+        return parse_instant(raw)
+    except TimeFormatError as err:
+        raise ApiError(400, f"bad_{name}", f"{name}: {err}") from None
+
+
+async def health(request: web.Request) -> web.Response:
+    return ok({"version": __version__})
+
+
+async def list_datasets(request: web.Request) -> web.Response:
+    grant = _auth(request)
+    state = _state(request)
+    out = []
+    for d in state.datasets():
+        if not grant.can_read(d["name"]):
+            continue
+        out.append({**d, "first": iso(d["first"]), "last": iso(d["last"]), "schema": schemas.json_schema(d["name"])})
+        state.access.record(grant, "datasets", d["name"], 0)
+    return ok({"datasets": out})
+
+
+def _record_doc(row: tuple[Any, ...], fields: list[str] | None) -> dict[str, Any]:
+    source, dataset, key, ts, seq, updated_at, data = row
+    if fields is None:
+        payload: Any = orjson.Fragment(data)
+    else:
+        full = orjson.loads(data)
+        payload = {f: full[f] for f in fields if f in full}
+    return {
+        "source": source,
+        "dataset": dataset,
+        "key": key,
+        "ts": iso(ts),
+        "seq": seq,
+        "updated_at": iso(updated_at),
+        "data": payload,
+    }
+
+
+@dataclass
+class RecordQuery:
+    """A records query from the request's parameters, resumable from any (ts, seq)."""
+
+    where: list[str]
+    params: list[Any]
+    after: tuple[int, int] | None
+    fields: list[str] | None
+
+    def sql(self, after: tuple[int, int] | None, limit: int) -> tuple[str, tuple[Any, ...]]:
+        clauses, args = list(self.where), list(self.params)
+        if after is not None:
+            clauses.append("(ts, seq) > (?, ?)")
+            args.extend(after)
+        sql = (
+            "SELECT source, dataset, key, ts, seq, updated_at, data FROM records"
+            f" WHERE {' AND '.join(clauses)} ORDER BY ts, seq LIMIT ?"
+        )
+        return sql, (*args, limit)
+
+
+def _record_query(request: web.Request, dataset: str) -> RecordQuery:
+    clauses: list[str] = ["dataset=?", "deleted=0"]
+    params: list[Any] = [dataset]
+    start, end = _instant(request, "from"), _instant(request, "to")
+    if start is not None:
+        clauses.append("ts>=?")
+        params.append(start)
+    if end is not None:
+        clauses.append("ts<?")
+        params.append(end)
+    source = request.query.get("source")
+    if source is not None:
+        if not SOURCE_RE.match(source):
+            raise ApiError(400, "bad_source", "not a source name")
+        clauses.append("source=?")
+        params.append(source)
+    after = None
+    cursor = request.query.get("cursor")
+    if cursor:
+        try:
+            after = decode_cursor(cursor)
+        except CursorError as err:
+            raise ApiError(400, "bad_cursor", str(err)) from None
+    fields = None
+    if "fields" in request.query:
+        fields = [f for f in request.query["fields"].split(",") if f]
+        if not fields or len(fields) > 50 or not all(f.replace("_", "").isalnum() for f in fields):
+            raise ApiError(400, "bad_fields", "fields is a comma-separated list of field names")
+    return RecordQuery(clauses, params, after, fields)
+
+
+async def get_records(request: web.Request) -> web.StreamResponse:
+    grant = _auth(request)
+    dataset = _dataset(request)
+    if not grant.can_read(dataset):
+        raise ApiError(403, "scope", f"this token may not read {dataset}")
+    state = _state(request)
+    query = _record_query(request, dataset)
+    if NDJSON in request.headers.get("Accept", ""):
+        return await _export(request, grant, dataset, query)
+    limit = _int(request, "limit", 100, 1, MAX_LIMIT)
+    sql, args = query.sql(query.after, limit + 1)
+    rows = state.reader.execute(sql, args).fetchall()
+    more = len(rows) > limit
+    rows = rows[:limit]
+    state.access.record(grant, "records", dataset, len(rows))
+    nxt = encode_cursor(rows[-1][3], rows[-1][4]) if more else None
+    return ok({"records": [_record_doc(r, query.fields) for r in rows], "next": nxt})
+
+
+async def _export(request: web.Request, grant: Any, dataset: str, query: RecordQuery) -> web.StreamResponse:
+    """Every matching record as NDJSON, streamed in chunks: an export never sits in memory."""
+    state = _state(request)
+    cap = _int(request, "limit", 2**62, 1, 2**62)
+    response = web.StreamResponse(headers={"Content-Type": NDJSON})
+    prepare_headers(request, response)
+    await response.prepare(request)
+    conn = await asyncio.to_thread(state.services.vault.reader)
+    sent = 0
+    after = query.after
+    try:
+        while sent < cap:
+            n = min(EXPORT_CHUNK, cap - sent)
+            sql, args = query.sql(after, n)
+            rows = await asyncio.to_thread(lambda: conn.execute(sql, args).fetchall())  # noqa: B023
+            if not rows:
+                break
+            await response.write(b"".join(orjson.dumps(_record_doc(r, query.fields)) + b"\n" for r in rows))
+            sent += len(rows)
+            after = (rows[-1][3], rows[-1][4])
+            if len(rows) < n:
+                break
+    finally:
+        await asyncio.to_thread(conn.close)
+        state.access.record(grant, "records.ndjson", dataset, sent)
+    await response.write_eof()
+    return response
+
+
+async def post_records(request: web.Request) -> web.Response:
+    grant = _auth(request)
+    dataset = _dataset(request)
+    parts = dataset.split(".")
+    if parts[0] != "app" or len(parts) < 3:
+        raise ApiError(403, "scope", "apps write only under app.<name>.*")
+    if not grant.can_write(dataset):
+        raise ApiError(403, "scope", f"this token may not write {dataset}")
+    if request.content_type != "application/json":
+        raise ApiError(415, "unsupported_media_type", "send application/json")
+    try:
+        body = orjson.loads(await request.read())
+    except orjson.JSONDecodeError:
+        raise ApiError(400, "bad_json", "the body is not valid JSON") from None
+    items = body.get("records") if isinstance(body, dict) else None
+    if not isinstance(items, list) or not 1 <= len(items) <= MAX_WRITE:
+        raise ApiError(400, "bad_records", f'send {{"records": [...]}} with 1 to {MAX_WRITE} records')
+    source = f"app-{parts[1]}".replace("_", "-")
+    records = []
+    for i, item in enumerate(items):
+        if not isinstance(item, dict) or not isinstance(item.get("key"), str) or not item["key"]:
+            raise ApiError(400, "bad_records", f"records[{i}]: 'key' must be a non-empty string")
+        if not isinstance(item.get("data"), dict):
+            raise ApiError(400, "bad_records", f"records[{i}]: 'data' must be an object")
+        ts_text = item.get("ts")
+        try:
+            ts = parse_instant(ts_text) if isinstance(ts_text, str) else None
+        except TimeFormatError as err:
+            raise ApiError(400, "bad_records", f"records[{i}]: ts: {err}") from None
+        if ts is None:
+            raise ApiError(400, "bad_records", f"records[{i}]: 'ts' must be an ISO 8601 date-time with offset")
+        records.append(RecordIn(source, dataset, item["key"], ts, item["data"]))
+    counts = await asyncio.to_thread(_state(request).services.vault.writer.upsert, records)
+    return ok({"new": counts.new, "changed": counts.changed, "unchanged": counts.unchanged}, status=200)
+
+
+async def changes(request: web.Request) -> web.Response:
+    grant = _auth(request)
+    state = _state(request)
+    since = _int(request, "since", 0, 0, 2**62)
+    limit = _int(request, "limit", 1000, 1, 10_000)
+    dataset = request.query.get("dataset")
+    if dataset is not None:
+        if not DATASET_RE.match(dataset):
+            raise ApiError(400, "bad_dataset", "not a dataset name")
+        if not grant.can_read(dataset):
+            raise ApiError(403, "scope", f"this token may not read {dataset}")
+        readable = [dataset]
+    else:
+        readable = [d["name"] for d in state.datasets() if grant.can_read(d["name"])]
+        readable += [
+            r[0]
+            for r in state.reader.execute("SELECT DISTINCT dataset FROM records WHERE deleted=1")
+            if grant.can_read(r[0]) and r[0] not in readable
+        ]
+    rows = state.reader.execute(
+        "SELECT source, dataset, key, ts, seq, updated_at, data, deleted FROM records WHERE seq>?"
+        " AND dataset IN (SELECT value FROM json_each(?)) ORDER BY seq LIMIT ?",
+        (since, orjson.dumps(readable).decode(), limit),
+    ).fetchall()
+    out = []
+    counts: dict[str, int] = {}
+    for source, ds, key, ts, seq, updated, data, deleted in rows:
+        doc: dict[str, Any] = {
+            "source": source,
+            "dataset": ds,
+            "key": key,
+            "ts": iso(ts),
+            "seq": seq,
+            "updated_at": iso(updated),
+        }
+        if deleted:
+            doc["deleted"] = True
+        else:
+            doc["data"] = orjson.Fragment(data)
+        out.append(doc)
+        counts[ds] = counts.get(ds, 0) + 1
+    for ds, n in counts.items():
+        state.access.record(grant, "changes", ds, n)
+    nxt = rows[-1][4] if rows else max(since, 0)
+    return ok({"changes": out, "next": nxt, "more": len(rows) == limit})
+
+
+def _visible(grant: Any, event: dict[str, Any]) -> bool:
+    kind = event.get("type", "")
+    if kind == "records.changed":
+        return bool(any(grant.can_read(d) for d in event.get("datasets", [])))
+    return bool(kind.startswith("run."))
+
+
+async def events(request: web.Request) -> web.StreamResponse:
+    """Server-sent events: record changes and sync progress; heartbeats; resume with Last-Event-ID."""
+    grant = _auth(request)
+    bus = _state(request).services.events
+    queue = bus.subscribe()
+    response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "X-Accel-Buffering": "no"})
+    prepare_headers(request, response)
+    try:
+        await response.prepare(request)
+        last = request.headers.get("Last-Event-ID", "")
+        backlog = bus.since(int(last)) if last.isdigit() else []
+        for event in backlog:
+            if _visible(grant, event):
+                await response.write(_sse(event))
+        while True:
+            try:
+                event = await asyncio.wait_for(queue.get(), HEARTBEAT_S)
+            except TimeoutError:
+                await response.write(b": keepalive\n\n")
+                continue
+            if _visible(grant, event) and (not backlog or event["id"] > backlog[-1]["id"]):
+                await response.write(_sse(event))
+    except (ConnectionResetError, asyncio.CancelledError):
+        pass
+    finally:
+        bus.unsubscribe(queue)
+    return response
+
+
+def _sse(event: dict[str, Any]) -> bytes:
+    return f"id: {event['id']}\nevent: {event['type']}\ndata: ".encode() + orjson.dumps(event) + b"\n\n"
+
+
+async def request_grant(request: web.Request) -> web.Response:
+    if request.content_type != "application/json":
+        raise ApiError(415, "unsupported_media_type", "send application/json")
+    try:
+        body = orjson.loads(await request.read())
+    except orjson.JSONDecodeError:
+        raise ApiError(400, "bad_json", "the body is not valid JSON") from None
+    if not isinstance(body, dict):
+        raise ApiError(400, "bad_request", "send a JSON object {app, purpose, scopes, origins?}")
+    try:
+        grant, request_id = await asyncio.to_thread(
+            _state(request).grants.request,
+            body.get("app"),
+            body.get("purpose"),
+            body.get("scopes"),
+            body.get("origins"),
+        )
+    except GrantError as err:
+        raise ApiError(400, "bad_grant", str(err)) from None
+    return ok(
+        {
+            "id": request_id,
+            "user_code": grant.user_code,
+            "expires_in": 900,
+            "interval": 2,
+            "message": f"Ask the user to run: selfdata grants approve {grant.user_code}",
+        },
+        status=201,
+    )
+
+
+async def poll_grant(request: web.Request) -> web.Response:
+    try:
+        grant, token = await asyncio.to_thread(_state(request).grants.poll, request.match_info["request_id"])
+    except GrantNotFound:
+        raise ApiError(404, "not_found", "no grant request with that id") from None
+    out: dict[str, Any] = {"status": grant.status, "scopes": grant.scopes}
+    if token is not None:
+        out.update({"token": token, "expires_at": iso(grant.expires_at) if grant.expires_at else None})
+    elif grant.status == "approved":
+        out["status"] = "delivered"
+    return ok(out)
+
+
+async def openapi(request: web.Request) -> web.Response:
+    from .openapi import spec
+
+    return web.Response(body=orjson.dumps(spec()), content_type="application/json")
+
+
+def add_routes(app: web.Application) -> None:
+    r = app.router
+    r.add_get("/api/v1/health", health)
+    r.add_get("/api/v1/openapi.json", openapi)
+    r.add_post("/api/v1/grants", request_grant)
+    r.add_get("/api/v1/grants/{request_id}", poll_grant)
+    r.add_get("/api/v1/datasets", list_datasets)
+    r.add_get("/api/v1/datasets/{dataset}/records", get_records)
+    r.add_post("/api/v1/datasets/{dataset}/records", post_records)
+    r.add_get("/api/v1/changes", changes)
+    r.add_get("/api/v1/events", events)

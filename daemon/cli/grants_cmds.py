@@ -1,0 +1,162 @@
+"""Consent: grants, tokens and the access log."""
+
+from __future__ import annotations
+
+import re
+
+import click
+
+from . import cli, invoke, render
+
+
+@cli.group()
+def grants() -> None:
+    """Which apps may read what, for which purpose; approve, deny, revoke."""
+
+
+@grants.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def grants_list(ctx: click.Context, as_json: bool) -> None:
+    """Every grant: app, purpose, scopes, dates, and the records it read per dataset."""
+    items = invoke(ctx, "grants.list")
+    if as_json:
+        render.print_json(items)
+        return
+    if not items:
+        click.echo("No grants yet. Apps ask with POST /api/v1/grants; scripts use: selfdata token create")
+        return
+    rows = []
+    for g in items:
+        reads = ", ".join(f"{d}: {n:,}" for d, n in sorted(g.get("records_read", {}).items()))
+        rows.append(
+            (
+                g["id"],
+                g["app"],
+                g["purpose"],
+                " ".join(g["scopes"]),
+                g["status"] + (f" ({g['user_code']})" if g.get("user_code") else ""),
+                g["created_at"][:10],
+                (g["expires_at"] or "")[:10],
+                (g["last_used_at"] or "never")[:16],
+                reads,
+            )
+        )
+    render.table(
+        None, ["id", "app", "purpose", "scopes", "status", "created", "expires", "last used", "records read"], rows
+    )
+
+
+def _show(grant: dict[str, object]) -> None:
+    out = render.console()
+    out.print(f"App:     [bold]{grant['app']}[/bold]")
+    out.print(f"Purpose: {grant['purpose']}")
+    out.print(f"Scopes:  {' '.join(grant['scopes'])}")  # type: ignore[arg-type]
+    if grant.get("origins"):
+        out.print(f"Web pages allowed to call the API for it: {' '.join(grant['origins'])}")  # type: ignore[arg-type]
+
+
+@grants.command("approve")
+@click.argument("code")
+@click.option(
+    "--expires",
+    "expires_days",
+    type=click.IntRange(1, 3650),
+    default=90,
+    show_default=True,
+    help="Days until the token expires.",
+)
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.pass_context
+def grants_approve(ctx: click.Context, code: str, expires_days: int, yes: bool) -> None:
+    """Approve the app request showing CODE (after seeing what it asks for)."""
+    pending = invoke(ctx, "grants.pending", {"code": code})
+    _show(pending)
+    if not yes and not click.confirm("Give this app this access?", default=False):
+        raise click.Abort()
+    grant = invoke(ctx, "grants.decide", {"code": code, "approve": True, "expires_days": expires_days})
+    click.echo(
+        f"Approved {grant['id']}; the app receives its token when it next asks. Revoke it with: "
+        f"selfdata grants revoke {grant['id']}"
+    )
+
+
+@grants.command("deny")
+@click.argument("code")
+@click.pass_context
+def grants_deny(ctx: click.Context, code: str) -> None:
+    """Refuse the app request showing CODE."""
+    grant = invoke(ctx, "grants.decide", {"code": code, "approve": False})
+    click.echo(f"Denied {grant['app']}'s request.")
+
+
+@grants.command("revoke")
+@click.argument("grant_id")
+@click.pass_context
+def grants_revoke(ctx: click.Context, grant_id: str) -> None:
+    """Revoke a grant: its token stops working on its next request."""
+    grant = invoke(ctx, "grants.revoke", {"id": grant_id})
+    click.echo(f"Revoked {grant['id']} ({grant['app']}).")
+
+
+@cli.group()
+def token() -> None:
+    """Tokens for scripts (apps ask for a grant instead)."""
+
+
+def _days(text: str) -> int:
+    m = re.fullmatch(r"(\d+)\s*d?", text.strip())
+    if not m:
+        raise click.BadParameter("give a number of days, e.g. 90 or 90d")
+    return int(m.group(1))
+
+
+@token.command("create")
+@click.option("--app", required=True, help="Who uses the token.")
+@click.option("--purpose", required=True, help="What it does with the data (shown in grants list).")
+@click.option("--scope", "scopes", multiple=True, required=True, help="read:<dataset glob> or write:app.<name>.*")
+@click.option("--expires", default="90d", show_default=True, help="Days until it expires.")
+@click.option("--origin", "origins", multiple=True, help="A web page origin allowed to use it (CORS).")
+@click.pass_context
+def token_create(
+    ctx: click.Context, app: str, purpose: str, scopes: tuple[str, ...], expires: str, origins: tuple[str, ...]
+) -> None:
+    """Create a token now and print it once (store it where your script reads it)."""
+    grant = invoke(
+        ctx,
+        "token.create",
+        {
+            "app": app,
+            "purpose": purpose,
+            "scopes": list(scopes),
+            "expires_days": _days(expires),
+            "origins": list(origins),
+        },
+    )
+    click.echo(grant["token"])
+    click.echo(f"(grant {grant['id']}, expires {grant['expires_at'][:10]}; shown once)", err=True)
+
+
+@cli.command("access-log")
+@click.option("--app", help="Only this app.")
+@click.option("--since", help="ISO 8601 date-time with offset, or a date.")
+@click.option("--limit", type=click.IntRange(1, 100_000), default=500, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def access_log(ctx: click.Context, app: str | None, since: str | None, limit: int, as_json: bool) -> None:
+    """Who read what: app, purpose, endpoint, dataset and records, per minute."""
+    entries = invoke(ctx, "access_log", {"app": app, "since": since, "limit": limit})
+    if as_json:
+        render.print_json(entries)
+        return
+    if not entries:
+        click.echo("No reads recorded.")
+        return
+    render.table(
+        None,
+        ["minute", "app", "purpose", "endpoint", "dataset", "requests", "records"],
+        [
+            (e["minute"][:16], e["app"], e["purpose"], e["endpoint"], e["dataset"], e["requests"], e["records"])
+            for e in entries
+        ],
+    )

@@ -1,0 +1,359 @@
+"""Grants: which app may read what, for which purpose, with which token.
+
+An app asks (app, purpose, scopes); the user approves with a short code in the CLI; the
+app polls and receives its token exactly once — the OAuth 2.0 device-authorisation
+pattern. Tokens are `sd_` + 256 random bits, stored only as a keyed hash, expiring and
+revocable. Scopes: `read:<dataset glob>`, `write:app.<name>.*`; `admin` is never granted.
+"""
+
+from __future__ import annotations
+
+import base64
+import fnmatch
+import hashlib
+import re
+import secrets
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from .times import iso, now_ms
+from .vault import Vault
+from .vault.keys import derive
+
+TOKEN_PREFIX = "sd_"
+DAY_MS = 86_400_000
+DEFAULT_EXPIRY_DAYS = 90
+REQUEST_TTL_MS = 15 * 60 * 1000
+MAX_PENDING = 20
+_CODE_ALPHABET = "BCDFGHJKLMNPQRSTVWXZ"
+_READ_RE = re.compile(r"^read:[a-z0-9_*][a-z0-9_.*]*$")
+_WRITE_RE = re.compile(r"^write:app\.([a-z][a-z0-9_]*)\.\*$")
+_ORIGIN_RE = re.compile(r"^https?://[a-z0-9.-]+(:[0-9]{1,5})?$")
+_APP_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._-]{0,63}$")
+
+
+class GrantError(ValueError):
+    """A grant request or decision that cannot be honoured; the message says why."""
+
+
+class GrantNotFound(GrantError):
+    pass
+
+
+@dataclass
+class Grant:
+    id: str
+    app: str
+    purpose: str
+    scopes: list[str]
+    origins: list[str]
+    status: str  # pending, approved, denied, revoked
+    created_at: int
+    expires_at: int | None
+    decided_at: int | None = None
+    last_used_at: int | None = None
+    user_code: str | None = None
+    request_expires_at: int | None = None
+    token_issued: bool = False
+    reads: dict[str, int] = field(default_factory=dict)
+
+    def active(self, now: int | None = None) -> bool:
+        now = now or now_ms()
+        return self.status == "approved" and self.token_issued and (self.expires_at is None or now < self.expires_at)
+
+    def can_read(self, dataset: str) -> bool:
+        return any(fnmatch.fnmatchcase(dataset, s[5:]) for s in self.scopes if s.startswith("read:"))
+
+    def can_write(self, dataset: str) -> bool:
+        for s in self.scopes:
+            m = _WRITE_RE.match(s)
+            if m and dataset.startswith(f"app.{m.group(1)}."):
+                return True
+        return False
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "app": self.app,
+            "purpose": self.purpose,
+            "scopes": self.scopes,
+            "origins": self.origins,
+            "status": "expired"
+            if self.status == "approved" and not self.active() and self.token_issued
+            else self.status,
+            "created_at": iso(self.created_at),
+            "expires_at": iso(self.expires_at) if self.expires_at else None,
+            "last_used_at": iso(self.last_used_at) if self.last_used_at else None,
+            **({"user_code": self.user_code} if self.status == "pending" else {}),
+            **({"records_read": self.reads} if self.reads else {}),
+        }
+
+
+def check_scopes(scopes: list[str]) -> list[str]:
+    if not scopes:
+        raise GrantError("ask for at least one scope, e.g. read:energy.*")
+    for scope in scopes:
+        if scope == "admin":
+            raise GrantError("the admin scope is never granted to apps: admin is done with the selfdata command")
+        if not (_READ_RE.match(scope) or _WRITE_RE.match(scope)):
+            raise GrantError(f"{scope!r} is not a scope: use read:<dataset glob> or write:app.<name>.*")
+    return sorted(set(scopes))
+
+
+def check_request(app: Any, purpose: Any, scopes: Any, origins: Any) -> tuple[str, str, list[str], list[str]]:
+    if not isinstance(app, str) or not _APP_RE.match(app):
+        raise GrantError("'app' must be a name of 1 to 64 letters, digits, spaces, '.', '_' or '-'")
+    if not isinstance(purpose, str) or not 3 <= len(purpose.strip()) <= 500:
+        raise GrantError("'purpose' must say, in 3 to 500 characters, what the app does with the data")
+    if not isinstance(scopes, list) or not all(isinstance(s, str) for s in scopes):
+        raise GrantError("'scopes' must be a list of strings")
+    origins = origins or []
+    if not isinstance(origins, list) or not all(isinstance(o, str) and _ORIGIN_RE.match(o) for o in origins):
+        raise GrantError("'origins' must be a list of origins like http://localhost:3000")
+    return app, purpose.strip(), check_scopes(scopes), sorted(set(origins))
+
+
+def _code() -> str:
+    raw = "".join(secrets.choice(_CODE_ALPHABET) for _ in range(8))
+    return f"{raw[:4]}-{raw[4:]}"
+
+
+def normalise_code(code: str) -> str:
+    raw = "".join(ch for ch in code.upper() if ch.isalpha())
+    return f"{raw[:4]}-{raw[4:]}"
+
+
+_COLS = (
+    "id, app, purpose, scopes, origins, status, created_at, expires_at, decided_at, last_used_at, user_code,"
+    " request_expires_at, token_hash IS NOT NULL"
+)
+
+
+def _row(row: tuple[Any, ...]) -> Grant:
+    (gid, app, purpose, scopes, origins, status, created, expires, decided, used, code, req_exp, issued) = row
+    return Grant(
+        gid,
+        app,
+        purpose,
+        orjson.loads(scopes),
+        orjson.loads(origins),
+        status,
+        created,
+        expires,
+        decided,
+        used,
+        code,
+        req_exp,
+        bool(issued),
+    )
+
+
+class GrantStore:
+    """Grants in the vault, with an in-memory cache of live tokens (dropped on revoke)."""
+
+    def __init__(self, vault: Vault, secrets_key: bytes) -> None:
+        self.vault = vault
+        self._key = derive(secrets_key, b"selfdata-tokens")
+        self._cache: dict[bytes, Grant] = {}
+        self._used: dict[str, int] = {}
+
+    def token_hash(self, token: str) -> bytes:
+        return hashlib.blake2b(token.encode(), key=self._key, digest_size=32).digest()
+
+    def _hash(self, value: str) -> bytes:
+        return hashlib.blake2b(value.encode(), key=self._key, digest_size=32, person=b"request").digest()
+
+    def get(self, grant_id: str) -> Grant:
+        row = self.vault.conn.execute(f"SELECT {_COLS} FROM grants WHERE id=?", (grant_id,)).fetchone()
+        if row is None:
+            raise GrantNotFound(f"no grant with id {grant_id!r}; `selfdata grants list` shows them")
+        return _row(row)
+
+    def all(self) -> list[Grant]:
+        self._expire_requests()
+        grants = [_row(r) for r in self.vault.conn.execute(f"SELECT {_COLS} FROM grants ORDER BY created_at DESC")]
+        reads = self.vault.conn.execute(
+            "SELECT grant_id, dataset, sum(records) FROM access_log GROUP BY grant_id, dataset"
+        ).fetchall()
+        by_grant: dict[str, dict[str, int]] = {}
+        for gid, dataset, n in reads:
+            by_grant.setdefault(gid, {})[dataset] = int(n)
+        for g in grants:
+            g.reads = by_grant.get(g.id, {})
+            g.last_used_at = max(filter(None, [g.last_used_at, self._used.get(g.id)]), default=None)
+        return grants
+
+    # the device flow
+
+    def request(self, app: Any, purpose: Any, scopes: Any, origins: Any = None) -> tuple[Grant, str]:
+        """A pending grant; returns it with the request id only the asking app knows."""
+        app, purpose, scope_list, origin_list = check_request(app, purpose, scopes, origins)
+        self._expire_requests()
+        pending = self.vault.conn.execute("SELECT count(*) FROM grants WHERE status='pending'").fetchone()[0]
+        if pending >= MAX_PENDING:
+            raise GrantError("too many grant requests are waiting for the user; try again later")
+        request_id = secrets.token_urlsafe(32)
+        now = now_ms()
+        grant = Grant(
+            f"g_{secrets.token_hex(4)}",
+            app,
+            purpose,
+            scope_list,
+            origin_list,
+            "pending",
+            now,
+            None,
+            user_code=_code(),
+            request_expires_at=now + REQUEST_TTL_MS,
+        )
+        with self.vault.writer.transaction() as conn:
+            conn.execute(
+                "INSERT INTO grants (id, request_hash, user_code, app, purpose, scopes, origins, status, created_at,"
+                " request_expires_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                (
+                    grant.id,
+                    self._hash(request_id),
+                    grant.user_code,
+                    app,
+                    purpose,
+                    orjson.dumps(scope_list).decode(),
+                    orjson.dumps(origin_list).decode(),
+                    "pending",
+                    now,
+                    grant.request_expires_at,
+                ),
+            )
+        return grant, request_id
+
+    def pending(self, code: str) -> Grant:
+        self._expire_requests()
+        row = self.vault.conn.execute(
+            f"SELECT {_COLS} FROM grants WHERE user_code=? AND status='pending'", (normalise_code(code),)
+        ).fetchone()
+        if row is None:
+            raise GrantNotFound(f"no waiting request with code {code!r} (codes expire after 15 minutes)")
+        return _row(row)
+
+    def decide(self, code: str, approve: bool, expires_days: int = DEFAULT_EXPIRY_DAYS) -> Grant:
+        grant = self.pending(code)
+        now = now_ms()
+        with self.vault.writer.transaction() as conn:
+            conn.execute(
+                "UPDATE grants SET status=?, decided_at=?, expires_at=?, user_code=NULL WHERE id=?",
+                ("approved" if approve else "denied", now, now + expires_days * DAY_MS if approve else None, grant.id),
+            )
+        return self.get(grant.id)
+
+    def poll(self, request_id: str) -> tuple[Grant, str | None]:
+        """The grant a request id names; its token the first time it is polled after approval."""
+        row = self.vault.conn.execute(
+            f"SELECT {_COLS} FROM grants WHERE request_hash=?", (self._hash(request_id),)
+        ).fetchone()
+        if row is None:
+            raise GrantNotFound("no grant request with that id")
+        grant = _row(row)
+        if grant.status == "pending" and grant.request_expires_at and grant.request_expires_at < now_ms():
+            self._expire_requests()
+            grant = self.get(grant.id)
+        if grant.status != "approved" or grant.token_issued:
+            return grant, None
+        token = self._issue(grant.id, clear_request=True)
+        return self.get(grant.id), token
+
+    def _issue(self, grant_id: str, clear_request: bool = False) -> str:
+        token = TOKEN_PREFIX + base64.urlsafe_b64encode(secrets.token_bytes(32)).decode().rstrip("=")
+        with self.vault.writer.transaction() as conn:
+            conn.execute(
+                "UPDATE grants SET token_hash=?" + (", request_hash=NULL" if clear_request else "") + " WHERE id=?",
+                (self.token_hash(token), grant_id),
+            )
+        return token
+
+    def create_token(
+        self,
+        app: str,
+        purpose: str,
+        scopes: list[str],
+        *,
+        expires_days: int = DEFAULT_EXPIRY_DAYS,
+        origins: list[str] | None = None,
+    ) -> tuple[Grant, str]:
+        """For scripts: an approved grant and its token, at once."""
+        if not 1 <= expires_days <= 3650:
+            raise GrantError("--expires must be between 1 and 3650 days")
+        app, purpose, scope_list, origin_list = check_request(app, purpose, scopes, origins)
+        now = now_ms()
+        gid = f"g_{secrets.token_hex(4)}"
+        with self.vault.writer.transaction() as conn:
+            conn.execute(
+                "INSERT INTO grants (id, app, purpose, scopes, origins, status, created_at, decided_at, expires_at)"
+                " VALUES (?,?,?,?,?,'approved',?,?,?)",
+                (
+                    gid,
+                    app,
+                    purpose,
+                    orjson.dumps(scope_list).decode(),
+                    orjson.dumps(origin_list).decode(),
+                    now,
+                    now,
+                    now + expires_days * DAY_MS,
+                ),
+            )
+        token = self._issue(gid)
+        return self.get(gid), token
+
+    def revoke(self, grant_id: str) -> Grant:
+        grant = self.get(grant_id)
+        with self.vault.writer.transaction() as conn:
+            conn.execute("UPDATE grants SET status='revoked', decided_at=? WHERE id=?", (now_ms(), grant.id))
+        self._cache = {h: g for h, g in self._cache.items() if g.id != grant.id}
+        return self.get(grant.id)
+
+    def _expire_requests(self) -> None:
+        now = now_ms()
+        stale = self.vault.conn.execute(
+            "SELECT count(*) FROM grants WHERE status='pending' AND request_expires_at < ?", (now,)
+        ).fetchone()[0]
+        if stale:
+            with self.vault.writer.transaction() as conn:
+                conn.execute(
+                    "UPDATE grants SET status='expired', user_code=NULL, request_hash=NULL"
+                    " WHERE status='pending' AND request_expires_at < ?",
+                    (now,),
+                )
+
+    # authentication
+
+    def authenticate(self, token: str) -> Grant | None:
+        """The live grant a token belongs to, or None (unknown, revoked or expired)."""
+        if not token.startswith(TOKEN_PREFIX) or len(token) > 100:
+            return None
+        h = self.token_hash(token)
+        grant = self._cache.get(h)
+        if grant is None:
+            row = self.vault.conn.execute(f"SELECT {_COLS} FROM grants WHERE token_hash=?", (h,)).fetchone()
+            if row is None:
+                return None
+            grant = _row(row)
+            if grant.active():
+                self._cache[h] = grant
+        if not grant.active():
+            self._cache.pop(h, None)
+            return None
+        self._used[grant.id] = now_ms()
+        return grant
+
+    def origins(self) -> set[str]:
+        rows = self.vault.conn.execute("SELECT origins FROM grants WHERE status='approved'").fetchall()
+        return {o for (text,) in rows for o in orjson.loads(text)}
+
+    def flush_last_used(self) -> None:
+        used, self._used = self._used, {}
+        if used:
+            with self.vault.writer.transaction() as conn:
+                conn.executemany(
+                    "UPDATE grants SET last_used_at=max(coalesce(last_used_at, 0), ?) WHERE id=?",
+                    [(t, g) for g, t in used.items()],
+                )

@@ -1,0 +1,61 @@
+"""Consent from the terminal: approve, list, revoke, tokens, the access log."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from daemon.services import local_services
+from daemon.session import Session
+
+from .conftest import Cli
+
+
+def test_token_create_list_revoke(initialised: Path, run: Cli) -> None:
+    result = run(
+        "token",
+        "create",
+        "--app",
+        "notebook",
+        "--purpose",
+        "explore my spending",
+        "--scope",
+        "read:bank.*",
+        "--expires",
+        "30d",
+    )
+    token = result.output.strip().splitlines()[0]
+    assert token.startswith("sd_") and len(token) == 46
+    grants = json.loads(run("grants", "list", "--json").output)
+    assert grants[0]["app"] == "notebook" and grants[0]["scopes"] == ["read:bank.*"] and "token" not in grants[0]
+    assert token not in run("grants", "list").output
+    assert "Revoked" in run("grants", "revoke", grants[0]["id"]).output
+    assert json.loads(run("grants", "list", "--json").output)[0]["status"] == "revoked"
+    bad = run("token", "create", "--app", "x", "--purpose", "takes over", "--scope", "admin", ok=False)
+    assert bad.exit_code == 1 and "never granted" in bad.output
+
+
+def test_approve_shows_the_request_and_asks(initialised: Path, run: Cli) -> None:
+    with local_services(Session.from_env()) as svc:
+        grant, _ = svc.get_grants().request("Energy dashboard", "charts of my electricity", ["read:energy.*"])
+    code = grant.user_code
+    assert code is not None
+    refused = run("grants", "approve", code, input="n\n", ok=False)
+    assert "charts of my electricity" in refused.output and "read:energy.*" in refused.output
+    assert json.loads(run("grants", "list", "--json").output)[0]["status"] == "pending"
+    assert "Approved" in run("grants", "approve", code.lower().replace("-", ""), "--yes").output
+    assert json.loads(run("grants", "list", "--json").output)[0]["status"] == "approved"
+    again = run("grants", "approve", code, "--yes", ok=False)
+    assert again.exit_code == 1 and "no waiting request" in again.output
+
+
+def test_deny(initialised: Path, run: Cli) -> None:
+    with local_services(Session.from_env()) as svc:
+        grant, _ = svc.get_grants().request("Spy", "resell it", ["read:*"])
+    assert "Denied" in run("grants", "deny", grant.user_code or "").output
+    assert json.loads(run("grants", "list", "--json").output)[0]["status"] == "denied"
+
+
+def test_access_log_empty_then_filtered(initialised: Path, run: Cli) -> None:
+    assert "No reads recorded" in run("access-log").output
+    assert json.loads(run("access-log", "--app", "x", "--since", "2026-01-01", "--json").output) == []
