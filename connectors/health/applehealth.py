@@ -190,8 +190,15 @@ def _first_member(head: bytes) -> str:
     return head[30 : 30 + size].decode("utf-8", errors="replace")
 
 
+# Control characters XML 1.0 forbids; some iOS versions wrote vertical tabs into names and
+# metadata, which would stop the parser. UTF-8 never uses these bytes inside a character.
+_FORBIDDEN = bytes([*range(9), 11, 12, *range(14, 32)])
+_CONTROL = bytes.maketrans(_FORBIDDEN, b" " * len(_FORBIDDEN))
+
+
 class _Prologue:
-    """Reads ahead to the root element and refuses entity declarations (XML bombs), then replays."""
+    """Reads ahead to the root element and refuses entity declarations (XML bombs), then replays,
+    with forbidden control characters turned into spaces."""
 
     def __init__(self, stream: IO[bytes], label: str) -> None:
         self.stream = stream
@@ -216,8 +223,8 @@ class _Prologue:
     def read(self, size: int = -1) -> bytes:
         if self.pending:
             out, self.pending = self.pending, b""
-            return out
-        return self.stream.read(size)
+            return out.translate(_CONTROL)
+        return self.stream.read(size).translate(_CONTROL)
 
 
 # Streaming the elements

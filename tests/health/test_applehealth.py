@@ -191,6 +191,15 @@ def test_unknown_types_are_kept_not_dropped(tmp_path: Path) -> None:
     assert got[2].raw["children"] == [{"element": "SensitivityPoint", "frequencyValue": "1000", "leftEarValue": "15"}]
 
 
+def test_control_characters_older_ios_wrote_do_not_stop_the_import(tmp_path: Path) -> None:
+    body = (
+        f' <Record type="{HR}" sourceName="Anna\x0bs Watch" unit="count/min" startDate="2024-01-05 10:00:00 +0000" '
+        'endDate="2024-01-05 10:00:00 +0000" value="61"/>\n'
+    )
+    (r,) = records(write(tmp_path, xml_doc(body)))
+    assert r.raw["sourceName"] == "Anna s Watch" and r.data["value"] == "61"
+
+
 def test_a_value_that_is_not_a_number_is_never_stored_as_a_quantity(tmp_path: Path) -> None:
     body = (
         f' <Record type="{HR}" sourceName="W" unit="count/min" startDate="2024-01-05 10:00:00 +0000" '
