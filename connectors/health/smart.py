@@ -27,6 +27,8 @@ from connectors.sdk import (
     Delete,
     Fatal,
     Field,
+    Fragment,
+    InvalidRecord,
     Item,
     Record,
     Response,
@@ -129,6 +131,13 @@ class SmartFhirConnector(Connector):
                 since[kind] = newest
             rest = pending[i + 1 :]
             yield Checkpoint({"since": since, "pending": rest} if rest else {"since": since})
+
+    def normalize(self, fragment: Fragment) -> list[Record]:
+        """Re-map a stored Observation (its raw is the resource), as the FHIR importer does."""
+        try:
+            return [item for item in map_resource(fragment.raw) if isinstance(item, Record)]
+        except FhirInvalid as err:
+            raise InvalidRecord(str(err)) from None
 
     async def _search(
         self, ctx: Context, client: _Client, kind: str, since: str | None

@@ -14,12 +14,12 @@ from aiohttp import web
 
 from connectors.health.oauth import TOKEN, TokenSet
 from connectors.health.smart import SmartFhirConnector
-from connectors.sdk import AuthFailed, Context, Fatal, Http, Retryable
+from connectors.sdk import AuthFailed, Context, Fatal, Fragment, Http, Retryable
 from connectors.testing.contract import ConnectorContract
 from connectors.testing.fakeserver import FakeServer
 from connectors.testing.harness import run_connector
 from connectors.testing.memory import MemoryStore
-from connectors.testing.vendors.smart_fhir import CLIENT_ID, DEMO_TOKEN, PATIENT, make_server, smart_state
+from connectors.testing.vendors.smart_fhir import CLIENT_ID, DEMO_TOKEN, PATIENT, SMART, make_server, smart_state
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 REDIRECT = "http://127.0.0.1:7350/authorized"
@@ -112,6 +112,12 @@ async def test_observations_and_clinical_records() -> None:
     assert "value" not in vitd and vitd["absent_reason"] == "Not Performed"
     kinds = {k[1].split("/")[0] for k in out.store.records if k[0] == "health.clinical"}
     assert {"Patient", "Condition", "Encounter", "Immunization", "MedicationRequest", "Coverage"} <= kinds
+
+
+def test_normalize_maps_stored_observations_again() -> None:
+    resource = next(r for r in make_server(months=1).app[SMART].resources if r["resourceType"] == "Observation")
+    (record,) = SmartFhirConnector().normalize(Fragment("health.observation", resource))
+    assert record.key == f"Observation/{resource['id']}" and record.raw == resource
 
 
 @pytest.mark.asyncio
