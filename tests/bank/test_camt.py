@@ -332,7 +332,7 @@ def test_the_fast_reading_of_common_entries_agrees_with_the_xml_parser(tmp_path:
     files = [write_camt(tmp_path / f"v{v}.xml", version=v, days=6, pending=2).path for v in (2, 4, 8, 10)]
     files += sorted(SAMPLES.glob("camt*.xml")) if SAMPLES.exists() else []
     account = {"id": IBAN, "currency": "EUR"}
-    fast = 0
+    fast = quickest = 0
     for path in files:
         for block in re.findall(r"<Ntry>.*?</Ntry>", path.read_text(), re.S):
             quick = camt.fast_entry(block)
@@ -341,11 +341,14 @@ def test_the_fast_reading_of_common_entries_agrees_with_the_xml_parser(tmp_path:
             fast += 1
             full = camt.to_data(ET.fromstring(block))
             raw = {"account": account, "entry": block}
-            assert [(r.key, r.data) for r in camt.entry_records(raw, quick)] == [
-                (r.key, r.data) for r in camt.entry_records(raw, full)
-            ]
+            expected = [(r.key, r.data) for r in camt.entry_records(raw, full)]
+            assert [(r.key, r.data) for r in camt.entry_records(raw, quick)] == expected
             assert camt.identity(account, quick) == camt.identity(account, full)
-    assert fast > 100
+            direct = camt.quick_records(raw)
+            if direct is not None:
+                quickest += 1
+                assert [(r.key, r.data) for r in direct] == expected
+    assert fast > 100 and quickest > 100
 
 
 def test_comments_in_the_body_give_the_same_records(tmp_path: Path) -> None:
