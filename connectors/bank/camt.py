@@ -22,7 +22,7 @@ import html
 import re
 import xml.etree.ElementTree as ET
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import date, datetime, time, tzinfo
 from decimal import Decimal
 from pathlib import Path
@@ -223,26 +223,28 @@ def _quick(raw: dict[str, Any], m: re.Match[str]) -> list[Record] | None:
     (_, ccy, amt, ind, rvsl, sts, sts_cd, bk_kind, bk, val_kind, val, svcr, domn, fmly, sub, prtry, _, tx, addtl) = (
         m.groups()
     )
-    code = _xml_text(sts_cd if sts_cd is not None else sts).upper()
+    # Without a single "&" in the entry its texts need no entity resolved: strip is enough.
+    t: Callable[[str], str] = str.strip if "&" not in raw["entry"] else _xml_text
+    code = t(sts_cd if sts_cd is not None else sts).upper()
     if code == "INFO":
         return []
     status = STATUSES.get(code) or ("booked" if bk is not None else "pending")
-    booked = _quick_day(bk_kind, bk)
-    value_on = _quick_day(val_kind, val)
+    booked = _quick_day(bk_kind, bk, t)
+    value_on = _quick_day(val_kind, val, t)
     if booked is None and value_on is None:
         return None
     details = _fast_transaction(tx) if tx is not None else {}
     account = raw["account"]
-    ref = _xml_text(svcr) if svcr is not None else ""
+    ref = t(svcr) if svcr is not None else ""
     if not ref:
         ref = _str(_get(details.get("Refs"), "AcctSvcrRef")) or ""
         if not ref:
             return None  # keyed by its content: the general path numbers identical entries
-    currency = _xml_text(ccy).upper()
+    currency = t(ccy).upper()
     if currency not in _CURRENCIES and not _CURRENCY.fullmatch(currency):
         raise ValueError(f"entry: {currency!r} is not an ISO 4217 currency code")
-    amount = parse_xml_decimal(_xml_text(amt))
-    indicator = _xml_text(ind) or None
+    amount = parse_xml_decimal(t(amt))
+    indicator = t(ind) or None
     if indicator == "DBIT":
         amount = -amount
     elif indicator != "CRDT":
@@ -255,19 +257,19 @@ def _quick(raw: dict[str, Any], m: re.Match[str]) -> list[Record] | None:
         "currency": currency,
         "status": status,
         "amount": decimal_text(amount),
-        "description": _description(details, {"AddtlNtryInf": _xml_text(addtl)} if addtl is not None else {}),
+        "description": _description(details, {"AddtlNtryInf": t(addtl)} if addtl is not None else {}),
         "counterparty": _party(details, "Cdtr" if amount < 0 else "Dbtr"),
     }
     kind = (
-        "/".join(x for x in (_xml_text(domn), _xml_text(fmly), _xml_text(sub)) if x)
+        "/".join(x for x in (t(domn), t(fmly), t(sub)) if x)
         if domn is not None
-        else _xml_text(prtry)
+        else t(prtry)
         if prtry is not None
         else ""
     )
     if kind:
         data["type"] = kind
-    if rvsl is not None and _xml_text(rvsl).lower() == "true":
+    if rvsl is not None and t(rvsl).lower() == "true":
         data["reversal"] = True
     e2e = _str(_get(details.get("Refs"), "EndToEndId"))
     if e2e and e2e != "NOTPROVIDED":
@@ -276,8 +278,8 @@ def _quick(raw: dict[str, Any], m: re.Match[str]) -> list[Record] | None:
     return [Record("bank.transaction", key, midnight_utc(booked or value_on), data, raw)]
 
 
-def _quick_day(kind: str | None, text: str | None) -> date | None:
-    value = _xml_text(text) if text is not None else ""
+def _quick_day(kind: str | None, text: str | None, t: Callable[[str], str]) -> date | None:
+    value = t(text) if text is not None else ""
     if not value:
         return None
     return parse_iso_date(value) if kind == "Dt" else parse_iso_datetime(value).date()
