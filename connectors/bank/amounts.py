@@ -141,6 +141,15 @@ def zone(name: str) -> tzinfo:
         raise ValueError(f"{name!r} is not a time zone name such as UTC or Europe/London") from None
 
 
+def zone_problem(name: object) -> str | None:
+    """Why `name` is not a time zone (a settings check), or None."""
+    try:
+        zone(str(name))
+    except ValueError as err:
+        return str(err)
+    return None
+
+
 def parse_ofx_datetime(text: str, default: tzinfo = UTC) -> tuple[date, datetime]:
     """An OFX date-time, YYYYMMDD[HHMM[SS[.XXX]]][[offset[:TZ]]]: the date as written
     (the bank's local calendar day) and the instant. Without an offset the time is in

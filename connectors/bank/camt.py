@@ -33,7 +33,16 @@ from defusedxml import DefusedXmlException
 
 from connectors.sdk import Field, Fragment, Importer, ImportFailed, InvalidRecord, Record, datasets, decimal_text
 
-from .amounts import fingerprint, is_iban, midnight_utc, parse_iso_date, parse_iso_datetime, parse_xml_decimal, zone
+from .amounts import (
+    fingerprint,
+    is_iban,
+    midnight_utc,
+    parse_iso_date,
+    parse_iso_datetime,
+    parse_xml_decimal,
+    zone,
+    zone_problem,
+)
 
 CHUNK = 1 << 20
 PROLOG = 1 << 16
@@ -59,19 +68,19 @@ class CamtImporter(Importer):
     datasets = ("bank.account", "bank.transaction")
     extensions = (".xml", ".camt", ".053", ".052", ".054")
     description = "Statements, intraday reports and notifications in ISO 20022 XML, as European banks provide."
-    fields = (Field("timezone", "Time zone of times the file gives without an offset", default="UTC"),)
+    fields = (
+        Field("timezone", "Time zone of times the file gives without an offset", default="UTC", check=zone_problem),
+    )
 
     @classmethod
     def sniff(cls, head: bytes, filename: str) -> bool:
         return _NAMESPACE.search(head) is not None or _ROOTS.search(head) is not None
 
     def read(self, path: Path, settings: dict[str, Any]) -> Iterator[Record | Fragment]:
-        timezone = str(settings.get("timezone") or "UTC")
-        try:
-            zone(timezone)
-        except ValueError as err:
-            raise ImportFailed(f"{path.name}: setting timezone: {err}") from None
-        yield from _Reader(path, timezone).records()
+        problem = zone_problem(settings.get("timezone") or "UTC")
+        if problem:
+            raise ImportFailed(f"{path.name}: setting timezone: {problem}")
+        yield from _Reader(path, str(settings.get("timezone") or "UTC")).records()
 
     def normalize(self, fragment: Fragment) -> Record | list[Record] | None:
         if fragment.dataset == "bank.account":

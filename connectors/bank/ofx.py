@@ -26,8 +26,10 @@ from connectors.sdk import (
     ImportFailed,
     InvalidRecord,
     Record,
+    SettingsError,
     datasets,
     decimal_text,
+    parse_settings,
 )
 
 from .amounts import (
@@ -38,6 +40,7 @@ from .amounts import (
     parse_ofx_date,
     parse_ofx_datetime,
     zone,
+    zone_problem,
 )
 
 CHUNK = 1 << 20
@@ -88,7 +91,12 @@ class OfxImporter(Importer):
     extensions = (".ofx", ".qfx", ".qbo")
     description = "Statements downloaded from a bank's website in OFX 1.x (SGML) or 2.x (XML), Quicken's QFX included."
     fields = (
-        Field("timezone", "Time zone of times the file gives without an offset (OFX says GMT)", default="UTC"),
+        Field(
+            "timezone",
+            "Time zone of times the file gives without an offset (OFX says GMT)",
+            default="UTC",
+            check=zone_problem,
+        ),
         Field(
             "invert_amounts",
             "Flip the sign of every amount, for a bank that writes card purchases as positive",
@@ -105,19 +113,25 @@ class OfxImporter(Importer):
         return _SNIFF_XML.match(body[:8192]) is not None
 
     def read(self, path: Path, settings: dict[str, Any]) -> Iterator[Record | Fragment | Delete]:
-        timezone = str(settings.get("timezone") or "UTC")
-        try:
-            zone(timezone)
-        except ValueError as err:
-            raise ImportFailed(f"{path.name}: setting timezone: {err}") from None
+        given = _settings(self, path, settings)
         with path.open("rb") as f:
-            yield from _Reader(self, path, f, timezone, bool(settings.get("invert_amounts"))).records()
+            yield from _Reader(self, path, f, given["timezone"], given["invert_amounts"]).records()
 
     def normalize(self, fragment: Fragment) -> Record | None:
         raw = fragment.raw
         if fragment.dataset == "bank.account":
             return account_record(raw)
         return transaction_record(raw)
+
+
+def _settings(importer: Importer, path: Path, settings: dict[str, Any]) -> dict[str, Any]:
+    """The importer's settings, typed and checked ("false" is false), defaults filled in."""
+    known = {f.name for f in importer.fields}
+    try:
+        given, _ = parse_settings(importer.fields, {k: v for k, v in settings.items() if k in known})
+    except SettingsError as err:
+        raise ImportFailed(f"{path.name}: setting {err}") from None
+    return given
 
 
 def _text(node: dict[str, Any], tag: str) -> str | None:

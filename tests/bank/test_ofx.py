@@ -319,8 +319,12 @@ def test_settings_timezone_and_inverted_amounts(tmp_path: Path) -> None:
     account = next(r for r in got if r.dataset == "bank.account")
     assert account.data["balance_at"] == "2026-01-31T00:00:00-05:00" and account.data["balance"] == "-100.00"
     assert next(r for r in got if r.dataset == "bank.transaction").data["amount"] == "-12.00"
+    as_text = records(p, {"invert_amounts": "false"})  # settings typed from text
+    assert next(r for r in as_text if r.dataset == "bank.transaction").data["amount"] == "12.00"
     with pytest.raises(ImportFailed, match="timezone"):
         read_file(OfxImporter(), p, {"timezone": "Mars/Olympus"})
+    with pytest.raises(ImportFailed, match="invert_amounts must be true or false"):
+        read_file(OfxImporter(), p, {"invert_amounts": "maybe"})
 
 
 def test_normalize_is_pure_over_the_stored_raw(tmp_path: Path) -> None:
