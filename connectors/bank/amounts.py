@@ -105,6 +105,8 @@ def parse_ofx_amount(text: str) -> Decimal:
 def parse_xml_decimal(text: str) -> Decimal:
     """An ISO 20022 amount (xs:decimal, never negative: the sign is in CdtDbtInd)."""
     s = text.strip()
+    if s.isascii() and s.replace(".", "", 1).isdigit() and len(s) <= MAX_AMOUNT_CHARS:
+        return Decimal(s)  # the usual "1234.56"
     if not _XML_DECIMAL_RE.fullmatch(s) or len(s) > MAX_AMOUNT_CHARS:
         raise ValueError(f"{text!r} is not an ISO 20022 amount (digits with a period, no sign)")
     return Decimal(s)

@@ -242,7 +242,7 @@ def _quick(raw: dict[str, Any], m: re.Match[str]) -> list[Record] | None:
     value_on = _quick_day(val_kind, val, t)
     if booked is None and value_on is None:
         return None
-    details = _fast_transaction(tx) if tx is not None else {}
+    details = _fast_transaction(tx, t) if tx is not None else {}
     account = raw["account"]
     ref = t(svcr) if svcr is not None else ""
     if not ref:
@@ -265,7 +265,7 @@ def _quick(raw: dict[str, Any], m: re.Match[str]) -> list[Record] | None:
         "value_on": value_on.isoformat() if value_on else None,
         "currency": currency,
         "status": status,
-        "amount": decimal_text(amount),
+        "amount": _plain(amount),
         "description": _description(details, {"AddtlNtryInf": t(addtl)} if addtl is not None else {}),
         "counterparty": _party(details, "Cdtr" if amount < 0 else "Dbtr"),
     }
@@ -285,6 +285,12 @@ def _quick(raw: dict[str, Any], m: re.Match[str]) -> list[Record] | None:
         data["end_to_end_id"] = e2e
     key = f"{account['id']}:{ref}" + (f"#{occurrence}" if occurrence > 1 else "")
     return [Record("bank.transaction", key, midnight_utc(booked or value_on), data, raw)]
+
+
+def _plain(amount: Decimal) -> str:
+    """`decimal_text` for an amount read from a file (finite): no exponent, no minus zero."""
+    text = format(amount, "f")
+    return text[1:] if text[0] == "-" and not amount else text
 
 
 def _quick_day(kind: str | None, text: str | None, t: Callable[[str], str]) -> date | None:
@@ -346,7 +352,8 @@ def _fast_fields(m: re.Match[str]) -> dict[str, Any]:
     return entry
 
 
-def _fast_transaction(tx: str) -> dict[str, Any]:
+def _fast_transaction(tx: str, t: Callable[[str], str] | None = None) -> dict[str, Any]:
+    t = t or _xml_text
     if "<TxDtls" in tx or "<Btch" in tx or tx.count("<Refs>") > 1 or tx.count("<RmtInf>") > 1:
         raise _NotFast
     out: dict[str, Any] = {}
@@ -355,7 +362,7 @@ def _fast_transaction(tx: str) -> dict[str, Any]:
         leaves = _FAST_LEAF.findall(refs.group(1))
         if len({name for name, _ in leaves}) != len(leaves):
             raise _NotFast
-        out["Refs"] = {name: _xml_text(value) for name, value in leaves}
+        out["Refs"] = {name: t(value) for name, value in leaves}
     elif "<Refs>" in tx:
         raise _NotFast
     if "<RltdPties>" in tx:
@@ -363,26 +370,26 @@ def _fast_transaction(tx: str) -> dict[str, Any]:
         for role, pty, name in _FAST_PARTY.findall(tx):
             if role in parties:
                 raise _NotFast
-            parties[role] = {"Pty": {"Nm": _xml_text(name)}} if pty else {"Nm": _xml_text(name)}
+            parties[role] = {"Pty": {"Nm": t(name)}} if pty else {"Nm": t(name)}
         out["RltdPties"] = parties
     info = _FAST_RMTINF.search(tx)
     if info is not None:
         inner = info.group(1)
         remittance: dict[str, Any] = {}
-        unstructured = [_xml_text(u) for u in _FAST_USTRD.findall(inner)]
+        unstructured = [t(u) for u in _FAST_USTRD.findall(inner)]
         if unstructured:
             remittance["Ustrd"] = unstructured if len(unstructured) > 1 else unstructured[0]
         if "<Strd>" in inner:
             if inner.count("<Strd>") > 1:
                 raise _NotFast
             ref = _FAST_CDTRREF.search(inner)
-            remittance["Strd"] = {"CdtrRefInf": {"Ref": _xml_text(ref.group(1))}} if ref else {}
+            remittance["Strd"] = {"CdtrRefInf": {"Ref": t(ref.group(1))}} if ref else {}
         out["RmtInf"] = remittance
     addtl = _FAST_ADDTL.findall(tx)
     if len(addtl) > 1:
         raise _NotFast
     if addtl:
-        out["AddtlTxInf"] = _xml_text(addtl[0])
+        out["AddtlTxInf"] = t(addtl[0])
     return out
 
 
@@ -915,7 +922,7 @@ class _Reader:
 
     def _entry(
         self, state: _Block, block: bytes | str, offset: int, entry: dict[str, Any] | None = None
-    ) -> Iterator[Record | Fragment]:
+    ) -> list[Record]:
         self.entries += 1
         account = self._account(state)
         try:
@@ -933,7 +940,7 @@ class _Reader:
                 records = self._apart(raw, records, None)
         except (ValueError, KeyError, TypeError, InvalidRecord) as err:
             raise self.fail(f"entry {self.entries} (account {account['id']}): {err}") from None
-        yield from records
+        return records
 
     def _records(self, state: _Block, raw: dict[str, Any], entry: dict[str, Any] | None, offset: int) -> list[Record]:
         if entry is None:
@@ -957,7 +964,11 @@ class _Reader:
 
     def _apart(self, raw: dict[str, Any], records: list[Record], entry: dict[str, Any] | None) -> list[Record]:
         """A bank reference reused for another entry: keep both, apart (`#2`)."""
-        digest = hash(tuple((r.data["amount"], r.data["booked_on"]) for r in records))
+        digest = (
+            hash((records[0].data["amount"], records[0].data["booked_on"]))
+            if len(records) == 1
+            else hash(tuple((r.data["amount"], r.data["booked_on"]) for r in records))
+        )
         if self.seen.setdefault(records[0].key, digest) == digest:
             return records
         n = 2
