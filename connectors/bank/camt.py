@@ -4,9 +4,15 @@ camt.054 debit/credit notifications, schema versions .001.02 to .001.13.
 Safety: the prolog (everything before the root element, where a DTD would have to be)
 goes through defusedxml with DTDs, entity declarations and external references all
 forbidden; a DOCTYPE cannot appear later in a well-formed document, so no entity is ever
-expanded and nothing is ever fetched. The document itself is then built by the C
-ElementTree parser into a tree from which every finished entry is taken and removed as
-soon as it is read, so memory stays bounded whatever the file's size.
+expanded and nothing is ever fetched.
+
+Reading: each complete `<Ntry>...</Ntry>` is cut out of the byte stream; an entry of the
+common shape is read with one pattern (`quick_records`, `fast_entry`), any other by the
+XML parser. The rest of the document, with a placeholder for each entry, is built by the
+C ElementTree parser into a tree from which finished parts are taken and dropped between
+two blocks of the file, so memory stays bounded whatever the file's size. A file with
+comments, CDATA or instructions in its body is read wholly by the XML parser. `raw`
+keeps each entry's XML text; `normalize` reads it again the same way.
 
 Keys (`bank.transaction`): `ACCOUNT:AcctSvcrRef` (the bank's reference for the entry,
 or of its only transaction); one `/n` or `/ref` per transaction of a batch; without
