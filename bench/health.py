@@ -27,7 +27,7 @@ import venv
 from pathlib import Path
 from typing import Any
 
-BATCH = 2000
+BATCH = 500  # small batches keep peak memory down; larger ones are not faster here
 SOURCE = "apple-health"
 
 

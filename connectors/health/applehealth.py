@@ -28,7 +28,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from pathlib import Path, PurePosixPath
-from typing import IO, Any
+from typing import IO, Any, NamedTuple
 
 import orjson
 
@@ -43,6 +43,7 @@ MAX_RATIO = 250  # real export.xml deflates about 10-40x; a bomb goes to 1000x
 RATIO_FLOOR = 64 * 1024 * 1024  # small members are never refused for their ratio
 CLINICAL_FILE_LIMIT = 16 * 1024 * 1024
 _CAMEL_RE = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+_PLAIN = re.compile(r"^(0|[1-9][0-9]*)(\.[0-9]+)?$|^-[1-9][0-9]*(\.[0-9]+)?$")
 _PREFIXES = (
     "HKQuantityTypeIdentifier",
     "HKCategoryTypeIdentifier",
@@ -358,27 +359,36 @@ def _instant(raw: dict[str, Any], name: str) -> tuple[str, datetime]:
         raise ValueError(f"{name}: {err}") from None
 
 
-_DAYS: dict[str, int] = {}
+_HOURS: dict[str, int] = {}
 
 
 def _epoch(raw: dict[str, Any], name: str) -> int:
     """Seconds since 1970 (UTC) of an Apple date: the time zone it was written in does not matter."""
     text = raw.get(name)
+    if type(text) is str and len(text) == 25:
+        base = _HOURS.get(text[:13] + text[19:])  # the hour and the offset, seen before
+        if base is not None:
+            try:
+                return base + int(text[14:16]) * 60 + int(text[17:19])
+            except ValueError:
+                pass
     if not isinstance(text, str):
         raise ValueError(f"{name} is missing")
-    fast = len(text) == 25 and text[10] == " " and text[19] == " " and text[20] in "+-"
-    day = _DAYS.get(text[:10]) if fast else None
-    if day is None:
-        iso, dt = _instant(raw, name)
-        if len(_DAYS) < 100_000:
-            _DAYS[text[:10]] = int(dt.replace(hour=0, minute=0, second=0, tzinfo=UTC).timestamp())
-        return int(dt.timestamp())
     try:
-        offset = int(text[21:23]) * 3600 + int(text[23:25]) * 60
-        clock = int(text[11:13]) * 3600 + int(text[14:16]) * 60 + int(text[17:19])
-    except ValueError:
-        raise ValueError(f"{name}: {text!r} is not a date like 2019-06-11 15:00:00 +0100") from None
-    return day + clock - (offset if text[20] == "+" else -offset)
+        dt = parse_apple_date(text)[1]
+    except ValueError as err:
+        raise ValueError(f"{name}: {err}") from None
+    if len(_HOURS) < 200_000:
+        _HOURS[text[:13] + text[19:]] = int(dt.replace(minute=0, second=0).timestamp())
+    return int(dt.timestamp())
+
+
+def _iso(raw: dict[str, Any], name: str) -> str:
+    """The ISO 8601 form of an Apple date (checked in full by the pipeline's validation)."""
+    text = raw.get(name)
+    if type(text) is str and len(text) == 25 and text[10] == " " and text[19] == " " and text[20] in "+-":
+        return f"{text[:10]}T{text[11:19]}{text[20:23]}:{text[23:]}"
+    return _instant(raw, name)[0]
 
 
 def _number(text: Any) -> Decimal | None:
@@ -419,7 +429,8 @@ def _key(kind: str, start: int, *parts: object) -> str:
         for prefix in _PREFIXES:
             short = short.removeprefix(prefix)
         _SHORT[kind] = short = short or kind
-    digest = hashlib.blake2b("\x1f".join(map(str, (kind, start, *parts))).encode(), digest_size=6).hexdigest()
+    text = f"{kind}\x1f{start}\x1f" + "\x1f".join([str(p) for p in parts])
+    digest = hashlib.blake2b(text.encode(), digest_size=6).hexdigest()
     return f"{short}/{start}/{digest}"
 
 
@@ -449,30 +460,67 @@ def _measure(kind: str, value: Decimal, unit: str | None) -> tuple[str, str | No
     return decimal_text(value), HEALTHKIT_UNITS.get(unit, unit) if unit else None
 
 
+class _Kind(NamedTuple):
+    code: str
+    system: str
+    name: str
+    source_code: str | None
+    category: bool
+    fraction: bool
+
+
+_KINDS: dict[str, _Kind] = {}
+
+
+def _kind(kind: str) -> _Kind:
+    found = _KINDS.get(kind)
+    if found is None:
+        code = HEALTHKIT_LOINC.get(kind)
+        found = _Kind(
+            code.code if code else kind,
+            code.system if code else HEALTHKIT,
+            code.name if code else type_name(kind),
+            kind if code else None,
+            kind.startswith("HKCategoryTypeIdentifier"),
+            kind in HEALTHKIT_FRACTIONS,
+        )
+        if len(_KINDS) < 10_000:
+            _KINDS[kind] = found
+    return found
+
+
 def _observation(raw: dict[str, Any]) -> Record:
     kind = str(raw.get("type") or raw.get("element") or "unknown")
+    info = _kind(kind)
     start_iso, start = _instant(raw, "startDate")
-    end_iso = _instant(raw, "endDate")[0] if "endDate" in raw else start_iso
-    code = HEALTHKIT_LOINC.get(kind)
+    has_end = "endDate" in raw
     # Built directly (not with make()): this runs millions of times; the pipeline validates it.
     data: dict[str, Any] = {
-        "code": code.code if code else kind,
-        "code_system": code.system if code else HEALTHKIT,
-        "name": code.name if code else type_name(kind),
+        "code": info.code,
+        "code_system": info.system,
+        "name": info.name,
         "start": start_iso,
-        "end": end_iso,
+        "end": _iso(raw, "endDate") if has_end else start_iso,
     }
-    if code:
-        data["source_code"] = kind
+    if info.source_code:
+        data["source_code"] = info.source_code
     text = raw.get("value")
+    unit = raw.get("unit")
     if text is not None:
-        number = None if kind.startswith("HKCategoryTypeIdentifier") else _number(text)
-        if number is not None:
-            data["value"], unit = _measure(kind, number, raw.get("unit"))
-            if unit:
-                data["unit"] = unit
-        else:
+        if info.category:
             data["value_text"] = str(text)
+        elif not info.fraction and _PLAIN.match(text):
+            data["value"] = text  # already a plain decimal: kept exactly as written
+            if unit:
+                data["unit"] = HEALTHKIT_UNITS.get(unit, unit)
+        else:
+            number = _number(text)
+            if number is not None:
+                data["value"], out_unit = _measure(kind, number, unit)
+                if out_unit:
+                    data["unit"] = out_unit
+            else:
+                data["value_text"] = str(text)
     device = _device(raw)
     if device:
         data["device"] = device
@@ -480,9 +528,9 @@ def _observation(raw: dict[str, Any]) -> Record:
         kind,
         _epoch(raw, "startDate"),
         raw.get("sourceName", ""),
-        _epoch(raw, "endDate") if "endDate" in raw else "",
+        _epoch(raw, "endDate") if has_end else "",
         text,
-        raw.get("unit"),
+        unit,
         _epoch(raw, "creationDate") if "creationDate" in raw else "",
     )
     return Record(OBSERVATION, key, start, data, raw)
