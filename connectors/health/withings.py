@@ -174,7 +174,7 @@ def measure_records(raw: dict[str, Any]) -> list[Record]:
             device=device,
         )
         data = {k: v for k, v in data.items() if v is not None}
-        if code is None or code.system != WITHINGS:
+        if code is not None and code.system == LOINC:
             data["source_code"] = f"withings:{kind}"
         out.append(Record(OBSERVATION, f"{group['grpid']}:{kind}", when, data))
     return out

@@ -90,6 +90,7 @@ async def test_measures_are_mapped_and_scaled_exactly() -> None:
     raw_weight = next(m for m in scale["measures"] if m["type"] == 1)
     assert Decimal(weight["value"]) == Decimal(raw_weight["value"]) / 1000
     assert (weight["code"], weight["unit"], weight["device"]) == ("29463-7", "kg", "Body+")
+    assert weight["source_code"] == "withings:1"
     assert weight["start"].endswith("+02:00") or weight["start"].endswith("+01:00")  # Europe/Paris
     assert data(out, f"{scale['grpid']}:6")["code"] == "41982-0"
     bpm = next(g for g in groups.values() if g["model"] == "BPM Core")
@@ -117,6 +118,7 @@ async def test_unknown_types_are_kept_and_ambiguous_measures_are_not_stored() ->
     odd = next(g for g in groups if any(m["type"] == 999 for m in g["measures"]))
     kept = data(out, f"{odd['grpid']}:999")
     assert (kept["code"], kept["code_system"], kept["value"]) == ("999", "Withings", "420.0")
+    assert "source_code" not in kept and "unit" not in kept
     visitor = next(g for g in groups if g["attrib"] == 1)
     assert not [k for k in out.store.records if k[1].startswith(f"{visitor['grpid']}:")]
 
