@@ -21,6 +21,19 @@ from ..vault.records import CursorError, decode_cursor, encode_cursor
 from .errors import ApiError, ok
 from .security import authenticate, prepare_headers
 
+# Records serialised by SQLite itself: the per-record work stays in C. `data` is stored as
+# canonical JSON already, so it is spliced in as it is, never parsed again.
+_T = "strftime('%Y-%m-%dT%H:%M:%fZ', {} / 1000.0, 'unixepoch')"
+_HEAD = (
+    """'{"source":' || json_quote(source) || ',"dataset":' || json_quote(dataset) || ',"key":' || json_quote(key)"""
+    """ || ',"ts":"' || """
+    + _T.format("ts")
+    + """ || '","seq":' || seq || ',"updated_at":"' || """
+    + _T.format("updated_at")
+    + """ || '"'"""
+)
+RECORD_JSON = _HEAD + """ || ',"data":' || data || '}'"""
+TOMBSTONE_JSON = _HEAD + """ || ',"deleted":true}'"""
 MAX_LIMIT = 1000
 MAX_WRITE = 1000
 EXPORT_CHUNK = 2000
@@ -115,11 +128,18 @@ class RecordQuery:
         if after is not None:
             clauses.append("(ts, seq) > (?, ?)")
             args.extend(after)
-        sql = (
-            "SELECT source, dataset, key, ts, seq, updated_at, data FROM records"
-            f" WHERE {' AND '.join(clauses)} ORDER BY ts, seq LIMIT ?"
-        )
+        columns = "source, dataset, key, ts, seq, updated_at, data" if self.fields else f"ts, seq, {RECORD_JSON}"
+        sql = f"SELECT {columns} FROM records WHERE {' AND '.join(clauses)} ORDER BY ts, seq LIMIT ?"
         return sql, (*args, limit)
+
+    def lines(self, rows: list[tuple[Any, ...]]) -> list[bytes]:
+        """Each row as one JSON record; (ts, seq) are rows' [-4:-2] or [0:2] depending on the columns."""
+        if self.fields:
+            return [orjson.dumps(_record_doc(r, self.fields)) for r in rows]
+        return [r[2].encode() for r in rows]
+
+    def position(self, row: tuple[Any, ...]) -> tuple[int, int]:
+        return (row[3], row[4]) if self.fields else (row[0], row[1])
 
 
 def _record_query(request: web.Request, dataset: str) -> RecordQuery:
@@ -168,8 +188,9 @@ async def get_records(request: web.Request) -> web.StreamResponse:
     more = len(rows) > limit
     rows = rows[:limit]
     state.access.record(grant, "records", dataset, len(rows))
-    nxt = encode_cursor(rows[-1][3], rows[-1][4]) if more else None
-    return ok({"records": [_record_doc(r, query.fields) for r in rows], "next": nxt})
+    nxt = encode_cursor(*query.position(rows[-1])) if more else None
+    body = b'{"ok":true,"records":[' + b",".join(query.lines(rows)) + b'],"next":' + orjson.dumps(nxt) + b"}"
+    return web.Response(body=body, content_type="application/json")
 
 
 async def _export(request: web.Request, grant: Any, dataset: str, query: RecordQuery) -> web.StreamResponse:
@@ -189,9 +210,9 @@ async def _export(request: web.Request, grant: Any, dataset: str, query: RecordQ
             rows = await asyncio.to_thread(lambda: conn.execute(sql, args).fetchall())  # noqa: B023
             if not rows:
                 break
-            await response.write(b"".join(orjson.dumps(_record_doc(r, query.fields)) + b"\n" for r in rows))
+            await response.write(b"\n".join(query.lines(rows)) + b"\n")
             sent += len(rows)
-            after = (rows[-1][3], rows[-1][4])
+            after = query.position(rows[-1])
             if len(rows) < n:
                 break
     finally:
@@ -257,31 +278,26 @@ async def changes(request: web.Request) -> web.Response:
             if grant.can_read(r[0]) and r[0] not in readable
         ]
     rows = state.reader.execute(
-        "SELECT source, dataset, key, ts, seq, updated_at, data, deleted FROM records WHERE seq>?"
-        " AND dataset IN (SELECT value FROM json_each(?)) ORDER BY seq LIMIT ?",
+        f"SELECT seq, dataset, CASE WHEN deleted THEN {TOMBSTONE_JSON} ELSE {RECORD_JSON} END FROM records"
+        " WHERE seq>? AND dataset IN (SELECT value FROM json_each(?)) ORDER BY seq LIMIT ?",
         (since, orjson.dumps(readable).decode(), limit),
     ).fetchall()
-    out = []
     counts: dict[str, int] = {}
-    for source, ds, key, ts, seq, updated, data, deleted in rows:
-        doc: dict[str, Any] = {
-            "source": source,
-            "dataset": ds,
-            "key": key,
-            "ts": iso(ts),
-            "seq": seq,
-            "updated_at": iso(updated),
-        }
-        if deleted:
-            doc["deleted"] = True
-        else:
-            doc["data"] = orjson.Fragment(data)
-        out.append(doc)
+    for _, ds, _ in rows:
         counts[ds] = counts.get(ds, 0) + 1
     for ds, n in counts.items():
         state.access.record(grant, "changes", ds, n)
-    nxt = rows[-1][4] if rows else max(since, 0)
-    return ok({"changes": out, "next": nxt, "more": len(rows) == limit})
+    nxt = rows[-1][0] if rows else since
+    body = (
+        b'{"ok":true,"changes":['
+        + b",".join(r[2].encode() for r in rows)
+        + b'],"next":'
+        + str(nxt).encode()
+        + b',"more":'
+        + (b"true" if len(rows) == limit else b"false")
+        + b"}"
+    )
+    return web.Response(body=body, content_type="application/json")
 
 
 def _visible(grant: Any, event: dict[str, Any]) -> bool:
