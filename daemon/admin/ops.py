@@ -371,3 +371,6 @@ async def access_log(services: Services, params: dict[str, Any], emit: Emit) -> 
         limit=int(params.get("limit", 500)),
     )
     return [e.to_json() for e in entries]
+
+
+from . import rights_ops as _rights_ops  # noqa: E402,F401  (registers export and erase)

@@ -145,7 +145,20 @@ CREATE TABLE access_log (
 CREATE INDEX access_log_grant ON access_log(grant_id, minute);
 """
 
-MIGRATIONS: list[Callable[[Connection], None]] = [_sql(_V1), _sql(_V2), _sql(_V3), _sql(_V4)]
+# Erasures are recorded (what, when, how many) without the erased data.
+_V5 = """
+CREATE TABLE erasures (
+    id INTEGER PRIMARY KEY,
+    at INTEGER NOT NULL,
+    source TEXT,
+    dataset TEXT,
+    records INTEGER NOT NULL,
+    secrets INTEGER NOT NULL DEFAULT 0,
+    files INTEGER NOT NULL DEFAULT 0
+);
+"""
+
+MIGRATIONS: list[Callable[[Connection], None]] = [_sql(_V1), _sql(_V2), _sql(_V3), _sql(_V4), _sql(_V5)]
 
 
 def migrate(conn: Connection) -> int:
