@@ -30,6 +30,7 @@ class Config:
     notify_failures: int = 3
     log_level: str = "info"
     tombstone_retention_days: int = 30
+    access_log_retention_days: int = 365
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -39,7 +40,11 @@ class Config:
 
 # section -> key -> (attribute, type)
 _SCHEMA: dict[str, dict[str, tuple[str, type]]] = {
-    "vault": {"key_file": ("key_file", Path), "tombstone_retention_days": ("tombstone_retention_days", int)},
+    "vault": {
+        "key_file": ("key_file", Path),
+        "tombstone_retention_days": ("tombstone_retention_days", int),
+        "access_log_retention_days": ("access_log_retention_days", int),
+    },
     "api": {
         "bind": ("api_bind", str),
         "port": ("api_port", int),
@@ -113,6 +118,8 @@ TEMPLATE = """\
 key_file = "{key_file}"
 # Days that deletion markers (tombstones) stay in the changes feed.
 tombstone_retention_days = 30
+# Days that the access log (which app read what) is kept.
+access_log_retention_days = 365
 
 [api]
 bind = "127.0.0.1"

@@ -208,3 +208,19 @@ def test_a_slot_is_never_after_itself() -> None:
         slot = schedule.next_after(T0, "seed")
         again = schedule.next_after(slot, "seed")
         assert again > slot and (again - slot) >= timedelta(hours=1), text
+
+
+async def test_housekeeping_applies_the_retention(vault: Vault, registry: Registry) -> None:
+    from daemon.vault import RecordIn
+
+    vault.writer.upsert([RecordIn("s", "bank.transaction", "k", 0, {"amount": "1.00"})])
+    vault.writer.delete(source="s")
+    with vault.writer.transaction() as conn:
+        conn.execute("INSERT INTO access_log VALUES (0, 'g', 'app', 'p', 'records', 'bank.transaction', 1, 1)")
+    svc = services_for(vault, registry)
+    scheduler = Scheduler(svc)
+    scheduler.housekeeping(datetime.now(UTC))  # the tombstone is from now: kept
+    assert vault.conn.execute("SELECT count(*) FROM records").fetchone()[0] == 1
+    assert vault.conn.execute("SELECT count(*) FROM access_log").fetchone()[0] == 0
+    scheduler.housekeeping(datetime.now(UTC) + timedelta(days=31))
+    assert vault.conn.execute("SELECT count(*) FROM records").fetchone()[0] == 0

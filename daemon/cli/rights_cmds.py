@@ -1,3 +1,125 @@
 """The user's rights from the terminal: export, decrypt-export, erase."""
 
 from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ..session import kdf_profile, read_secret_file
+from . import cli, invoke, render
+from .vault import progress_bar
+
+
+def _export_passphrase(path: Path | None, confirm: bool) -> str:
+    if path is not None:
+        return read_secret_file(path)
+    if not sys.stdin.isatty():
+        raise click.UsageError("no terminal to type the export passphrase on: give --export-passphrase-file FILE")
+    return str(click.prompt("Export passphrase", hide_input=True, confirmation_prompt=confirm))
+
+
+@cli.command()
+@click.argument("out", type=click.Path(path_type=Path))
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["jsonl", "csv", "sqlite"]),
+    required=True,
+    help="jsonl and csv write a folder; sqlite writes one plain SQLite file.",
+)
+@click.option("--dataset", help="Only this dataset.")
+@click.option("--source", help="Only this source.")
+@click.option("--encrypt", is_flag=True, help="Write one file encrypted to a passphrase instead.")
+@click.option(
+    "--export-passphrase-file",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="With --encrypt: the passphrase on this file's first line.",
+)
+@click.pass_context
+def export(
+    ctx: click.Context,
+    out: Path,
+    fmt: str,
+    dataset: str | None,
+    source: str | None,
+    encrypt: bool,
+    export_passphrase_file: Path | None,
+) -> None:
+    """Export everything (or a dataset or a source) to OUT, with a manifest; never credentials."""
+    params: dict[str, Any] = {"out": str(out.absolute()), "format": fmt, "dataset": dataset, "source": source}
+    if encrypt:
+        params["passphrase"] = _export_passphrase(export_passphrase_file, confirm=True)
+        params["insecure_test_kdf"] = kdf_profile().name == "insecure-test"
+    with progress_bar(f"Exporting to {out.name}") as update:
+        result = invoke(
+            ctx,
+            "export",
+            params,
+            on_event=lambda e: update(e["done"], e["total"]) if e.get("type") == "progress" else None,
+        )
+    kinds = ", ".join(f"{d}: {n:,}" for d, n in result["counts"].items()) or "nothing"
+    what = "an encrypted file" if result["encrypted"] else ("a SQLite file" if fmt == "sqlite" else "a folder")
+    click.echo(f"Exported {result['records']:,} records ({kinds}) to {what}: {out}")
+    if result["encrypted"]:
+        click.echo(f"Open it with: selfdata decrypt-export {out} FOLDER")
+
+
+@cli.command("decrypt-export")
+@click.argument("file", type=click.Path(dir_okay=False, exists=True, path_type=Path))
+@click.argument("out", type=click.Path(path_type=Path))
+@click.option(
+    "--export-passphrase-file",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="The passphrase on this file's first line.",
+)
+def decrypt_export(file: Path, out: Path, export_passphrase_file: Path | None) -> None:
+    """Open an export made with --encrypt into the new folder OUT."""
+    from ..rights.sealed import SealedError, unseal
+
+    if out.exists():
+        raise click.UsageError(f"{out} already exists")
+    try:
+        names = unseal(file, out, _export_passphrase(export_passphrase_file, confirm=False))
+    except SealedError as err:
+        click.secho(f"error: {err}", fg="red", err=True)
+        sys.exit(1)
+    click.echo(f"Decrypted {len(names)} files into {out}: {', '.join(names)}")
+
+
+@cli.command()
+@click.option("--source", help="Erase this source: its records, credentials and stored files.")
+@click.option("--dataset", help="Erase this dataset (of every source, or of --source only).")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.pass_context
+def erase(ctx: click.Context, source: str | None, dataset: str | None, yes: bool) -> None:
+    """Erase a source or a dataset from the vault, for good (backups taken before keep it)."""
+    if not source and not dataset:
+        raise click.UsageError("say what to erase: --source NAME and/or --dataset NAME")
+    what = " and ".join(x for x in (f"source {source}" if source else "", f"dataset {dataset}" if dataset else "") if x)
+    if not yes and not click.confirm(f"Erase {what} for good? Backups taken before still hold it.", default=False):
+        raise click.Abort()
+    r = invoke(ctx, "erase", {"source": source, "dataset": dataset})
+    extra = f", {r['secrets']} credentials, {r['files']} stored files" if source and not dataset else ""
+    click.echo(f"Erased {r['records']:,} records{extra} ({what}). Apps see the deletions in the changes feed.")
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def erasures(ctx: click.Context, as_json: bool) -> None:
+    """What was erased and when (never the erased data)."""
+    rows = invoke(ctx, "erasures")
+    if as_json:
+        render.print_json(rows)
+        return
+    if not rows:
+        click.echo("Nothing erased yet.")
+        return
+    render.table(
+        None,
+        ["when", "source", "dataset", "records", "credentials", "files"],
+        [(r["at"][:19], r["source"] or "", r["dataset"] or "", r["records"], r["secrets"], r["files"]) for r in rows],
+    )

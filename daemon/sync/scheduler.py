@@ -59,6 +59,7 @@ class Scheduler:
         self._wake = asyncio.Event()
         self._stopping = False
         self._bad_schedules: set[str] = set()
+        self._housekeeping_due: datetime | None = None
 
     def wake(self) -> None:
         self._wake.set()
@@ -86,6 +87,9 @@ class Scheduler:
             if self.waiting_for_clock:
                 log.info("the system clock is set (%s): scheduling resumes", now.isoformat())
                 self.waiting_for_clock = False
+            if self._housekeeping_due is None or now >= self._housekeeping_due:
+                await asyncio.to_thread(self.housekeeping, now)
+                self._housekeeping_due = now + timedelta(hours=1)
             for name in self.due(now):
                 if len(self.running) >= self.concurrency:
                     break
@@ -104,6 +108,17 @@ class Scheduler:
         for fut in pending:
             if fut not in self.running.values():
                 fut.cancel()
+
+    def housekeeping(self, now: datetime) -> None:
+        """Retention: tombstones and the access log are kept only as long as configured."""
+        cfg = self.services.config
+        day = 86_400_000
+        purged = self.services.vault.writer.purge_tombstones(to_ms(now) - cfg.tombstone_retention_days * day)
+        with self.services.vault.writer.transaction() as conn:
+            cut = to_ms(now) - cfg.access_log_retention_days * day
+            logged = conn.execute("DELETE FROM access_log WHERE minute < ?", (cut,)).rowcount
+        if purged or logged:
+            log.info("retention: %d tombstone(s) and %d access-log row(s) past their time removed", purged, logged)
 
     def _schedule_of(self, src: Source) -> Any:
         try:

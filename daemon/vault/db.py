@@ -28,7 +28,8 @@ def connect(path: Path, db_key: bytes, *, readonly: bool = False) -> Connection:
     else:
         conn = sqlcipher.connect(str(path), timeout=BUSY_TIMEOUT_S, check_same_thread=False, isolation_level=None)
     try:
-        conn.execute(f"PRAGMA key = \"x'{db_key.hex()}'\"")
+        if db_key:  # an empty key is the test suite's unencrypted build, to inspect pages on disk
+            conn.execute(f"PRAGMA key = \"x'{db_key.hex()}'\"")
         # The first read checks the key and page 1's HMAC.
         conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
         if not readonly:

@@ -1,0 +1,1 @@
+"""The user's rights: take everything anywhere (export), erase anything (erase)."""

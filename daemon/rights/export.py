@@ -1,0 +1,292 @@
+"""`selfdata export`: everything, or a dataset or a source, as JSON Lines, CSV or plain SQLite.
+
+Streamed from a read connection in chunks, so millions of records stay in bounded
+memory. Every format carries a manifest: export time, selfdata version, sources,
+schemas and counts. Credentials are never exported: they are not read at all.
+"""
+
+from __future__ import annotations
+
+import csv
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from connectors.sdk import datasets as schemas
+from connectors.sdk.schema import AnyJson, ListOf, Nested
+
+from .. import __version__
+from ..times import iso, now_ms
+from ..vault import Vault
+from ..vault.db import Connection
+from ..vault.keys import KdfProfile
+from .sealed import seal
+
+FORMATS = ("jsonl", "csv", "sqlite")
+CHUNK = 5000
+Progress = Callable[[int, int], None]  # records written, records in all
+
+
+class ExportError(ValueError):
+    pass
+
+
+@dataclass
+class ExportResult:
+    out: Path
+    format: str
+    counts: dict[str, int] = field(default_factory=dict)
+    encrypted: bool = False
+
+    @property
+    def records(self) -> int:
+        return sum(self.counts.values())
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "out": str(self.out),
+            "format": self.format,
+            "counts": self.counts,
+            "records": self.records,
+            "encrypted": self.encrypted,
+        }
+
+
+def _scope(dataset: str | None, source: str | None) -> tuple[str, list[Any]]:
+    clauses, params = ["deleted=0"], []
+    if dataset:
+        clauses.append("dataset=?")
+        params.append(dataset)
+    if source:
+        clauses.append("source=?")
+        params.append(source)
+    return " AND ".join(clauses), params
+
+
+def _rows(conn: Connection, dataset: str, where: str, params: list[Any]) -> Iterator[tuple[Any, ...]]:
+    """(source, key, ts, data, raw) in (ts, seq) order, read in chunks by keyset."""
+    after: tuple[int, int] = (-(2**62), 0)
+    sql = (
+        f"SELECT source, key, ts, data, raw, seq FROM records WHERE {where} AND dataset=? AND (ts, seq) > (?, ?)"
+        " ORDER BY ts, seq LIMIT ?"
+    )
+    while True:
+        rows = conn.execute(sql, (*params, dataset, *after, CHUNK)).fetchall()
+        if not rows:
+            return
+        yield from (r[:5] for r in rows)
+        after = (rows[-1][2], rows[-1][5])
+
+
+Getter = Callable[[dict[str, Any]], Any]
+
+
+def _plain(name: str) -> Getter:
+    return lambda d: d.get(name)
+
+
+def _sub(name: str, sub: str) -> Getter:
+    return lambda d: (d.get(name) or {}).get(sub)
+
+
+def _as_json(name: str) -> Getter:
+    return lambda d: None if d.get(name) is None else orjson.dumps(d[name]).decode()
+
+
+def _extra(known: set[str]) -> Getter:
+    def get(d: dict[str, Any]) -> Any:
+        rest = {k: v for k, v in d.items() if k not in known}
+        return orjson.dumps(rest).decode() if rest else None
+
+    return get
+
+
+def columns_of(dataset: str) -> list[tuple[str, Getter]]:
+    """Flat columns from a dataset's schema: nested objects as dotted names, lists as JSON."""
+    shape = schemas.schema_of(dataset)
+    if shape is None:
+        return [("data", lambda d: orjson.dumps(d).decode())]
+    out: list[tuple[str, Getter]] = []
+    for name, kind in shape.fields().items():
+        if isinstance(kind, Nested):
+            out += [(f"{name}.{sub}", _sub(name, sub)) for sub in kind.shape.fields()]
+        elif isinstance(kind, ListOf | AnyJson):
+            out.append((name, _as_json(name)))
+        else:
+            out.append((name, _plain(name)))
+    out.append(("extra", _extra(set(shape.fields()))))
+    return out
+
+
+def _manifest(
+    conn: Connection, counts: dict[str, int], fmt: str, dataset: str | None, source: str | None
+) -> dict[str, Any]:
+    sources = [
+        {"name": n, "connector": c, "kind": k}
+        for n, c, k in conn.execute("SELECT name, connector, kind FROM sources ORDER BY name")
+        if source in (None, n)
+    ]
+    return {
+        "format": "selfdata-export",
+        "version": 1,
+        "exported_at": iso(now_ms()),
+        "selfdata": __version__,
+        "export_format": fmt,
+        "filter": {"dataset": dataset, "source": source},
+        "sources": sources,
+        "datasets": {d: {"records": n, "schema": schemas.json_schema(d)} for d, n in counts.items()},
+        "credentials": "never exported",
+    }
+
+
+def export(
+    vault: Vault,
+    out: Path,
+    fmt: str,
+    *,
+    dataset: str | None = None,
+    source: str | None = None,
+    passphrase: str | None = None,
+    kdf: KdfProfile | None = None,
+    progress: Progress | None = None,
+) -> ExportResult:
+    if fmt not in FORMATS:
+        raise ExportError(f"format {fmt!r}: use one of {', '.join(FORMATS)}")
+    if out.exists() and (out.is_file() or any(out.iterdir())):
+        raise ExportError(f"{out} already exists and is not an empty folder; nothing was written")
+    conn = vault.reader()
+    try:
+        where, params = _scope(dataset, source)
+        counts = {
+            d: int(n)
+            for d, n in conn.execute(
+                f"SELECT dataset, count(*) FROM records WHERE {where} GROUP BY dataset ORDER BY dataset", params
+            )
+        }
+        if dataset and not counts:
+            raise ExportError(f"no records of {dataset}" + (f" from {source}" if source else ""))
+        staging = None if passphrase is None else Path(tempfile.mkdtemp(prefix=".export-", dir=vault.paths.state_dir))
+        if staging is None:
+            target = out
+        else:
+            # The plaintext is staged in the private state directory, sealed, then removed.
+            target = staging / ("export.sqlite" if fmt == "sqlite" else "export")
+        writer = {"jsonl": _jsonl, "csv": _csv, "sqlite": _sqlite}[fmt]
+        total, done = sum(counts.values()), [0]
+
+        def tick(n: int) -> None:
+            done[0] += n
+            if progress:
+                progress(done[0], total)
+
+        writer(conn, target, counts, where, params, _manifest(conn, counts, fmt, dataset, source), tick)
+    finally:
+        conn.close()
+    if staging is not None and passphrase is not None:
+        try:
+            seal(target if target.is_dir() else staging, out, passphrase, kdf or KdfProfile(2, 256 << 20))
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+    return ExportResult(out, fmt, counts, passphrase is not None)
+
+
+def _jsonl(
+    conn: Connection,
+    out: Path,
+    counts: dict[str, int],
+    where: str,
+    params: list[Any],
+    manifest: dict[str, Any],
+    tick: Callable[[int], None],
+) -> None:
+    out.mkdir(parents=True, exist_ok=True, mode=0o700)
+    for ds in counts:
+        with (out / f"{ds}.jsonl").open("wb") as f:
+            n = 0
+            for src, key, ts, data, raw in _rows(conn, ds, where, params):
+                line = {"source": src, "dataset": ds, "key": key, "ts": iso(ts), "data": orjson.Fragment(data)}
+                if raw is not None:
+                    line["raw"] = orjson.Fragment(raw)
+                f.write(orjson.dumps(line) + b"\n")
+                n += 1
+                if n % CHUNK == 0:
+                    tick(CHUNK)
+            tick(n % CHUNK)
+    (out / "manifest.json").write_bytes(orjson.dumps(manifest, option=orjson.OPT_INDENT_2))
+
+
+def _csv(
+    conn: Connection,
+    out: Path,
+    counts: dict[str, int],
+    where: str,
+    params: list[Any],
+    manifest: dict[str, Any],
+    tick: Callable[[int], None],
+) -> None:
+    out.mkdir(parents=True, exist_ok=True, mode=0o700)
+    for ds in counts:
+        cols = columns_of(ds)
+        with (out / f"{ds}.csv").open("w", newline="", encoding="utf-8") as f:
+            w = csv.writer(f)
+            w.writerow(["source", "key", "ts", *(c for c, _ in cols)])
+            n = 0
+            for src, key, ts, data, _ in _rows(conn, ds, where, params):
+                d = orjson.loads(data)
+                w.writerow([src, key, iso(ts), *("" if (v := get(d)) is None else v for _, get in cols)])
+                n += 1
+                if n % CHUNK == 0:
+                    tick(CHUNK)
+            tick(n % CHUNK)
+    (out / "manifest.json").write_bytes(orjson.dumps(manifest, option=orjson.OPT_INDENT_2))
+
+
+def table_name(dataset: str) -> str:
+    return dataset.replace(".", "_")
+
+
+def _sqlite(
+    conn: Connection,
+    out: Path,
+    counts: dict[str, int],
+    where: str,
+    params: list[Any],
+    manifest: dict[str, Any],
+    tick: Callable[[int], None],
+) -> None:
+    import sqlite3
+
+    import sqlite_utils
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    plain = sqlite3.connect(out)
+    db = sqlite_utils.Database(plain)
+    for ds in counts:
+        cols = columns_of(ds)
+        table = db.table(table_name(ds))
+        table.create(
+            {"source": str, "key": str, "ts": str, "ts_ms": int, **{c: str for c, _ in cols}},
+            pk=("source", "key"),
+        )
+        batch: list[dict[str, Any]] = []
+        for src, key, ts, data, _ in _rows(conn, ds, where, params):
+            d = orjson.loads(data)
+            batch.append({"source": src, "key": key, "ts": iso(ts), "ts_ms": ts, **{c: get(d) for c, get in cols}})
+            if len(batch) == CHUNK:
+                table.insert_all(batch, batch_size=CHUNK)
+                tick(len(batch))
+                batch = []
+        if batch:
+            table.insert_all(batch, batch_size=CHUNK)
+            tick(len(batch))
+        table.create_index(["ts"])
+    db.table("_selfdata_manifest").insert_all(
+        [{"name": k, "value": orjson.dumps(v).decode()} for k, v in manifest.items()], pk="name"
+    )
+    plain.commit()
+    plain.close()
