@@ -7,6 +7,7 @@ process so that its peak RSS is its own:
 
 - selfdata: the apple-health importer, the SDK pipeline (validation) and the encrypted
   vault's writer, in batches, the way `selfdata import` stores records;
+- selfdata plain SQLite: the same, written to an unencrypted SQLite file, as the peer writes;
 - selfdata parse only: the importer and the pipeline, nothing written (where time goes);
 - healthkit-to-sqlite, installed with pip into a throwaway virtualenv this bench creates
   (never a selfdata dependency), importing the same zip into a plain SQLite file.
@@ -61,6 +62,47 @@ def phase_selfdata(home: Path, export: Path) -> dict[str, float]:
     return {"records": n, "seconds": seconds, "rss": peak_rss_mb()}
 
 
+def phase_plain(home: Path, export: Path) -> dict[str, float]:
+    """The importer and the pipeline, written to a plain (unencrypted) SQLite file as the peer does."""
+    import sqlite3
+
+    import orjson
+
+    from connectors.health.applehealth import AppleHealthImporter
+    from connectors.sdk.pipeline import to_records
+
+    home.mkdir(parents=True, exist_ok=True)
+    db = sqlite3.connect(home / "plain.db", isolation_level=None)
+    db.execute("PRAGMA journal_mode = WAL")
+    db.execute("PRAGMA synchronous = NORMAL")
+    db.execute(
+        "CREATE TABLE records (dataset TEXT, key TEXT, ts INTEGER, data TEXT, raw TEXT, PRIMARY KEY (dataset, key))"
+    )
+    sql = "INSERT OR REPLACE INTO records VALUES (?,?,?,?,?)"
+    importer = AppleHealthImporter()
+    start = time.perf_counter()
+    n, batch = 0, []
+    for item in importer.read(export, {}):
+        for r in to_records(importer, item):  # type: ignore[arg-type]
+            ts = int(r.ts.timestamp() * 1000)
+            batch.append((r.dataset, r.key, ts, orjson.dumps(r.data).decode(), orjson.dumps(r.raw).decode()))
+        if len(batch) >= BATCH:
+            _write(db, sql, batch)
+            n += len(batch)
+            batch = []
+    _write(db, sql, batch)
+    n += len(batch)
+    seconds = time.perf_counter() - start
+    db.close()
+    return {"records": n, "seconds": seconds, "rss": peak_rss_mb()}
+
+
+def _write(db: Any, sql: str, rows: list[tuple[Any, ...]]) -> None:
+    db.execute("BEGIN")
+    db.executemany(sql, rows)
+    db.execute("COMMIT")
+
+
 def phase_parse(home: Path, export: Path) -> dict[str, float]:
     from connectors.health.applehealth import AppleHealthImporter
     from connectors.sdk.pipeline import to_records
@@ -112,29 +154,27 @@ def main(argv: list[str]) -> None:
             f"in {time.perf_counter() - t:.0f} s"
         )
         ours = _child("selfdata", tmp / "vault", export)
+        plain = _child("plain", tmp / "plain", export)
         parse = _child("parse", tmp, export)
         theirs: dict[str, Any] = peer(tmp, export) if with_peer else {"error": "skipped (--no-peer)"}
-    rate = ours["records"] / ours["seconds"]
     print(f"apple-health import of {n:,} records (export.zip)")
-    print(
-        f"  selfdata, into the vault   {ours['seconds']:>8.1f} s  {rate:>9,.0f} records/s  "
-        f"peak RSS {ours['rss']:>6.1f} MB"
-    )
-    print(
-        f"  selfdata, parse only       {parse['seconds']:>8.1f} s  {parse['records'] / parse['seconds']:>9,.0f}"
-        f" records/s  peak RSS {parse['rss']:>6.1f} MB"
-    )
+    rows = [("selfdata, into the vault", ours), ("selfdata, plain SQLite", plain), ("selfdata, parse only", parse)]
+    for label, m in rows:
+        print(
+            f"  {label:<26} {m['seconds']:>8.1f} s  {m['records'] / m['seconds']:>9,.0f} records/s  "
+            f"peak RSS {m['rss']:>6.1f} MB"
+        )
     if "error" in theirs:
         print(f"  healthkit-to-sqlite        {theirs['error']}")
         return
-    print(
-        f"  healthkit-to-sqlite        {theirs['seconds']:>8.1f} s  {n / theirs['seconds']:>9,.0f} records/s  "
-        f"peak RSS {theirs['rss']:>6.1f} MB"
-    )
-    speedup = float(theirs["seconds"]) / ours["seconds"]
-    rss_ratio = ours["rss"] / float(theirs["rss"])
-    print(f"  speed-up                   {speedup:>8.2f}x  (target >= 2x)  {'ok' if speedup >= 2 else 'MISSED'}")
-    print(f"  peak RSS ratio             {rss_ratio:>8.2f}x  (target <= 1.5x) {'ok' if rss_ratio <= 1.5 else 'MISSED'}")
+    peer_s, peer_rss = float(theirs["seconds"]), float(theirs["rss"])
+    print(f"  healthkit-to-sqlite        {peer_s:>8.1f} s  {n / peer_s:>9,.0f} records/s  peak RSS {peer_rss:>6.1f} MB")
+    for label, m in rows[:2]:
+        speedup, rss_ratio = peer_s / m["seconds"], m["rss"] / peer_rss
+        print(
+            f"  {label}: {speedup:.2f}x faster (target >= 2x: {'ok' if speedup >= 2 else 'missed'}), "
+            f"peak RSS {rss_ratio:.2f}x (target <= 1.5x: {'ok' if rss_ratio <= 1.5 else 'missed'})"
+        )
 
 
 def _child(phase: str, home: Path, export: Path) -> dict[str, float]:

@@ -359,17 +359,17 @@ def _instant(raw: dict[str, Any], name: str) -> tuple[str, datetime]:
         raise ValueError(f"{name}: {err}") from None
 
 
-_HOURS: dict[str, int] = {}
+_DAYS: dict[str, int] = {}
 
 
 def _epoch(raw: dict[str, Any], name: str) -> int:
     """Seconds since 1970 (UTC) of an Apple date: the time zone it was written in does not matter."""
     text = raw.get(name)
     if type(text) is str and len(text) == 25:
-        base = _HOURS.get(text[:13] + text[19:])  # the hour and the offset, seen before
+        base = _DAYS.get(text[:10] + text[19:])  # the day and the offset, seen before
         if base is not None:
             try:
-                return base + int(text[14:16]) * 60 + int(text[17:19])
+                return base + int(text[11:13]) * 3600 + int(text[14:16]) * 60 + int(text[17:19])
             except ValueError:
                 pass
     if not isinstance(text, str):
@@ -378,8 +378,8 @@ def _epoch(raw: dict[str, Any], name: str) -> int:
         dt = parse_apple_date(text)[1]
     except ValueError as err:
         raise ValueError(f"{name}: {err}") from None
-    if len(_HOURS) < 200_000:
-        _HOURS[text[:13] + text[19:]] = int(dt.replace(minute=0, second=0).timestamp())
+    if len(_DAYS) < 50_000:
+        _DAYS[text[:10] + text[19:]] = int(dt.replace(hour=0, minute=0, second=0).timestamp())
     return int(dt.timestamp())
 
 
