@@ -51,7 +51,7 @@ async def _flusher(app: web.Application) -> AsyncIterator[None]:
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
     await asyncio.to_thread(_flush, state)
-    state.reader.close()
+    await asyncio.to_thread(state.close)
 
 
 def _flush(state: ApiState) -> None:
@@ -61,7 +61,7 @@ def _flush(state: ApiState) -> None:
 
 def api_app(services: Services) -> web.Application:
     grants: GrantStore = services.get_grants()
-    state = ApiState(services, grants, AccessLog(services.vault), services.vault.reader())
+    state = ApiState(services, grants, AccessLog(services.vault), services.vault.reader(cache_kib=8000))
     services.access = state.access
     app = web.Application(
         client_max_size=BODY_LIMIT, middlewares=[make_middleware(services.config.api_allowed_hosts, grants)]

@@ -184,7 +184,7 @@ async def get_records(request: web.Request) -> web.StreamResponse:
         return await _export(request, grant, dataset, query)
     limit = _int(request, "limit", 100, 1, MAX_LIMIT)
     sql, args = query.sql(query.after, limit + 1)
-    rows = state.reader.execute(sql, args).fetchall()
+    rows = await state.fetch(sql, args)
     more = len(rows) > limit
     rows = rows[:limit]
     state.access.record(grant, "records", dataset, len(rows))
@@ -200,7 +200,7 @@ async def _export(request: web.Request, grant: Any, dataset: str, query: RecordQ
     response = web.StreamResponse(headers={"Content-Type": NDJSON})
     prepare_headers(request, response)
     await response.prepare(request)
-    conn = await asyncio.to_thread(state.services.vault.reader)
+    conn = await asyncio.to_thread(state.services.vault.reader, 2000)
     sent = 0
     after = query.after
     try:
@@ -277,11 +277,11 @@ async def changes(request: web.Request) -> web.Response:
             for r in state.reader.execute("SELECT DISTINCT dataset FROM records WHERE deleted=1")
             if grant.can_read(r[0]) and r[0] not in readable
         ]
-    rows = state.reader.execute(
+    rows = await state.fetch(
         f"SELECT seq, dataset, CASE WHEN deleted THEN {TOMBSTONE_JSON} ELSE {RECORD_JSON} END FROM records"
         " WHERE seq>? AND dataset IN (SELECT value FROM json_each(?)) ORDER BY seq LIMIT ?",
         (since, orjson.dumps(readable).decode(), limit),
-    ).fetchall()
+    )
     counts: dict[str, int] = {}
     for _, ds, _ in rows:
         counts[ds] = counts.get(ds, 0) + 1

@@ -159,7 +159,7 @@ def export(
         raise ExportError(f"format {fmt!r}: use one of {', '.join(FORMATS)}")
     if out.exists() and (out.is_file() or any(out.iterdir())):
         raise ExportError(f"{out} already exists and is not an empty folder; nothing was written")
-    conn = vault.reader()
+    conn = vault.reader(cache_kib=2000)
     try:
         where, params = _scope(dataset, source)
         counts = {

@@ -20,7 +20,7 @@ OperationalError = sqlcipher.OperationalError
 BUSY_TIMEOUT_S = 30.0
 
 
-def connect(path: Path, db_key: bytes, *, readonly: bool = False) -> Connection:
+def connect(path: Path, db_key: bytes, *, readonly: bool = False, cache_kib: int = 16000) -> Connection:
     """Open the vault database with its raw 256-bit key (no passphrase KDF: slots did that)."""
     if readonly:
         uri = f"file:{path}?mode=ro"
@@ -38,7 +38,7 @@ def connect(path: Path, db_key: bytes, *, readonly: bool = False) -> Connection:
         conn.execute("PRAGMA secure_delete = ON")
         conn.execute("PRAGMA foreign_keys = ON")
         conn.execute("PRAGMA temp_store = MEMORY")
-        conn.execute("PRAGMA cache_size = -16000")  # 16 MB per connection: fits a Pi
+        conn.execute(f"PRAGMA cache_size = -{int(cache_kib)}")  # 16 MB by default: fits a Pi
     except DatabaseError as err:
         conn.close()
         raise corrupt(path, err) from err

@@ -83,9 +83,9 @@ class Vault:
             )
         return cls(paths, master, conn)
 
-    def reader(self) -> Connection:
-        """A separate read-only connection (API handlers, exports)."""
-        return connect(self.paths.vault_file, self._master.db_key, readonly=True)
+    def reader(self, cache_kib: int = 16000) -> Connection:
+        """A separate read-only connection (API handlers; exports, which scan, with a small cache)."""
+        return connect(self.paths.vault_file, self._master.db_key, readonly=True, cache_kib=cache_kib)
 
     def counts(self) -> list[records.StreamCount]:
         return records.counts(self.conn)
