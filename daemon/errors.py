@@ -10,6 +10,9 @@ from .admin.ops import OpError
 from .config import ConfigError
 from .files import InsecurePermissions
 from .grants import GrantError
+from .rights.backup import BackupError
+from .rights.erase import EraseError
+from .rights.export import ExportError
 from .ops.jsonl import JsonlError
 from .plugins import UnknownConnector
 from .sources import SourceError
@@ -41,4 +44,7 @@ USER_ERRORS: tuple[type[BaseException], ...] = (
     RemoteError,
     OpError,
     GrantError,
+    BackupError,
+    EraseError,
+    ExportError,
 )

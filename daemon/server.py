@@ -12,7 +12,7 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import IO
 
@@ -127,6 +127,23 @@ async def _start_api(services: Services) -> web.AppRunner:
 
 async def _main(services: Services) -> int:
     loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+
+    def ready() -> None:
+        assert services.daemon is not None
+        print(
+            f"selfdata {__version__} running (pid {os.getpid()}), API at {services.daemon.api_url}. Stop with Ctrl-C.",
+            flush=True,
+        )
+
+    return await run_services(services, stop, ready)
+
+
+async def run_services(services: Services, stop: asyncio.Event, ready: Callable[[], None] | None = None) -> int:
+    """The daemon's parts around an open vault, until `stop` is set (`selfdata run`, the demo)."""
+    loop = asyncio.get_running_loop()
     services.events.bind(loop)
     services.daemon = DaemonInfo()
     sd = SdNotify()
@@ -136,10 +153,6 @@ async def _main(services: Services) -> int:
             "%d run(s) were interrupted when the daemon last stopped; their sources resume from their checkpoints",
             interrupted,
         )
-    stop = asyncio.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-
     app = build_app(services)
     runner = web.AppRunner(app, handle_signals=False, access_log=None)
     await runner.setup()
@@ -161,7 +174,8 @@ async def _main(services: Services) -> int:
     api = services.daemon.api_url
     sd.send("READY=1", f"STATUS=serving on {api}; vault {services.paths.vault_dir}")
     log.info("selfdata %s daemon ready (pid %d); API %s; admin socket %s", __version__, os.getpid(), api, sock)
-    print(f"selfdata {__version__} running (pid {os.getpid()}), API at {api}. Stop with Ctrl-C.", flush=True)
+    if ready is not None:
+        ready()
 
     await stop.wait()
     sd.send("STOPPING=1", "STATUS=stopping: letting running syncs reach a checkpoint")

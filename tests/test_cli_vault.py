@@ -176,10 +176,3 @@ def test_removing_the_last_slot_is_refused(home: Path, run: Cli, tmp_path: Path)
 def test_commands_without_a_vault_say_run_init(home: Path, run: Cli) -> None:
     r = run("status", ok=False)
     assert r.exit_code == 1 and "selfdata init" in r.output
-
-
-def test_demo_imports_samples_and_is_idempotent(run: Cli, tmp_path: Path) -> None:
-    out = run("demo", "--home", str(tmp_path / "demo")).output
-    assert "bank.transaction" in out and "energy.reading" in out and "259 new" in out
-    again = run("demo", "--home", str(tmp_path / "demo")).output
-    assert "0 new, 0 changed, 259 unchanged" in again

@@ -50,3 +50,11 @@ async def erase(services: Services, params: dict[str, Any], emit: Emit) -> Any:
 @op("erasures")
 async def erasure_log(services: Services, params: dict[str, Any], emit: Emit) -> Any:
     return erasures(services.vault)
+
+
+@op("backup")
+async def backup(services: Services, params: dict[str, Any], emit: Emit) -> Any:
+    from ..rights.backup import backup as do_backup
+
+    result = await asyncio.to_thread(do_backup, services.vault, Path(params["out"]))
+    return result.to_json()

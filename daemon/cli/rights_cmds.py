@@ -123,3 +123,13 @@ def erasures(ctx: click.Context, as_json: bool) -> None:
         ["when", "source", "dataset", "records", "credentials", "files"],
         [(r["at"][:19], r["source"] or "", r["dataset"] or "", r["records"], r["secrets"], r["files"]) for r in rows],
     )
+
+
+@cli.command()
+@click.argument("out", type=click.Path(file_okay=False, path_type=Path))
+@click.pass_context
+def backup(ctx: click.Context, out: Path) -> None:
+    """Copy the encrypted vault and its key slots to the new folder OUT, safely while the daemon runs."""
+    r = invoke(ctx, "backup", {"out": str(out.absolute())})
+    click.echo(f"Backed up {r['records']:,} records ({render.human_bytes(r['size_bytes'])}, still encrypted) to {out}.")
+    click.echo("It opens with the same passphrase, key file or recovery key. Restoring: docs/install.md.")

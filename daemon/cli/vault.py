@@ -14,7 +14,7 @@ from ..ops import jsonl as jsonl_ops
 from ..ops.setup import init_vault
 from ..paths import resolve
 from ..session import kdf_profile, read_secret_file
-from ..times import iso, parse_instant
+from ..times import parse_instant
 from ..vault import records
 from . import cli, invoke, render
 
@@ -318,50 +318,16 @@ def import_jsonl(ctx: click.Context, file: Path, source: str | None, dataset: st
     type=click.Path(file_okay=False, path_type=Path),
     help="Keep the demo in this folder (default: a temporary folder, removed afterwards).",
 )
-def demo(demo_home: Path | None) -> None:
-    """Try selfdata with generated sample data in a throwaway vault."""
+@click.option("--duration", type=float, help="Stop by itself this many seconds after the summary.")
+def demo(demo_home: Path | None, duration: float | None) -> None:
+    """See selfdata work in a minute: fake vendors, one source per category, the daemon and its API."""
+    import asyncio
     import tempfile
 
-    from ..ops.demo import run_demo
+    from .. import logs
+    from ..demo import run
 
+    logs.configure("warning")
     with tempfile.TemporaryDirectory(prefix="selfdata-demo-") as tmp:
         home = (demo_home or Path(tmp)).absolute()
-        vault, result = run_demo(home)
-        try:
-            out = render.console()
-            out.print(
-                f"[bold]selfdata demo[/bold] in {home} ({'new' if result.created else 'existing'} vault, "
-                f"unlocked by the key file {result.key_file})"
-            )
-            for imp in result.imports:
-                c = imp.counts
-                out.print(
-                    f"  imported {imp.file.name}: {imp.records:,} records ({c.new:,} new, "
-                    f"{c.changed:,} changed, {c.unchanged:,} unchanged)"
-                )
-            render.table(
-                "What the vault holds",
-                ["dataset", "source", "records", "from", "to"],
-                [
-                    (c.dataset, c.source, f"{c.count:,}", iso(c.first_ts or 0)[:10], iso(c.last_ts or 0)[:10])
-                    for c in vault.counts()
-                ],
-            )
-            page = records.query_page(vault.conn, "bank.transaction", limit=5, start_ms=parse_instant("2026-10-01"))
-            render.table(
-                "selfdata query bank.transaction --from 2026-10-01 --limit 5",
-                ["booked", "amount", "description", "category"],
-                [
-                    (
-                        r.data["booked_on"],
-                        f"{r.data['amount']} {r.data['currency']}",
-                        r.data["description"],
-                        r.data["category"],
-                    )
-                    for r in page.records
-                ],
-            )
-            if demo_home:
-                out.print(f"\nTry: selfdata --home {home} query energy.reading --from 2026-10-31 --limit 5")
-        finally:
-            vault.close()
+        raise SystemExit(asyncio.run(run(home, lambda text: click.echo(text), duration)))

@@ -1,0 +1,180 @@
+"""`selfdata doctor`: checks and explains, so a user knows what is wrong and what to do."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import time
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from . import RELEASE_EPOCH
+from .files import InsecurePermissions, check_private_file
+from .session import Session
+from .vault.keysources import machine_key_candidates
+
+MIN_FREE_BYTES = 1_000_000_000
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    status: str  # ok, warn, fail
+    detail: str
+    action: str = ""
+
+    def to_json(self) -> dict[str, str]:
+        return {"check": self.name, "status": self.status, "detail": self.detail, "action": self.action}
+
+
+def check_clock() -> Check:
+    now = time.time()
+    if now < RELEASE_EPOCH:
+        return Check(
+            "clock",
+            "fail",
+            time.strftime("the system clock says %Y-%m-%d %H:%M UTC", time.gmtime(now)),
+            "set the time (is NTP running? `timedatectl`); the scheduler waits until then",
+        )
+    return Check("clock", "ok", time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(now)))
+
+
+def check_key_files(session: Session) -> list[Check]:
+    out = []
+    for origin, path in machine_key_candidates(session.config.key_file):
+        if not path.exists():
+            out.append(
+                Check(
+                    f"key file ({origin})",
+                    "warn",
+                    f"{path} does not exist",
+                    "point it at your key file, or remove the setting",
+                )
+            )
+            continue
+        try:
+            check_private_file(path)
+            out.append(Check(f"key file ({origin})", "ok", f"{path}, readable by its owner only"))
+        except InsecurePermissions as err:
+            out.append(Check(f"key file ({origin})", "fail", str(err), f"chmod 600 '{path}'"))
+    return out
+
+
+def check_disk(path: Path) -> Check:
+    probe = path if path.exists() else path.parent
+    usage = shutil.disk_usage(probe)
+    free = f"{usage.free / 1e9:.1f} GB free of {usage.total / 1e9:.1f} GB"
+    if usage.free < MIN_FREE_BYTES or usage.free / usage.total < 0.05:
+        return Check("disk space", "warn", f"{free} at {probe}", "free some space: syncs and exports need room")
+    return Check("disk space", "ok", f"{free} at {probe}")
+
+
+def check_api(url: str | None) -> Check:
+    if not url:
+        return Check("API", "warn", "the daemon reports no API address")
+    try:
+        with urllib.request.urlopen(f"{url}/api/v1/health", timeout=5) as r:
+            ok = r.status == 200
+    except OSError as err:
+        return Check(
+            "API", "fail", f"{url} does not answer ({err})", "look at the daemon's log (journalctl -u selfdata)"
+        )
+    return Check("API", "ok" if ok else "fail", f"{url} answers")
+
+
+def check_systemd() -> Check | None:
+    if not shutil.which("systemctl"):
+        return None
+    try:
+        state = subprocess.run(
+            ["systemctl", "is-active", "selfdata"], capture_output=True, text=True, timeout=5
+        ).stdout.strip()
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if state in ("", "unknown"):
+        return None
+    status = "ok" if state == "active" else "warn"
+    return Check(
+        "systemd unit",
+        status,
+        f"selfdata.service is {state}",
+        "" if status == "ok" else "sudo systemctl enable --now selfdata",
+    )
+
+
+def source_checks(status: dict[str, Any]) -> list[Check]:
+    out = []
+    for src in status.get("sources", []):
+        last = src.get("last_run")
+        when = f"last run {last['status']} at {last['started_at'][:16]}" if last else "never run"
+        if not src["enabled"]:
+            out.append(Check(f"source {src['name']}", "ok", f"disabled; {when}"))
+        elif src["health"] == "ok":
+            out.append(Check(f"source {src['name']}", "ok", when))
+        else:
+            level = "warn" if src["health"] == "retrying" else "fail"
+            out.append(
+                Check(
+                    f"source {src['name']}",
+                    level,
+                    f"{src['health']}: {src.get('health_message') or ''} ({when})",
+                    src.get("action") or "",
+                )
+            )
+        if src.get("warning"):
+            out.append(Check(f"source {src['name']}", "warn", src["warning"]))
+    return out
+
+
+def run_checks(session: Session, status_of: Callable[[], dict[str, Any]], daemon_running: bool) -> list[Check]:
+    checks = [check_clock(), *check_key_files(session), check_disk(session.paths.state_dir)]
+    try:
+        status = status_of()
+        checks.append(
+            Check("vault", "ok", f"{status['vault']['path']} opens (unlocked by {status['vault']['unlocked_by']})")
+        )
+        if any(s.get("warning") for s in status["vault"]["slots"]):
+            checks.append(
+                Check(
+                    "key slots",
+                    "warn",
+                    "a passphrase slot uses the insecure test KDF",
+                    "selfdata keys change-passphrase",
+                )
+            )
+        if not any(s["kind"] == "recovery" for s in status["vault"]["slots"]):
+            checks.append(
+                Check("key slots", "warn", "no recovery key slot", "selfdata keys add-recovery, and write the key down")
+            )
+    except Exception as err:  # the point of doctor is to explain any failure
+        return [*checks, Check("vault", "fail", str(err), "see docs/security.md: the ways to unlock")]
+    if daemon_running:
+        checks.append(Check("daemon", "ok", f"running, pid {status['daemon']['pid']}"))
+        checks.append(check_api(status["daemon"].get("api_url")))
+    else:
+        checks.append(
+            Check(
+                "daemon",
+                "warn",
+                "not running: sources sync only when you run selfdata sync",
+                "selfdata run (or the systemd service)",
+            )
+        )
+    systemd = check_systemd()
+    if systemd is not None:
+        checks.append(systemd)
+    checks += source_checks(status)
+    return checks
+
+
+def worst(checks: list[Check]) -> str:
+    return (
+        "fail"
+        if any(c.status == "fail" for c in checks)
+        else "warn"
+        if any(c.status == "warn" for c in checks)
+        else "ok"
+    )
