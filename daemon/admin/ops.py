@@ -373,4 +373,5 @@ async def access_log(services: Services, params: dict[str, Any], emit: Emit) -> 
     return [e.to_json() for e in entries]
 
 
+from . import files_ops as _files_ops  # noqa: E402,F401  (registers files.list and files.get)
 from . import rights_ops as _rights_ops  # noqa: E402,F401  (registers export and erase)

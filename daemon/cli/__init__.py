@@ -95,6 +95,7 @@ def invoke(
 
 
 from . import daemon_cmds as _daemon_cmds  # noqa: E402,F401  (registers the commands)
+from . import files_cmds as _files_cmds  # noqa: E402,F401
 from . import grants_cmds as _grants_cmds  # noqa: E402,F401
 from . import rights_cmds as _rights_cmds  # noqa: E402,F401
 from . import sources as _sources  # noqa: E402,F401

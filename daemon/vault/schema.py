@@ -158,7 +158,44 @@ CREATE TABLE erasures (
 );
 """
 
-MIGRATIONS: list[Callable[[Connection], None]] = [_sql(_V1), _sql(_V2), _sql(_V3), _sql(_V4), _sql(_V5)]
+# Original files the inbox imported: each content stored once (SHA-256), in 1 MiB chunks,
+# listed once per source it went to. `complete` turns 1 when the last chunk is in.
+_V6 = """
+CREATE TABLE file_contents (
+    id INTEGER PRIMARY KEY,
+    sha256 TEXT NOT NULL UNIQUE,
+    size INTEGER NOT NULL,
+    complete INTEGER NOT NULL DEFAULT 0
+);
+
+CREATE TABLE file_chunks (
+    content_id INTEGER NOT NULL,
+    n INTEGER NOT NULL,
+    data BLOB NOT NULL,
+    PRIMARY KEY (content_id, n)
+);
+
+CREATE TABLE files (
+    id INTEGER PRIMARY KEY,
+    content_id INTEGER NOT NULL REFERENCES file_contents(id),
+    name TEXT NOT NULL,
+    importer TEXT,
+    source TEXT NOT NULL,
+    added_at INTEGER NOT NULL,
+    run_id INTEGER,
+    UNIQUE (source, content_id)
+);
+CREATE INDEX files_content ON files(content_id);
+"""
+
+MIGRATIONS: list[Callable[[Connection], None]] = [
+    _sql(_V1),
+    _sql(_V2),
+    _sql(_V3),
+    _sql(_V4),
+    _sql(_V5),
+    _sql(_V6),
+]
 
 
 def migrate(conn: Connection) -> int:
