@@ -265,6 +265,9 @@ def _sqlite(
 
     out.parent.mkdir(parents=True, exist_ok=True)
     plain = sqlite3.connect(out)
+    # A new file nobody reads yet: an interrupted export is simply run again.
+    plain.execute("PRAGMA journal_mode = OFF")
+    plain.execute("PRAGMA synchronous = OFF")
     db = sqlite_utils.Database(plain)
     for ds in counts:
         cols = columns_of(ds)
@@ -273,16 +276,18 @@ def _sqlite(
             {"source": str, "key": str, "ts": str, "ts_ms": int, **{c: str for c, _ in cols}},
             pk=("source", "key"),
         )
-        batch: list[dict[str, Any]] = []
+        names = ", ".join(f'"{c}"' for c in ["source", "key", "ts", "ts_ms", *(c for c, _ in cols)])
+        sql = f'INSERT INTO "{table_name(ds)}" ({names}) VALUES ({", ".join("?" * (4 + len(cols)))})'
+        batch: list[tuple[Any, ...]] = []
         for src, key, ts, data, _ in _rows(conn, ds, where, params):
             d = orjson.loads(data)
-            batch.append({"source": src, "key": key, "ts": iso(ts), "ts_ms": ts, **{c: get(d) for c, get in cols}})
+            batch.append((src, key, iso(ts), ts, *(get(d) for _, get in cols)))
             if len(batch) == CHUNK:
-                table.insert_all(batch, batch_size=CHUNK)
+                plain.executemany(sql, batch)
                 tick(len(batch))
                 batch = []
         if batch:
-            table.insert_all(batch, batch_size=CHUNK)
+            plain.executemany(sql, batch)
             tick(len(batch))
         table.create_index(["ts"])
     db.table("_selfdata_manifest").insert_all(
