@@ -41,14 +41,15 @@ def _port_free(port: int) -> bool:
             return False
 
 
-def prepare_home(home: Path) -> Path:
+def prepare_home(home: Path, port: int | None = None) -> Path:
     paths = home_paths(home)
     key_file = home / "demo.key"
     if not paths.keyslots_file.exists():
         # A throwaway vault holding generated data: a key file and no passphrase is enough.
         init_vault(paths, passphrase=None, key_file=key_file, kdf=INSECURE_TEST_KDF, recovery=False)
     text = paths.config_file.read_text()
-    port = DEFAULT_PORT if _port_free(DEFAULT_PORT) else 0
+    if port is None:
+        port = DEFAULT_PORT if _port_free(DEFAULT_PORT) else 0
     lines = [f"port = {port}" if line.startswith("port = ") else line for line in text.splitlines()]
     paths.config_file.write_text("\n".join(lines) + "\n")
     return key_file
@@ -126,8 +127,8 @@ def curl_commands(api: str, token: str) -> list[str]:
     ]
 
 
-async def run(home: Path, say: Say, duration: float | None = None) -> int:
-    prepare_home(home)
+async def run(home: Path, say: Say, duration: float | None = None, port: int | None = None) -> int:
+    prepare_home(home, port)
     paths = home_paths(home)
     session = Session(paths, config_mod.load(paths))
     services = open_services(session)

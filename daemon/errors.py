@@ -10,11 +10,11 @@ from .admin.ops import OpError
 from .config import ConfigError
 from .files import InsecurePermissions
 from .grants import GrantError
+from .ops.jsonl import JsonlError
+from .plugins import UnknownConnector
 from .rights.backup import BackupError
 from .rights.erase import EraseError
 from .rights.export import ExportError
-from .ops.jsonl import JsonlError
-from .plugins import UnknownConnector
 from .sources import SourceError
 from .sync.importing import UnknownFormat
 from .sync.schedule import ScheduleError

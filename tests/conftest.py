@@ -186,6 +186,8 @@ def env(home: Path, tmp_path: Path) -> Iterator[dict[str, str]]:
         check=True,
         capture_output=True,
     )
+    config = home / "config.toml"  # a free port each: tests run in parallel
+    config.write_text(config.read_text().replace("port = 7350", "port = 0"))
     yield e
 
 

@@ -28,7 +28,7 @@ def test_the_demo_shows_every_category_and_its_curl_commands_work(tmp_path: Path
     env = {**os.environ, "SELFDATA_HOME": ""}
     env.pop("SELFDATA_HOME")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "daemon", "demo", "--home", str(tmp_path / "demo"), "--duration", "30"],
+        [sys.executable, "-m", "daemon", "demo", "--home", str(tmp_path / "demo"), "--duration", "30", "--port", "0"],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,

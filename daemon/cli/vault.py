@@ -319,7 +319,8 @@ def import_jsonl(ctx: click.Context, file: Path, source: str | None, dataset: st
     help="Keep the demo in this folder (default: a temporary folder, removed afterwards).",
 )
 @click.option("--duration", type=float, help="Stop by itself this many seconds after the summary.")
-def demo(demo_home: Path | None, duration: float | None) -> None:
+@click.option("--port", type=click.IntRange(0, 65535), help="The API's port (default 7350 if free; 0: any free port).")
+def demo(demo_home: Path | None, duration: float | None, port: int | None) -> None:
     """See selfdata work in a minute: fake vendors, one source per category, the daemon and its API."""
     import asyncio
     import tempfile
@@ -330,4 +331,4 @@ def demo(demo_home: Path | None, duration: float | None) -> None:
     logs.configure("warning")
     with tempfile.TemporaryDirectory(prefix="selfdata-demo-") as tmp:
         home = (demo_home or Path(tmp)).absolute()
-        raise SystemExit(asyncio.run(run(home, lambda text: click.echo(text), duration)))
+        raise SystemExit(asyncio.run(run(home, lambda text: click.echo(text), duration, port)))
