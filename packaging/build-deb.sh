@@ -68,6 +68,9 @@ VERSION=$(sed -n 's/^__version__ = "\(.*\)"$/\1/p' "$ROOT/daemon/__init__.py")
 [ -n "$VERSION" ] || die "no __version__ in daemon/__init__.py"
 mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
+# Reproducible timestamps in the package: the last commit's time unless given.
+SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(git -C "$ROOT" log -1 --format=%ct 2>/dev/null || date +%s)}
+export SOURCE_DATE_EPOCH
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 PIP_CACHE=()
@@ -131,7 +134,8 @@ build_one() {
     chmod 0644 "$root/usr/lib/systemd/user/selfdata.service"
     ln -s /opt/selfdata/venv/bin/selfdata "$root/usr/bin/selfdata"
     local doc
-    for doc in README.md docs/install.md docs/remote-access.md docs/configuration.md docs/security.md docs/cli.md; do
+    for doc in README.md docs/install.md docs/remote-access.md docs/configuration.md docs/security.md docs/cli.md \
+        docs/daemon.md docs/api.md; do
         if [ -f "$ROOT/$doc" ]; then
             install -m 0644 "$ROOT/$doc" "$root/usr/share/doc/selfdata/$(basename "$doc")"
         fi
