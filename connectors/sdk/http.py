@@ -11,14 +11,19 @@ import json
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from types import TracebackType
-from typing import Any
-
-import aiohttp
-from yarl import URL
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from .errors import AuthFailed, Fatal, Retryable
 
-DEFAULT_TIMEOUT = aiohttp.ClientTimeout(total=120, connect=20, sock_read=60)
+if TYPE_CHECKING:  # aiohttp loads on the first request: commands and importers never pay for it
+    import aiohttp
+
+
+def default_timeout() -> aiohttp.ClientTimeout:
+    import aiohttp
+
+    return aiohttp.ClientTimeout(total=120, connect=20, sock_read=60)
 
 
 def user_agent() -> str:
@@ -74,7 +79,7 @@ class Http:
     def __init__(
         self,
         *,
-        timeout: aiohttp.ClientTimeout = DEFAULT_TIMEOUT,
+        timeout: aiohttp.ClientTimeout | None = None,
         max_body: int = 256 * 1024 * 1024,
         headers: dict[str, str] | None = None,
     ) -> None:
@@ -87,7 +92,9 @@ class Http:
     @property
     def session(self) -> aiohttp.ClientSession:
         if self._session is None:
-            self._session = aiohttp.ClientSession(timeout=self._timeout, headers=self._headers)
+            import aiohttp
+
+            self._session = aiohttp.ClientSession(timeout=self._timeout or default_timeout(), headers=self._headers)
         return self._session
 
     async def __aenter__(self) -> Http:
@@ -106,6 +113,8 @@ class Http:
 
         Statuses in `ok` are returned as they are even when they would be errors.
         """
+        import aiohttp
+
         self.requests += 1
         try:
             async with self.session.request(method, url, **kwargs) as resp:
@@ -144,8 +153,10 @@ def raise_for_status(resp: Response) -> None:
 
 
 def _origin(url: str) -> str:
+    """scheme://host[:port] only: a URL's path, query or user part may hold credentials."""
     try:
-        u = URL(url)
-        return f"{u.scheme}://{u.host}" + (f":{u.port}" if u.port and not u.is_default_port() else "")
-    except Exception:
+        u = urlsplit(url)
+        default = {"http": 80, "https": 443}.get(u.scheme)
+        return f"{u.scheme}://{u.hostname}" + (f":{u.port}" if u.port and u.port != default else "")
+    except ValueError:
         return "the vendor"
