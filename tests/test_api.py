@@ -71,7 +71,7 @@ async def api(vault: Vault, registry: Registry) -> AsyncIterator[Api]:
     vault.writer.upsert([RecordIn("bank", "bank.transaction", "t1", to_ms(T0), {"amount": "-1.00"})])
     svc = Services(
         vault.paths,
-        Config(paths=vault.paths, api_allowed_hosts=("selfdata.home.arpa",)),
+        Config(paths=vault.paths, api_allowed_hosts=("Selfdata.Home.arpa",)),
         vault,
         Unlocked(vault._master, None, "test"),
         registry,

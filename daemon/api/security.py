@@ -32,7 +32,7 @@ def host_allowed(host: str, extra: tuple[str, ...]) -> bool:
     else:
         name = host.rsplit(":", 1)[0] if host.count(":") == 1 else host
     name = name.lower().rstrip(".")
-    if name == "localhost" or name.endswith(".localhost") or name in extra:
+    if name == "localhost" or name.endswith(".localhost") or name in {h.lower().rstrip(".") for h in extra}:
         return True
     try:
         return ipaddress.ip_address(name).is_loopback
