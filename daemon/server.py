@@ -23,6 +23,7 @@ from .admin.server import admin_app, secure_socket
 from .api.app import UnsafeBind, api_app, check_bind
 from .appkeys import SERVICES
 from .errors import USER_ERRORS
+from .inbox import inbox_ctx
 from .notify import Notifier
 from .sdnotify import SdNotify
 from .services import DaemonInfo, Services, open_services
@@ -100,6 +101,7 @@ def build_app(services: Services) -> web.Application:
     app = admin_app(services)
     app.cleanup_ctx.append(_notifier_ctx)
     app.cleanup_ctx.append(_scheduler_ctx)
+    app.cleanup_ctx.append(inbox_ctx)
     return app
 
 
