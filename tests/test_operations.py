@@ -46,7 +46,7 @@ def test_the_demo_shows_every_category_and_its_curl_commands_work(tmp_path: Path
     text = "\n".join(lines)
     for source in ("demo-bank", "demo-energy", "demo-health", "demo-phone"):
         assert re.search(rf"synced {source}: [\d,]+ new records in [\d.]+ s \(ok\)", text), text
-    # the inbox sample is checked once the inbox lands
+    assert "inbox: imported statement.ofx" in text
     curls = [line.strip() for line in lines if line.strip().startswith("curl ")]
     assert len(curls) == 3
     answers = [
