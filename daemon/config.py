@@ -25,6 +25,7 @@ class Config:
     api_allowed_hosts: tuple[str, ...] = ()
     api_unsafe_allow_remote_bind: bool = False
     inbox: Path | None = None
+    inbox_settle_seconds: float = 2.0
     notify_command: str = ""
     notify_webhook: str = ""
     notify_failures: int = 3
@@ -52,7 +53,7 @@ _SCHEMA: dict[str, dict[str, tuple[str, type]]] = {
         "allowed_hosts": ("api_allowed_hosts", list),
         "unsafe_allow_remote_bind": ("api_unsafe_allow_remote_bind", bool),
     },
-    "inbox": {"path": ("inbox", Path)},
+    "inbox": {"path": ("inbox", Path), "settle_seconds": ("inbox_settle_seconds", float)},
     "notifications": {
         "command": ("notify_command", str),
         "webhook": ("notify_webhook", str),
@@ -104,6 +105,8 @@ def _coerce(paths: Paths, name: str, value: Any, kind: type) -> Any:
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise ConfigError(f"{paths.config_file}: {name} must be a list of strings")
         return tuple(value)
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
     if kind is int and isinstance(value, bool) or not isinstance(value, kind):
         raise ConfigError(f"{paths.config_file}: {name} must be a {kind.__name__}, not {value!r}")
     return value
@@ -134,6 +137,8 @@ unsafe_allow_remote_bind = false
 [inbox]
 # Folder watched for exported files to import (empty: <state dir>/inbox).
 path = ""
+# Seconds a dropped file must stay unchanged before it is imported (a rename into place is at once).
+settle_seconds = 2.0
 
 [notifications]
 # A command to run with the event as JSON on stdin, and/or a webhook URL (ntfy works).

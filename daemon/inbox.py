@@ -46,7 +46,7 @@ log = logging.getLogger("selfdata.inbox")
 
 FAILED = "failed"
 PARTIAL_SUFFIXES = (".part", ".partial", ".crdownload", ".download", ".tmp", "~")
-SETTLE_ENV = "SELFDATA_INBOX_SETTLE"  # seconds a file must stay unchanged (tests use a short one)
+SETTLE_ENV = "SELFDATA_INBOX_SETTLE"  # overrides inbox.settle_seconds (tests use a short one)
 KILL_ENV = "SELFDATA_TEST_KILL_INBOX_AT"  # tests: SIGKILL the daemon at this step (imported, stored, durable)
 GRACE_S = 10.0
 EXPECTED = (UnknownFormat, SourceError, NameError_, SettingsError, ConnectorError, FileStoreError, VaultError, OSError)
@@ -415,7 +415,7 @@ async def inbox_ctx(app: web.Application) -> AsyncIterator[None]:
         services.registry,
         services.config.inbox_dir,
         events=services.events,
-        settle_s=float(os.environ.get(SETTLE_ENV) or 2.0),
+        settle_s=float(os.environ.get(SETTLE_ENV) or services.config.inbox_settle_seconds),
         hook=_kill_hook(kill_at) if kill_at else None,
     )
     try:

@@ -1,7 +1,8 @@
 """`selfdata run`: start the daemon's parts, serve until SIGTERM/SIGINT, stop cleanly.
 
-Parts start and stop as aiohttp cleanup_ctx contexts of one application: the notifier,
-the scheduler, and the sd_notify watchdog; the admin socket serves that application.
+Parts start and stop as aiohttp cleanup_ctx contexts of one application — the notifier,
+the scheduler and the inbox — served on the admin socket; the API is a second
+application on TCP, so admin routes never reach the network.
 """
 
 from __future__ import annotations

@@ -57,3 +57,12 @@ def test_selfdata_home_overrides_everything(tmp_path: Path, monkeypatch: pytest.
     assert p.config_file == tmp_path / "cfg" / "selfdata" / "config.toml"
     assert p.vault_file == tmp_path / "data" / "selfdata" / "vault" / "vault.db"
     assert resolve(system=True).config_file == Path("/etc/selfdata/config.toml")
+
+
+def test_inbox_settle_seconds_takes_a_number(paths: Paths) -> None:
+    paths.config_file.parent.mkdir(parents=True, exist_ok=True)
+    paths.config_file.write_text("[inbox]\nsettle_seconds = 5\n")
+    assert config.load(paths).inbox_settle_seconds == 5.0
+    paths.config_file.write_text("[inbox]\nsettle_seconds = 'soon'\n")
+    with pytest.raises(config.ConfigError, match="inbox.settle_seconds must be a float"):
+        config.load(paths)
