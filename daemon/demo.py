@@ -118,6 +118,17 @@ def drop_sample(inbox: Path) -> Path:
     return final
 
 
+def _command() -> str:
+    """How the user can run selfdata now: `selfdata` if it is on PATH, else the path they used."""
+    import shutil
+    import sys
+
+    if shutil.which("selfdata"):
+        return "selfdata"
+    used = Path(sys.argv[0])
+    return str(used) if used.name == "selfdata" else "selfdata"
+
+
 def curl_commands(api: str, token: str) -> list[str]:
     auth = f'-H "Authorization: Bearer {token}"'
     return [
@@ -184,7 +195,7 @@ async def run(home: Path, say: Say, duration: float | None = None, port: int | N
             say("Try:")
             for cmd in curl_commands(api, token):
                 say(f"  {cmd}")
-            say(f"Or the command line: selfdata --home {home} status")
+            say(f"Or the command line: {_command()} --home {home} status")
             say("First syncs: " + ", ".join(f"{n} {t:.1f} s" for n, t in sorted(first_sync.items())))
             say("Ctrl-C stops the demo.")
             if duration is not None:
