@@ -195,6 +195,21 @@ def export(
     return ExportResult(out, fmt, counts, passphrase is not None)
 
 
+def _counted(rows: Iterator[tuple[Any, ...]], tick: Callable[[int], None]) -> Iterator[tuple[Any, ...]]:
+    """The rows, reporting progress every CHUNK rows and at the end."""
+    n = 0
+    for row in rows:
+        yield row
+        n += 1
+        if n % CHUNK == 0:
+            tick(CHUNK)
+    tick(n % CHUNK)
+
+
+def _write_manifest(out: Path, manifest: dict[str, Any]) -> None:
+    (out / "manifest.json").write_bytes(orjson.dumps(manifest, option=orjson.OPT_INDENT_2))
+
+
 def _jsonl(
     conn: Connection,
     out: Path,
@@ -207,17 +222,12 @@ def _jsonl(
     out.mkdir(parents=True, exist_ok=True, mode=0o700)
     for ds in counts:
         with (out / f"{ds}.jsonl").open("wb") as f:
-            n = 0
-            for src, key, ts, data, raw in _rows(conn, ds, where, params):
+            for src, key, ts, data, raw in _counted(_rows(conn, ds, where, params), tick):
                 line = {"source": src, "dataset": ds, "key": key, "ts": iso(ts), "data": orjson.Fragment(data)}
                 if raw is not None:
                     line["raw"] = orjson.Fragment(raw)
                 f.write(orjson.dumps(line) + b"\n")
-                n += 1
-                if n % CHUNK == 0:
-                    tick(CHUNK)
-            tick(n % CHUNK)
-    (out / "manifest.json").write_bytes(orjson.dumps(manifest, option=orjson.OPT_INDENT_2))
+    _write_manifest(out, manifest)
 
 
 def _csv(
@@ -235,15 +245,10 @@ def _csv(
         with (out / f"{ds}.csv").open("w", newline="", encoding="utf-8") as f:
             w = csv.writer(f)
             w.writerow(["source", "key", "ts", *(c for c, _ in cols)])
-            n = 0
-            for src, key, ts, data, _ in _rows(conn, ds, where, params):
+            for src, key, ts, data, _ in _counted(_rows(conn, ds, where, params), tick):
                 d = orjson.loads(data)
                 w.writerow([src, key, iso(ts), *("" if (v := get(d)) is None else v for _, get in cols)])
-                n += 1
-                if n % CHUNK == 0:
-                    tick(CHUNK)
-            tick(n % CHUNK)
-    (out / "manifest.json").write_bytes(orjson.dumps(manifest, option=orjson.OPT_INDENT_2))
+    _write_manifest(out, manifest)
 
 
 def table_name(dataset: str) -> str:
