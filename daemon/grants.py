@@ -63,8 +63,14 @@ class Grant:
         now = now or now_ms()
         return self.status == "approved" and self.token_issued and (self.expires_at is None or now < self.expires_at)
 
+    @property
+    def read_globs(self) -> list[str]:
+        """Dataset globs this grant reads. Scopes allow only [a-z0-9_.*], where SQLite's GLOB
+        means what fnmatchcase means, so queries can filter by them directly."""
+        return [s[5:] for s in self.scopes if s.startswith("read:")]
+
     def can_read(self, dataset: str) -> bool:
-        return any(fnmatch.fnmatchcase(dataset, s[5:]) for s in self.scopes if s.startswith("read:"))
+        return any(fnmatch.fnmatchcase(dataset, g) for g in self.read_globs)
 
     def can_write(self, dataset: str) -> bool:
         for s in self.scopes:

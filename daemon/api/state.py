@@ -8,6 +8,7 @@ from typing import Any
 from ..accesslog import AccessLog
 from ..grants import GrantStore
 from ..services import Services
+from ..vault import records
 from ..vault.db import Connection
 from .security import FailedLogins
 
@@ -37,18 +38,14 @@ class ApiState:
         """Counts and time spans per dataset, recomputed only when something changed."""
         seq = self.last_seq()
         if self._datasets is None or self._datasets[0] != seq:
-            rows = self.reader.execute(
-                "SELECT dataset, source, count(*), min(ts), max(ts) FROM records WHERE deleted=0"
-                " GROUP BY dataset, source ORDER BY dataset, source"
-            ).fetchall()
             by_name: dict[str, dict[str, Any]] = {}
-            for dataset, source, n, first, last in rows:
+            for c in records.counts(self.reader):
                 d = by_name.setdefault(
-                    dataset, {"name": dataset, "count": 0, "first": first, "last": last, "sources": []}
+                    c.dataset, {"name": c.dataset, "count": 0, "first": c.first_ts, "last": c.last_ts, "sources": []}
                 )
-                d["count"] += n
-                d["first"] = min(d["first"], first)
-                d["last"] = max(d["last"], last)
-                d["sources"].append(source)
+                d["count"] += c.count
+                d["first"] = min(d["first"], c.first_ts)
+                d["last"] = max(d["last"], c.last_ts)
+                d["sources"].append(c.source)
             self._datasets = (seq, list(by_name.values()))
         return self._datasets[1]
