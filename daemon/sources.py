@@ -202,16 +202,12 @@ class SourceStore:
             "UPDATE sources SET state=?, updated_at=? WHERE name=?", (orjson.dumps(state).decode(), now_ms(), name)
         )
 
-    def remove(self, name: str, *, keep_records: bool = False) -> int:
-        """Delete the source and its credentials; its records too unless `keep_records`."""
+    def remove(self, name: str) -> None:
+        """Forget the source and its credentials; its records stay (erase removes those)."""
         self.get(name)
-        deleted = 0
-        if not keep_records:
-            deleted = self.vault.writer.delete(source=name)
         self.vault.secrets.delete_source(name)
         with self.vault.writer.transaction() as conn:
             conn.execute("DELETE FROM sources WHERE name=?", (name,))
-        return deleted
 
     def secrets(self, name: str) -> dict[str, str]:
         """Decrypted credentials, for the runner only."""

@@ -75,6 +75,19 @@ def test_source_lifecycle(initialised: Path, run: Cli, registry: Registry, api: 
     removed = run("source", "remove", "bank", "--yes").output
     assert "Removed bank and 12 records" in removed
     assert json.loads(run("status", "--json").output)["datasets"] == []
+    erased = json.loads(run("erasures", "--json").output)
+    assert [(e["source"], e["records"], e["secrets"]) for e in erased] == [("bank", 12, 1)]
+
+
+def test_remove_keeping_records_forgets_only_the_source(
+    initialised: Path, run: Cli, registry: Registry, api: FakeServer
+) -> None:
+    run("source", "add", "bank", "test-bank", "--set", f"url={api.url}", "--set", f"token={TOKEN}")
+    run("sync", "bank")
+    assert "Removed bank." in run("source", "remove", "bank", "--keep-records", "--yes").output
+    assert json.loads(run("source", "list", "--json").output) == []
+    assert len(json.loads(run("query", "bank.transaction", "--json").output)["records"]) == 12
+    assert json.loads(run("erasures", "--json").output) == []
 
 
 def test_sync_after_401_says_what_to_do(initialised: Path, run: Cli, registry: Registry, api: FakeServer) -> None:

@@ -6,6 +6,7 @@ over the admin socket: the same function either way.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -156,8 +157,6 @@ async def query(services: Services, params: dict[str, Any], emit: Emit) -> Any:
 
 @op("import_jsonl")
 async def import_jsonl(services: Services, params: dict[str, Any], emit: Emit) -> Any:
-    import asyncio
-
     def progress(done: int, total: int) -> None:
         emit({"type": "progress", "done": done, "total": total})
 
@@ -251,8 +250,18 @@ async def source_enable(services: Services, params: dict[str, Any], emit: Emit) 
 
 @op("source.remove")
 async def source_remove(services: Services, params: dict[str, Any], emit: Emit) -> Any:
-    deleted = SourceStore(services.vault).remove(params["name"], keep_records=bool(params.get("keep_records")))
-    return {"name": params["name"], "deleted": deleted}
+    name = params["name"]
+    if params.get("keep_records"):
+        SourceStore(services.vault).remove(name)
+        return {"name": name, "deleted": 0}
+    # Records go the way of `selfdata erase`: stored files too, and nothing left on disk.
+    from ..rights.erase import erase
+
+    result = await asyncio.to_thread(erase, services.vault, source=name)
+    services.events.publish(
+        {"type": "records.changed", "source": name, "datasets": list(result.datasets), "deleted": result.records}
+    )
+    return {"name": name, "deleted": result.records}
 
 
 # runs
@@ -272,8 +281,6 @@ async def runs(services: Services, params: dict[str, Any], emit: Emit) -> Any:
 
 @op("import")
 async def import_file(services: Services, params: dict[str, Any], emit: Emit) -> Any:
-    import asyncio
-
     from ..sync.importing import import_file as do_import
 
     result = await asyncio.to_thread(
@@ -310,8 +317,6 @@ async def import_file(services: Services, params: dict[str, Any], emit: Emit) ->
 
 @op("renormalize")
 async def renormalize(services: Services, params: dict[str, Any], emit: Emit) -> Any:
-    import asyncio
-
     from ..sync.renormalize import renormalize as do_renormalize
 
     run = await asyncio.to_thread(do_renormalize, services.vault, services.registry, params["name"])

@@ -10,13 +10,13 @@ Tombstones are purged after `vault.tombstone_retention_days`.
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass
 from typing import Any
 
 from ..sources import SourceStore
 from ..times import iso, now_ms
 from ..vault import Vault
+from ..vault.files import FileStore
 
 
 class EraseError(ValueError):
@@ -43,15 +43,6 @@ class EraseResult:
         }
 
 
-def _stored_files(vault: Vault, source: str) -> int:
-    """Originals kept by the inbox, when the file store is there."""
-    try:
-        files = importlib.import_module("daemon.vault.files")
-    except ModuleNotFoundError:
-        return 0
-    return int(files.FileStore(vault).delete_source(source))
-
-
 def erase(vault: Vault, *, source: str | None = None, dataset: str | None = None) -> EraseResult:
     if not source and not dataset:
         raise EraseError("say what to erase: --source NAME and/or --dataset NAME")
@@ -76,9 +67,9 @@ def erase(vault: Vault, *, source: str | None = None, dataset: str | None = None
     if whole_source:
         assert source is not None
         secrets = vault.secrets.delete_source(source)
-        files = _stored_files(vault, source)
+        files = FileStore(vault).delete_source(source)
         if store.find(source) is not None:
-            store.remove(source, keep_records=True)
+            store.remove(source)
     with vault.writer.transaction() as conn:
         conn.execute(
             "INSERT INTO erasures (at, source, dataset, records, secrets, files) VALUES (?,?,?,?,?,?)",
