@@ -45,7 +45,7 @@ class Source:
     schedule: str | None
     enabled: bool
     state: dict[str, Any]
-    health: str
+    health: Health
     health_message: str | None
     health_since: int | None
     failures: int

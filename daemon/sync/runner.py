@@ -35,7 +35,6 @@ from ..plugins import Registry
 from ..sources import Health, Source, SourceStore
 from ..times import to_ms
 from ..vault import BatchCounts, RecordIn, Vault
-from ..vault.db import Connection
 from ..vault.records import prepare
 from . import runs
 
@@ -201,8 +200,9 @@ class Runner:
         waits: list[float] | None = None,
     ) -> RunResult:
         run = await asyncio.to_thread(runs.finish, self.vault, run_id, status, totals, deleted, message)
-        previous = self.sources.get(name).health
-        health, failures = self._health_after(name, status, error)
+        current = self.sources.get(name)
+        previous = current.health
+        health, failures = _health_after(current, status, error)
         changed = await asyncio.to_thread(self.sources.set_health, name, health, message, failures=failures)
         if changed:
             if health == "ok":
@@ -228,17 +228,6 @@ class Runner:
         )
         retry_after = error.retry_after if isinstance(error, Retryable) else None
         return RunResult(run, health, changed, attempts, waits or [], previous, retry_after)
-
-    def _health_after(self, name: str, status: str, error: BaseException | None) -> tuple[Health, int]:
-        if status in ("ok", "cancelled"):
-            current = self.sources.get(name)
-            return ("ok", 0) if status == "ok" else (current.health, current.failures)  # type: ignore[return-value]
-        failures = self.sources.get(name).failures + 1
-        if isinstance(error, AuthFailed):
-            return "needs_login", failures
-        if isinstance(error, UserActionNeeded):
-            return "needs_action", failures
-        return "failing", failures
 
     async def _fetch(
         self, connector: Connector, source: Source, run_id: int, totals: BatchCounts, deleted: list[int]
@@ -342,9 +331,19 @@ class Runner:
                 elif seg:
                     counts.add(writer.apply(conn, seg, run_id))
             if state is not None:
-                _save_state(conn, batch.source, state)
+                SourceStore.save_state(conn, batch.source, state)
         return counts, gone
 
 
-def _save_state(conn: Connection, name: str, state: dict[str, Any]) -> None:
-    SourceStore.save_state(conn, name, state)
+def _health_after(current: Source, status: str, error: BaseException | None) -> tuple[Health, int]:
+    """A source's health after a run, and its count of failures in a row."""
+    if status == "ok":
+        return "ok", 0
+    if status == "cancelled":  # stopping is not failing
+        return current.health, current.failures
+    failures = current.failures + 1
+    if isinstance(error, AuthFailed):
+        return "needs_login", failures
+    if isinstance(error, UserActionNeeded):
+        return "needs_action", failures
+    return "failing", failures
