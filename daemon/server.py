@@ -145,6 +145,36 @@ async def _main(services: Services) -> int:
     return await run_services(services, stop, ready)
 
 
+def status_text(running: set[str], last: str | None) -> str:
+    """What systemctl status shows the daemon doing."""
+    if running:
+        return f"syncing {', '.join(sorted(running))}"
+    return "idle" + (f"; last run: {last}" if last else "")
+
+
+async def _report_status(services: Services, sd: SdNotify) -> None:
+    """STATUS= lines as syncs start and finish (systemctl status shows the latest)."""
+    if not sd.enabled:
+        return
+    queue = services.events.subscribe()
+    running: set[str] = set()
+    try:
+        while True:
+            event = await queue.get()
+            if event.get("type") == "run.started":
+                running.add(event["source"])
+            elif event.get("type") == "run.finished":
+                running.discard(event["source"])
+                last = f"{event['source']} {event['status']}"
+                sd.status(status_text(running, last))
+                continue
+            else:
+                continue
+            sd.status(status_text(running, None))
+    finally:
+        services.events.unsubscribe(queue)
+
+
 async def run_services(services: Services, stop: asyncio.Event, ready: Callable[[], None] | None = None) -> int:
     """The daemon's parts around an open vault, until `stop` is set (`selfdata run`, the demo)."""
     loop = asyncio.get_running_loop()
@@ -174,6 +204,7 @@ async def run_services(services: Services, stop: asyncio.Event, ready: Callable[
         sock.unlink(missing_ok=True)
         return 1
     watchdog = asyncio.create_task(sd.watchdog(), name="watchdog")
+    status = asyncio.create_task(_report_status(services, sd), name="sd-status")
     # Everything loaded so far lives as long as the daemon: keep the collector off it, and
     # collect young objects less often. Measured: ~28% more API requests a second, shorter tails.
     gc.collect()
@@ -190,6 +221,7 @@ async def run_services(services: Services, stop: asyncio.Event, ready: Callable[
     sd.send("STOPPING=1", "STATUS=stopping: letting running syncs reach a checkpoint")
     log.info("stopping")
     watchdog.cancel()
+    status.cancel()
     await api_runner.cleanup()
     await runner.cleanup()
     sock.unlink(missing_ok=True)

@@ -154,3 +154,30 @@ def test_cli_commands_and_the_daemon_at_once(daemon: Daemon) -> None:
             time.sleep(0.05)
         assert _records(daemon, "a") == _records(daemon, "b") == expected_bank(15, 30)
         assert daemon.json("source", "show", "a")["schedule"] == "daily"
+
+
+def test_status_lines_say_what_the_daemon_is_doing(daemon: Daemon, tmp_path: Path) -> None:
+    notify = tmp_path / "notify.sock"
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(str(notify))
+    sock.settimeout(30)
+    daemon.env["NOTIFY_SOCKET"] = str(notify)
+    with threaded(bank_api(pages=3, per_page=5, delay_s=0.05)) as api:
+        daemon.start()
+        daemon.cli(
+            "source",
+            "add",
+            "bank",
+            "test-bank",
+            "--set",
+            f"url={api.url}",
+            "--set",
+            f"token={TOKEN}",
+            "--schedule",
+            "hourly",
+        )
+        messages: list[str] = []
+        while not any("STATUS=idle; last run: bank ok" in m for m in messages):
+            messages.append(sock.recv(4096).decode())
+    assert any("STATUS=syncing bank" in m for m in messages)
+    sock.close()
