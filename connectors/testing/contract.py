@@ -27,10 +27,10 @@ import pytest
 
 from ..sdk.connector import Connector, Importer
 from ..sdk.context import Context
-from ..sdk.errors import ConnectorError, ImportFailed
+from ..sdk.errors import ImportFailed
 from ..sdk.fields import parse_settings
 from ..sdk.http import Http
-from ..sdk.records import Delete, Record
+from ..sdk.records import Record
 from .fakeserver import FakeServer
 from .harness import import_file, read_file, run_connector
 from .memory import MemoryStore
@@ -221,4 +221,4 @@ class ImporterContract:
             assert store.records == {}
 
 
-__all__ = ["ConnectorContract", "ImporterContract", "ConnectorError", "Delete"]
+__all__ = ["ConnectorContract", "ImporterContract"]

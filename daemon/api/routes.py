@@ -17,7 +17,7 @@ from ..grants import GrantError, GrantNotFound
 from ..times import TimeFormatError, iso, parse_instant
 from ..vault import RecordIn
 from ..vault.names import DATASET_RE, SOURCE_RE
-from ..vault.records import CursorError, decode_cursor, encode_cursor
+from ..vault.records import CursorError, decode_cursor, encode_cursor, record_filter
 from .errors import ApiError, ok
 from .security import authenticate, prepare_headers
 
@@ -143,21 +143,10 @@ class RecordQuery:
 
 
 def _record_query(request: web.Request, dataset: str) -> RecordQuery:
-    clauses: list[str] = ["dataset=?", "deleted=0"]
-    params: list[Any] = [dataset]
-    start, end = _instant(request, "from"), _instant(request, "to")
-    if start is not None:
-        clauses.append("ts>=?")
-        params.append(start)
-    if end is not None:
-        clauses.append("ts<?")
-        params.append(end)
     source = request.query.get("source")
-    if source is not None:
-        if not SOURCE_RE.match(source):
-            raise ApiError(400, "bad_source", "not a source name")
-        clauses.append("source=?")
-        params.append(source)
+    if source is not None and not SOURCE_RE.match(source):
+        raise ApiError(400, "bad_source", "not a source name")
+    clauses, params = record_filter(dataset, _instant(request, "from"), _instant(request, "to"), source)
     after = None
     cursor = request.query.get("cursor")
     if cursor:

@@ -284,6 +284,19 @@ def _row(row: tuple[Any, ...]) -> StoredRecord:
 _COLUMNS = "source, dataset, key, ts, seq, updated_at, data, deleted"
 
 
+def record_filter(
+    dataset: str, start_ms: int | None, end_ms: int | None, source: str | None
+) -> tuple[list[str], list[Any]]:
+    """WHERE clauses and parameters for live records of a dataset in [start, end) of a source."""
+    clauses: list[str] = ["dataset=?", "deleted=0"]
+    params: list[Any] = [dataset]
+    for clause, value in (("ts>=?", start_ms), ("ts<?", end_ms), ("source=?", source)):
+        if value is not None:
+            clauses.append(clause)
+            params.append(value)
+    return clauses, params
+
+
 def iter_records(
     conn: Connection,
     dataset: str,
@@ -295,17 +308,7 @@ def iter_records(
     limit: int | None = None,
 ) -> Iterator[StoredRecord]:
     """Live records of a dataset in time order; `end_ms` is exclusive."""
-    clauses: list[str] = ["dataset=?", "deleted=0"]
-    params: list[Any] = [dataset]
-    if start_ms is not None:
-        clauses.append("ts>=?")
-        params.append(start_ms)
-    if end_ms is not None:
-        clauses.append("ts<?")
-        params.append(end_ms)
-    if source is not None:
-        clauses.append("source=?")
-        params.append(source)
+    clauses, params = record_filter(dataset, start_ms, end_ms, source)
     if after is not None:
         clauses.append("(ts, seq) > (?, ?)")
         params.extend(after)
