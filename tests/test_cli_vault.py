@@ -131,7 +131,11 @@ def test_a_bad_line_rejects_the_whole_file_with_its_line_number(
     assert json.loads(run("status", "--json").output)["datasets"] == []
 
 
-def test_query_with_a_bad_date_or_cursor_is_a_clear_error(initialised: Path, run: Cli) -> None:
+def test_query_with_a_bad_name_date_or_cursor_is_a_clear_error(initialised: Path, run: Cli) -> None:
+    r = run("query", "../etc", ok=False)
+    assert r.exit_code == 1 and "not a dataset name" in r.output
+    r = run("query", "energy.reading", "--source", "../x", ok=False)
+    assert r.exit_code == 1 and "not a source name" in r.output
     r = run("query", "energy.reading", "--from", "yesterday", ok=False)
     assert r.exit_code == 1 and "not an ISO 8601 date-time" in r.output
     r = run("query", "energy.reading", "--cursor", "garbage!", ok=False)

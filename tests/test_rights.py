@@ -230,3 +230,10 @@ def test_cli_export_erase_and_decrypt(initialised: Path, run: Cli, tmp_path: Pat
     assert refused.exit_code == 1
     assert "Erased 10 records" in run("erase", "--source", "notes", "--yes").output
     assert "notes" in run("erasures").output
+
+
+def test_erasing_what_is_not_there_says_so(vault: Vault) -> None:
+    fill(vault)
+    with pytest.raises(EraseError, match="nothing to erase: no records of telecom.call"):
+        erase(vault, dataset="telecom.call")
+    assert vault.conn.execute("SELECT count(*) FROM erasures").fetchone()[0] == 0

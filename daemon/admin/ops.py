@@ -21,6 +21,7 @@ from ..sources import SourceStore
 from ..sync import runs as run_log
 from ..times import iso, parse_instant
 from ..vault import DEFAULT_KDF, INSECURE_TEST_KDF, KdfProfile, records
+from ..vault.names import check_dataset, check_source
 
 Emit = Callable[[dict[str, Any]], None]
 Op = Callable[[Services, dict[str, Any], Emit], Awaitable[Any]]
@@ -143,6 +144,9 @@ async def keys_change_passphrase(services: Services, params: dict[str, Any], emi
 @op("query")
 async def query(services: Services, params: dict[str, Any], emit: Emit) -> Any:
     start, end = params.get("from"), params.get("to")
+    check_dataset(params["dataset"])
+    if params.get("source") is not None:
+        check_source(params["source"])
     page = records.query_page(
         services.vault.conn,
         params["dataset"],

@@ -61,6 +61,9 @@ def erase(vault: Vault, *, source: str | None = None, dataset: str | None = None
             (source, source, dataset, dataset),
         )
     )
+    if not touched and not (source and store.find(source) is not None):
+        what = " of ".join(x for x in (dataset, source) if x)
+        raise EraseError(f"nothing to erase: no records of {what}")
     records = vault.writer.delete(source=source, dataset=dataset)
     secrets = files = 0
     whole_source = source is not None and dataset is None
