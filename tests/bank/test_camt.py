@@ -308,7 +308,7 @@ def test_chunk_boundaries_do_not_change_the_result(tmp_path: Path, monkeypatch: 
     p = write_camt(tmp_path / "s.xml", days=6, version=8, pending=1).path
     expected = records(p)
     for size in (5, 333, 4096):
-        monkeypatch.setattr(camt, "CHUNK", size)
+        monkeypatch.setattr(camt.reader, "CHUNK", size)
         assert records(p) == expected
 
 
