@@ -309,7 +309,7 @@ def test_chunk_boundaries_do_not_change_the_result(tmp_path: Path, monkeypatch: 
     sgml_file = write_ofx(tmp_path / "s.ofx", version=1, per_account=12).path
     expected = [records(xml), records(sgml_file)]
     for size in (7, 64, 1000):
-        monkeypatch.setattr(ofx, "CHUNK", size)
+        monkeypatch.setattr(ofx.reader, "CHUNK", size)
         assert [records(xml), records(sgml_file)] == expected
 
 

@@ -1,15 +1,5 @@
-"""OFX/QFX statements: OFX 1.x (SGML, elements left unclosed) and 2.x (XML).
-
-One streaming tokenizer reads both versions: elements with a value are leaves, whether
-or not they are closed; everything else is an aggregate that must be closed. Only
-statement-level aggregates are kept in memory; each transaction (`STMTTRN`) becomes a
-record as soon as it closes, so a file of any size is read in bounded memory. No
-declaration (`<!DOCTYPE`, `<!ENTITY`) is accepted, so nothing is ever expanded or fetched.
-
-Keys: `bank.transaction` is `ACCTID:FITID` (the bank's id, unique per account);
-`bank.account` is the account id. Corrections (`CORRECTFITID`/`CORRECTACTION`) delete the
-transaction they replace.
-"""
+"""One streaming tokenizer for OFX 1.x (SGML) and 2.x (XML): a small tree of the open
+aggregates, a fragment for each transaction as it closes."""
 
 from __future__ import annotations
 
@@ -20,28 +10,16 @@ from typing import Any, BinaryIO
 
 from connectors.sdk import (
     Delete,
-    Field,
     Fragment,
-    Importer,
     ImportFailed,
     InvalidRecord,
     Record,
-    SettingsError,
-    datasets,
-    decimal_text,
-    parse_settings,
 )
 
-from .amounts import (
+from ..amounts import (
     decode_text,
-    is_iban,
-    midnight_utc,
-    parse_ofx_amount,
-    parse_ofx_date,
-    parse_ofx_datetime,
-    zone,
-    zone_problem,
 )
+from .mapping import CURRENCY, agg_of, normalize, text_of, transaction_record
 
 CHUNK = 1 << 20
 _TAG = re.compile(rb"(/?)([A-Za-z][A-Za-z0-9._:-]*)[ \t\r\n]*(/?)")
@@ -51,22 +29,13 @@ OPEN, CLOSE, EMPTY = 0, 1, 2
 _ENTITY = re.compile(r"&(amp|lt|gt|quot|apos|nbsp|#[0-9]{1,7}|#[xX][0-9A-Fa-f]{1,6});")
 _ENTITIES = {"amp": "&", "lt": "<", "gt": ">", "quot": '"', "apos": "'", "nbsp": "\u00a0"}
 _XML_ENCODING = re.compile(rb"""<\?xml[^>]*?encoding\s*=\s*["']([A-Za-z0-9._-]+)["']""")
-_SNIFF_XML = re.compile(rb"\s*(?:<\?[^>]*\?>\s*|<!--.*?-->\s*|<!DOCTYPE[^\[>]*(?:\[.*?\])?\s*>\s*)*<OFX>", re.S | re.I)
+SNIFF_XML = re.compile(rb"\s*(?:<\?[^>]*\?>\s*|<!--.*?-->\s*|<!DOCTYPE[^\[>]*(?:\[.*?\])?\s*>\s*)*<OFX>", re.S | re.I)
 PROLOG = 1 << 16
-_CURRENCY = re.compile(r"[A-Z]{3}")
 
 STATEMENTS = {"STMTRS", "CCSTMTRS"}
 RESPONSES = {"STMTTRNRS", "CCSTMTTRNRS"}
 # Subtrees selfdata does not import: dropped when they close instead of being kept.
 DROPPED = {"INVSTMTMSGSRSV1", "SECLISTMSGSRSV1", "BANKTRANLISTP", "MKTGINFO"}
-KINDS = {
-    "CHECKING": "checking",
-    "SAVINGS": "savings",
-    "MONEYMRKT": "savings",
-    "CD": "savings",
-    "CREDITLINE": "loan",
-    "CREDITCARD": "credit_card",
-}
 # OFX status codes a user may meet in a downloaded file.
 STATUS_CODES = {
     "2000": "general error",
@@ -81,150 +50,6 @@ STATUS_CODES = {
     "15510": "client id invalid",
     "15511": "the bank requires you to authenticate again",
 }
-
-
-class OfxImporter(Importer):
-    name = "ofx"
-    title = "OFX / QFX bank and credit-card statements"
-    category = "bank"
-    datasets = ("bank.account", "bank.transaction")
-    extensions = (".ofx", ".qfx", ".qbo")
-    description = "Statements downloaded from a bank's website in OFX 1.x (SGML) or 2.x (XML), Quicken's QFX included."
-    fields = (
-        Field(
-            "timezone",
-            "Time zone of times the file gives without an offset (OFX says GMT)",
-            default="UTC",
-            check=zone_problem,
-        ),
-        Field(
-            "invert_amounts",
-            "Flip the sign of every amount, for a bank that writes card purchases as positive",
-            type="bool",
-            default=False,
-        ),
-    )
-
-    @classmethod
-    def sniff(cls, head: bytes, filename: str) -> bool:
-        body = head.lstrip(b"\xef\xbb\xbf \t\r\n")
-        if body[:9].upper() == b"OFXHEADER":
-            return True
-        return _SNIFF_XML.match(body[:8192]) is not None
-
-    def read(self, path: Path, settings: dict[str, Any]) -> Iterator[Record | Fragment | Delete]:
-        given = _settings(self, path, settings)
-        with path.open("rb") as f:
-            yield from _Reader(self, path, f, given["timezone"], given["invert_amounts"]).records()
-
-    def normalize(self, fragment: Fragment) -> Record | None:
-        raw = fragment.raw
-        if fragment.dataset == "bank.account":
-            return account_record(raw)
-        return transaction_record(raw)
-
-
-def _settings(importer: Importer, path: Path, settings: dict[str, Any]) -> dict[str, Any]:
-    """The importer's settings, typed and checked ("false" is false), defaults filled in."""
-    known = {f.name for f in importer.fields}
-    try:
-        given, _ = parse_settings(importer.fields, {k: v for k, v in settings.items() if k in known})
-    except SettingsError as err:
-        raise ImportFailed(f"{path.name}: setting {err}") from None
-    return given
-
-
-def _text(node: dict[str, Any], tag: str) -> str | None:
-    value = node.get(tag)
-    if type(value) is str:
-        return value or None
-    if isinstance(value, list):
-        value = value[0]
-    if isinstance(value, dict):
-        return None
-    return value if value else None
-
-
-def _agg(node: dict[str, Any], tag: str) -> dict[str, Any]:
-    value = node.get(tag)
-    if isinstance(value, list):
-        value = value[0]
-    return value if isinstance(value, dict) else {}
-
-
-def transaction_record(raw: dict[str, Any]) -> Record | None:
-    """The `bank.transaction` of one STMTTRN (a pure function of the fragment)."""
-    account, trn = raw["account"], raw["trn"]
-    if "CORRECTACTION" in trn and (_text(trn, "CORRECTACTION") or "").upper() == "DELETE":
-        return None
-    fitid = _text(trn, "FITID")
-    if not fitid:
-        raise ValueError("the transaction has no FITID")
-    amount_text = _text(trn, "TRNAMT")
-    if amount_text is None:
-        raise ValueError(f"transaction {fitid} has no TRNAMT")
-    amount = parse_ofx_amount(amount_text)
-    if account.get("invert"):
-        amount = -amount
-    posted = _text(trn, "DTPOSTED")
-    if posted is None:
-        raise ValueError(f"transaction {fitid} has no DTPOSTED")
-    booked = parse_ofx_date(posted)
-    avail, user = _text(trn, "DTAVAIL"), _text(trn, "DTUSER")
-    # CURRENCY: the amount is in another currency; ORIGCURRENCY: converted into CURDEF.
-    currency = _text(_agg(trn, "CURRENCY"), "CURSYM") if "CURRENCY" in trn else None
-    if currency is not None and not _CURRENCY.fullmatch(currency.upper()):
-        raise ValueError(f"transaction {fitid}: CURSYM {currency!r} is not an ISO 4217 currency code")
-    name = _text(trn, "NAME") or (_text(_agg(trn, "PAYEE"), "NAME") if "PAYEE" in trn else None)
-    memo = _text(trn, "MEMO")
-    # Built as BankTransaction.make would, without its per-call schema walk (the hot path of
-    # a 100,000-transaction file); the pipeline validates every record against the schema.
-    data: dict[str, Any] = {
-        "account_id": account["id"],
-        "booked_on": booked.isoformat(),
-        "value_on": parse_ofx_date(avail).isoformat() if avail else None,
-        "amount": decimal_text(amount),
-        "currency": (currency or account["currency"]).upper(),
-        "description": memo or name,
-        "counterparty": name,
-        "status": "booked",
-    }
-    trntype = _text(trn, "TRNTYPE")
-    if trntype:
-        data["type"] = trntype
-    if user:
-        data["transacted_on"] = parse_ofx_date(user).isoformat()
-    key = f"{account['id']}:{fitid}" if "occurrence" not in raw else f"{account['id']}:{fitid}#{raw['occurrence']}"
-    return Record("bank.transaction", key, midnight_utc(booked), data, raw)
-
-
-def account_record(raw: dict[str, Any]) -> Record:
-    """The `bank.account` of a statement with its ledger and available balances."""
-    account = raw["account"]
-    tz = zone(raw.get("timezone") or "UTC")
-    sign = -1 if account.get("invert") else 1
-    balances: dict[str, Any] = {}
-    for field, key in (("balance", "ledger"), ("available_balance", "available")):
-        node = raw.get(key) or {}
-        amount = _text(node, "BALAMT")
-        if amount is not None:
-            balances[field] = sign * parse_ofx_amount(amount)
-            when = _text(node, "DTASOF")
-            if when and field == "balance":
-                balances["balance_at"] = parse_ofx_datetime(when, tz)[1]
-    as_of = balances.get("balance_at") or parse_ofx_datetime(raw["as_of"], tz)[1]
-    acct_id = account["id"]
-    data = datasets.BankAccount.make(
-        account_id=acct_id,
-        institution=raw.get("institution"),
-        iban=acct_id.replace(" ", "").upper() if is_iban(acct_id) else None,
-        currency=account["currency"],
-        kind=KINDS.get(account.get("type") or "", "other"),
-        **balances,
-    )
-    if account.get("bank_id"):
-        data["bank_id"] = account["bank_id"]
-    return Record("bank.account", acct_id, as_of, data)
 
 
 def _charset(header: dict[str, str]) -> str:
@@ -260,11 +85,11 @@ def _attach(parent: dict[str, Any], tag: str, value: Any) -> None:
         parent[tag] = [old, value]
 
 
-class _Reader:
+class Reader:
     """One pass over one file: tokens -> a small tree -> records as each transaction closes."""
 
-    def __init__(self, importer: OfxImporter, path: Path, f: BinaryIO, timezone: str, invert: bool) -> None:
-        self.importer, self.path, self.f = importer, path, f
+    def __init__(self, path: Path, f: BinaryIO, timezone: str, invert: bool) -> None:
+        self.path, self.f = path, f
         self.timezone, self.invert = timezone, invert
         self.encoding = "utf-8"
         self.tags: dict[bytes, tuple[int, str]] = {}
@@ -339,7 +164,7 @@ class _Reader:
             self.encoding = declared.group(1).decode("ascii").lower()
             if self.encoding.startswith("utf-16"):
                 raise ImportFailed(f"{self.path.name}: UTF-16 OFX files are not supported")
-        if not _SNIFF_XML.match(body):
+        if not SNIFF_XML.match(body):
             raise self.fail(start, "this is not an OFX file (no OFX header and no <OFX> element)")
         return start
 
@@ -507,20 +332,20 @@ class _Reader:
         for tag, node, _ in reversed(self.stack):
             if tag in STATEMENTS:
                 card = tag == "CCSTMTRS"
-                acct = _agg(node, "CCACCTFROM" if card else "BANKACCTFROM")
-                acct_id = _text(acct, "ACCTID")
-                currency = _text(node, "CURDEF")
+                acct = agg_of(node, "CCACCTFROM" if card else "BANKACCTFROM")
+                acct_id = text_of(acct, "ACCTID")
+                currency = text_of(node, "CURDEF")
                 if not acct_id or not currency:
                     raise self.fail(offset, f"<{tag}> has no account id or no CURDEF before its transactions")
-                if not _CURRENCY.fullmatch(currency.upper()):
+                if not CURRENCY.fullmatch(currency.upper()):
                     raise self.fail(offset, f"CURDEF {currency!r} is not an ISO 4217 currency code")
                 context: dict[str, Any] = {
                     "id": acct_id,
-                    "type": "CREDITCARD" if card else (_text(acct, "ACCTTYPE") or ""),
+                    "type": "CREDITCARD" if card else (text_of(acct, "ACCTTYPE") or ""),
                     "currency": currency.upper(),
                 }
-                if _text(acct, "BANKID"):
-                    context["bank_id"] = _text(acct, "BANKID")
+                if text_of(acct, "BANKID"):
+                    context["bank_id"] = text_of(acct, "BANKID")
                 if self.invert:
                     context["invert"] = True
                 return context
@@ -557,7 +382,7 @@ class _Reader:
 
     def _normalize(self, fragment: Fragment, offset: int) -> Record:
         try:
-            record = self.importer.normalize(fragment)
+            record = normalize(fragment)
         except (ValueError, KeyError, TypeError, InvalidRecord) as err:
             raise self.fail(offset, str(err)) from None
         assert record is not None
@@ -573,10 +398,10 @@ class _Reader:
             if any(tag == "INVSTMTRS" for tag, _, _ in self.stack):
                 return  # cash movements of an investment account: not imported
             raise self.fail(offset, "<STMTTRN> outside a bank or credit-card statement")
-        correct = _text(node, "CORRECTFITID")
+        correct = text_of(node, "CORRECTFITID")
         if correct:
             yield Delete("bank.transaction", (f"{context['id']}:{correct}",))
-            if (_text(node, "CORRECTACTION") or "").upper() == "DELETE":
+            if (text_of(node, "CORRECTACTION") or "").upper() == "DELETE":
                 return
         record = self._record(context, node, offset)
         if record is not None:
@@ -607,9 +432,9 @@ class _Reader:
         raw: dict[str, Any] = {
             "account": context,
             "institution": self.institution,
-            "ledger": _agg(node, "LEDGERBAL"),
-            "available": _agg(node, "AVAILBAL"),
-            "as_of": _text(_agg(node, "BANKTRANLIST"), "DTEND") or self.dtserver or "19700101",
+            "ledger": agg_of(node, "LEDGERBAL"),
+            "available": agg_of(node, "AVAILBAL"),
+            "as_of": text_of(agg_of(node, "BANKTRANLIST"), "DTEND") or self.dtserver or "19700101",
             "timezone": self.timezone,
         }
         record = self._normalize(Fragment("bank.account", raw), offset)
@@ -627,17 +452,17 @@ class _Reader:
         return context
 
     def _status(self, node: dict[str, Any]) -> tuple[str, str, str] | None:
-        status = _agg(node, "STATUS")
-        code = _text(status, "CODE") or "0"
-        severity = (_text(status, "SEVERITY") or "").upper()
+        status = agg_of(node, "STATUS")
+        code = text_of(status, "CODE") or "0"
+        severity = (text_of(status, "SEVERITY") or "").upper()
         if code == "0" or severity != "ERROR":
             return None
         meaning = STATUS_CODES.get(code, "error")
-        return code, meaning, _text(status, "MESSAGE") or ""
+        return code, meaning, text_of(status, "MESSAGE") or ""
 
     def _signon(self, node: dict[str, Any], offset: int) -> None:
-        self.institution = _text(_agg(node, "FI"), "ORG")
-        self.dtserver = _text(node, "DTSERVER")
+        self.institution = text_of(agg_of(node, "FI"), "ORG")
+        self.dtserver = text_of(node, "DTSERVER")
         problem = self._status(node)
         if problem:
             code, meaning, message = problem

@@ -1,0 +1,74 @@
+"""OFX/QFX statements: OFX 1.x (SGML, elements left unclosed) and 2.x (XML).
+
+One streaming tokenizer reads both versions: elements with a value are leaves, whether
+or not they are closed; everything else is an aggregate that must be closed. Only
+statement-level aggregates are kept in memory; each transaction (`STMTTRN`) becomes a
+record as soon as it closes, so a file of any size is read in bounded memory. No
+declaration (`<!DOCTYPE`, `<!ENTITY`) is accepted, so nothing is ever expanded or fetched.
+
+Keys: `bank.transaction` is `ACCTID:FITID` (the bank's id, unique per account);
+`bank.account` is the account id. Corrections (`CORRECTFITID`/`CORRECTACTION`) delete the
+transaction they replace.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from connectors.sdk import Delete, Field, Fragment, Importer, ImportFailed, Record, SettingsError, parse_settings
+
+from ..amounts import zone_problem
+from .mapping import account_record, normalize, transaction_record
+from .reader import SNIFF_XML, Reader
+
+__all__ = ["OfxImporter", "account_record", "transaction_record"]
+
+
+class OfxImporter(Importer):
+    name = "ofx"
+    title = "OFX / QFX bank and credit-card statements"
+    category = "bank"
+    datasets = ("bank.account", "bank.transaction")
+    extensions = (".ofx", ".qfx", ".qbo")
+    description = "Statements downloaded from a bank's website in OFX 1.x (SGML) or 2.x (XML), Quicken's QFX included."
+    fields = (
+        Field(
+            "timezone",
+            "Time zone of times the file gives without an offset (OFX says GMT)",
+            default="UTC",
+            check=zone_problem,
+        ),
+        Field(
+            "invert_amounts",
+            "Flip the sign of every amount, for a bank that writes card purchases as positive",
+            type="bool",
+            default=False,
+        ),
+    )
+
+    @classmethod
+    def sniff(cls, head: bytes, filename: str) -> bool:
+        body = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+        if body[:9].upper() == b"OFXHEADER":
+            return True
+        return SNIFF_XML.match(body[:8192]) is not None
+
+    def read(self, path: Path, settings: dict[str, Any]) -> Iterator[Record | Fragment | Delete]:
+        given = _settings(self, path, settings)
+        with path.open("rb") as f:
+            yield from Reader(path, f, given["timezone"], given["invert_amounts"]).records()
+
+    def normalize(self, fragment: Fragment) -> Record | None:
+        return normalize(fragment)
+
+
+def _settings(importer: Importer, path: Path, settings: dict[str, Any]) -> dict[str, Any]:
+    """The importer's settings, typed and checked ("false" is false), defaults filled in."""
+    known = {f.name for f in importer.fields}
+    try:
+        given, _ = parse_settings(importer.fields, {k: v for k, v in settings.items() if k in known})
+    except SettingsError as err:
+        raise ImportFailed(f"{path.name}: setting {err}") from None
+    return given
