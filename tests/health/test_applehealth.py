@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from connectors.health import applehealth
+from connectors.health import applehealth, applehealth_mapping
 from connectors.health.applehealth import AppleHealthImporter, parse_apple_date
 from connectors.sdk import Fragment, ImportFailed, Record
 from connectors.testing.contract import ImporterContract, head_of
@@ -384,8 +384,8 @@ def test_apple_dates_parse_to_the_same_instant(moment: datetime, offset: int) ->
     iso, dt = parse_apple_date(text)
     assert dt == local and dt.utcoffset() == local.utcoffset()
     assert datetime.fromisoformat(iso) == local
-    assert applehealth._epoch({"d": text}, "d") == int(local.timestamp())
-    assert applehealth._epoch({"d": text}, "d") == int(local.astimezone(UTC).timestamp())  # cached day path
+    assert applehealth_mapping._epoch({"d": text}, "d") == int(local.timestamp())
+    assert applehealth_mapping._epoch({"d": text}, "d") == int(local.astimezone(UTC).timestamp())  # cached day path
 
 
 @given(st.text(max_size=30))
