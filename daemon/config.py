@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +24,7 @@ class Config:
     api_port: int = 7350
     api_unix_socket: Path | None = None
     api_allowed_hosts: tuple[str, ...] = ()
+    api_trusted_proxies: tuple[str, ...] = ()
     api_unsafe_allow_remote_bind: bool = False
     inbox: Path | None = None
     inbox_settle_seconds: float = 2.0
@@ -51,6 +53,7 @@ _SCHEMA: dict[str, dict[str, tuple[str, type]]] = {
         "port": ("api_port", int),
         "unix_socket": ("api_unix_socket", Path),
         "allowed_hosts": ("api_allowed_hosts", list),
+        "trusted_proxies": ("api_trusted_proxies", list),
         "unsafe_allow_remote_bind": ("api_unsafe_allow_remote_bind", bool),
     },
     "inbox": {"path": ("inbox", Path), "settle_seconds": ("inbox_settle_seconds", float)},
@@ -87,6 +90,13 @@ def load(paths: Paths) -> Config:
             values[attr] = _coerce(paths, f"{section}.{key}", value, kind)
     if values.get("log_level", "info") not in LOG_LEVELS:
         raise ConfigError(f"{paths.config_file}: log.level must be one of {', '.join(LOG_LEVELS)}")
+    for entry in values.get("api_trusted_proxies", ()):
+        try:
+            ipaddress.ip_network(entry, strict=False)
+        except ValueError:
+            raise ConfigError(
+                f"{paths.config_file}: api.trusted_proxies: {entry!r} is not an IP address or network"
+            ) from None
     port = values.get("api_port", 7350)
     if not 0 <= port <= 65535:
         raise ConfigError(f"{paths.config_file}: api.port {port} is not a TCP port")
@@ -131,6 +141,9 @@ port = 7350
 unix_socket = ""
 # Extra Host names accepted besides localhost and loopback addresses.
 allowed_hosts = []
+# Proxies (addresses or networks) whose X-Forwarded-For names the client, for the limit
+# on bad tokens; e.g. ["127.0.0.1", "::1"] behind a local TLS proxy (docs/remote-access.md).
+trusted_proxies = []
 # Binding anywhere but loopback exposes your data to the network. Use a TLS proxy instead.
 unsafe_allow_remote_bind = false
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -15,6 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from daemon.api.app import api_app
+from daemon.api.security import client_address
 from daemon.config import Config
 from daemon.grants import GrantStore
 from daemon.plugins import Registry
@@ -65,13 +68,11 @@ def heart_rates(n: int, source: str = "watch") -> list[RecordIn]:
     ]
 
 
-@pytest.fixture
-async def api(vault: Vault, registry: Registry) -> AsyncIterator[Api]:
-    vault.writer.upsert(heart_rates(600))
-    vault.writer.upsert([RecordIn("bank", "bank.transaction", "t1", to_ms(T0), {"amount": "-1.00"})])
+@asynccontextmanager
+async def serve(vault: Vault, registry: Registry, **settings: Any) -> AsyncIterator[Api]:
     svc = Services(
         vault.paths,
-        Config(paths=vault.paths, api_allowed_hosts=("Selfdata.Home.arpa",)),
+        Config(paths=vault.paths, api_allowed_hosts=("Selfdata.Home.arpa",), **settings),
         vault,
         Unlocked(vault._master, None, "test"),
         registry,
@@ -81,6 +82,14 @@ async def api(vault: Vault, registry: Registry) -> AsyncIterator[Api]:
     _, token = svc.get_grants().create_token("dashboard", "show my heart rate", ["read:health.*"])
     async with TestClient(TestServer(app)) as client:
         yield Api(client, svc, token)
+
+
+@pytest.fixture
+async def api(vault: Vault, registry: Registry) -> AsyncIterator[Api]:
+    vault.writer.upsert(heart_rates(600))
+    vault.writer.upsert([RecordIn("bank", "bank.transaction", "t1", to_ms(T0), {"amount": "-1.00"})])
+    async with serve(vault, registry) as api:
+        yield api
 
 
 async def test_health_needs_no_token_and_says_only_ok_and_version(api: Api) -> None:
@@ -360,6 +369,46 @@ async def test_failed_logins_are_rate_limited(api: Api) -> None:
         assert (await api.get("/api/v1/datasets", "sd_wrong"))[0] == 401
     async with api.client.get("/api/v1/datasets", headers=api.auth()) as r:
         assert r.status == 429 and int(r.headers["Retry-After"]) > 0
+    # Without trusted proxies a forwarded address is the client's own word: not believed.
+    other = {"X-Forwarded-For": "203.0.113.9"}
+    assert (await api.get("/api/v1/datasets", headers=other))[0] == 429
+
+
+async def test_behind_a_trusted_proxy_clients_are_limited_apart(vault: Vault, registry: Registry) -> None:
+    async with serve(vault, registry, api_trusted_proxies=("127.0.0.1", "::1")) as api:
+        bad = {"X-Forwarded-For": "198.51.100.7"}
+        for _ in range(10):
+            assert (await api.get("/api/v1/datasets", "sd_wrong", headers=bad))[0] == 401
+        assert (await api.get("/api/v1/datasets", headers=bad))[0] == 429
+        # Another client behind the same proxy, and one that puts the blocked address
+        # further left (where the proxy does not vouch for it), still get in.
+        assert (await api.get("/api/v1/datasets", headers={"X-Forwarded-For": "198.51.100.8"}))[0] == 200
+        spoofed = {"X-Forwarded-For": "198.51.100.7, 198.51.100.8"}
+        assert (await api.get("/api/v1/datasets", headers=spoofed))[0] == 200
+
+
+@pytest.mark.parametrize(
+    ("remote", "forwarded", "client"),
+    [
+        ("127.0.0.1", [], "127.0.0.1"),  # no header: the proxy itself
+        ("127.0.0.1", ["192.0.2.1"], "192.0.2.1"),
+        ("127.0.0.1", ["192.0.2.66, 192.0.2.1"], "192.0.2.1"),  # the left part is the client's word
+        ("127.0.0.1", ["192.0.2.1, 10.1.2.3"], "192.0.2.1"),  # a second trusted proxy in the chain
+        ("127.0.0.1", ["192.0.2.1", "10.1.2.3"], "192.0.2.1"),  # the same in two header lines
+        ("127.0.0.1", ["10.1.2.3"], "10.1.2.3"),  # every hop trusted: the farthest one
+        ("127.0.0.1", ["2001:db8::5"], "2001:db8::5"),
+        ("127.0.0.1", ["unknown, not-an-ip"], "127.0.0.1"),  # unreadable: stop at the proxy
+        ("127.0.0.1", ["192.0.2.1, junk"], "127.0.0.1"),
+        ("192.0.2.50", ["192.0.2.1"], "192.0.2.50"),  # not a trusted peer: header ignored
+        (None, ["192.0.2.1"], "?"),
+    ],
+)
+def test_client_address_walks_forwarded_hops_from_the_right(
+    remote: str | None, forwarded: list[str], client: str
+) -> None:
+    trusted = (ipaddress.ip_network("127.0.0.1"), ipaddress.ip_network("10.0.0.0/8"))
+    assert client_address(remote, forwarded, trusted) == client
+    assert client_address(remote, forwarded, ()) == (remote or "?")
 
 
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -31,6 +31,7 @@ def test_template_round_trips_and_is_private(paths: Paths, tmp_path: Path) -> No
         ("[api\n", "not valid TOML"),
         ("[log]\nlevel = 'loud'\n", "log.level must be one of"),
         ("[api]\nallowed_hosts = [1]\n", "list of strings"),
+        ("[api]\ntrusted_proxies = ['127.0.0.1', 'proxy.lan']\n", "api.trusted_proxies: 'proxy.lan' is not an IP"),
     ],
 )
 def test_bad_config_names_the_file_and_key(paths: Paths, text: str, message: str) -> None:
@@ -66,3 +67,9 @@ def test_inbox_settle_seconds_takes_a_number(paths: Paths) -> None:
     paths.config_file.write_text("[inbox]\nsettle_seconds = 'soon'\n")
     with pytest.raises(config.ConfigError, match="inbox.settle_seconds must be a float"):
         config.load(paths)
+
+
+def test_trusted_proxies_take_addresses_and_networks(paths: Paths) -> None:
+    paths.config_file.parent.mkdir(parents=True, exist_ok=True)
+    paths.config_file.write_text("[api]\ntrusted_proxies = ['127.0.0.1', '::1', '10.0.0.0/8']\n")
+    assert config.load(paths).api_trusted_proxies == ("127.0.0.1", "::1", "10.0.0.0/8")

@@ -13,7 +13,7 @@ from ..appkeys import API
 from ..grants import GrantStore
 from ..services import Services
 from .routes import add_routes
-from .security import make_middleware
+from .security import FailedLogins, make_middleware
 from .state import ApiState
 
 BODY_LIMIT = 1024 * 1024
@@ -61,7 +61,13 @@ def _flush(state: ApiState) -> None:
 
 def api_app(services: Services) -> web.Application:
     grants: GrantStore = services.get_grants()
-    state = ApiState(services, grants, AccessLog(services.vault), services.vault.reader(cache_kib=8000))
+    state = ApiState(
+        services,
+        grants,
+        AccessLog(services.vault),
+        services.vault.reader(cache_kib=8000),
+        FailedLogins(services.config.api_trusted_proxies),
+    )
     services.access = state.access
     app = web.Application(
         client_max_size=BODY_LIMIT, middlewares=[make_middleware(services.config.api_allowed_hosts, grants)]

@@ -40,11 +40,47 @@ def host_allowed(host: str, extra: tuple[str, ...]) -> bool:
         return False
 
 
-class FailedLogins:
-    """After MAX_FAILURES bad tokens in a minute from one address, it must wait."""
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
-    def __init__(self) -> None:
+
+def client_address(remote: str | None, forwarded: list[str], trusted: tuple[Network, ...]) -> str:
+    """The client a request comes from: the peer, or, when the peer is a trusted proxy, the
+    nearest address in X-Forwarded-For that is not itself a trusted proxy. Read from the
+    right, as each proxy appends the address it saw: entries further left are whatever the
+    client chose to send. Anything unreadable stops the walk at the last trusted hop."""
+    client = remote or "?"
+    if not trusted or not _trusted(client, trusted):
+        return client
+    hops = [hop.strip() for header in forwarded for hop in header.split(",")]
+    for hop in reversed(hops):
+        try:
+            address = ipaddress.ip_address(hop)
+        except ValueError:
+            return client
+        client = str(address)
+        if not any(address in net for net in trusted):
+            return client
+    return client
+
+
+def _trusted(address: str, trusted: tuple[Network, ...]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in net for net in trusted)
+
+
+class FailedLogins:
+    """After MAX_FAILURES bad tokens in a minute from one client, it must wait. Clients are
+    told apart by address; behind a trusted proxy, by the address the proxy forwards."""
+
+    def __init__(self, trusted_proxies: tuple[str, ...] = ()) -> None:
         self._failures: dict[str, deque[float]] = {}
+        self.trusted = tuple(ipaddress.ip_network(p, strict=False) for p in trusted_proxies)
+
+    def client(self, request: web.Request) -> str:
+        return client_address(request.remote, request.headers.getall("X-Forwarded-For", []), self.trusted)
 
     def blocked_for(self, peer: str) -> float:
         times = self._failures.get(peer)
@@ -126,7 +162,7 @@ def prepare_headers(request: web.Request, response: web.StreamResponse) -> None:
 
 
 def authenticate(request: web.Request, grants: GrantStore, failures: FailedLogins) -> Grant:
-    peer = request.remote or "?"
+    peer = failures.client(request)
     wait = failures.blocked_for(peer)
     if wait > 0:
         raise ApiError(
