@@ -350,6 +350,22 @@ class _Handler(FileSystemEventHandler):
             self.inbox.notice(path, renamed=kind == "moved")
 
 
+def summary(root: Path, watched: bool) -> dict[str, Any]:
+    """What `selfdata status` says of the inbox: where it is, whether the daemon watches it,
+    the files waiting in it and those that failed (each with its .error.txt)."""
+    root = root.absolute()
+    waiting = failed = 0
+    if root.is_dir():
+        for here, dirs, files in os.walk(root):
+            folder = Path(here)
+            dirs[:] = [d for d in dirs if not d.startswith(".")]
+            if folder == root / FAILED or root / FAILED in folder.parents:
+                failed += sum(1 for f in files if not f.endswith(".error.txt") and not f.startswith("."))
+                continue
+            waiting += sum(1 for f in files if not f.startswith(".") and not f.endswith(PARTIAL_SUFFIXES))
+    return {"path": str(root), "watched": watched, "exists": root.is_dir(), "waiting": waiting, "failed": failed}
+
+
 def commit_durably(vault: Vault) -> None:
     """A commit with synchronous=FULL: the WAL, with every earlier commit in it, is on disk."""
     with vault.writer.lock:
@@ -424,6 +440,8 @@ async def inbox_ctx(app: web.Application) -> AsyncIterator[None]:
         log.error("the inbox %s cannot be used, so dropped files are not imported: %s", inbox.root, err)
         yield
         return
+    services.inbox = inbox
     yield
+    services.inbox = None
     if not await asyncio.to_thread(inbox.stop, GRACE_S):
         log.warning("the inbox was still importing a file when the daemon stopped; it stays for the next start")

@@ -49,6 +49,7 @@ class Services:
     runner: Any = None  # daemon.sync.runner.Runner, shared so a source never runs twice at once
     grants: Any = None  # daemon.grants.GrantStore, shared so a revocation reaches the API at once
     access: Any = None  # daemon.accesslog.AccessLog of the running API
+    inbox: Any = None  # daemon.inbox.Inbox while the daemon watches it
 
     def get_runner(self) -> Any:
         if self.runner is None:

@@ -14,7 +14,7 @@ import pytest
 
 from connectors.bank.csvfile import BankCsvImporter
 from connectors.testing.generators.bank_csv import write_generic, write_midata
-from daemon.inbox import KILL_ENV, SETTLE_ENV, Inbox
+from daemon.inbox import KILL_ENV, SETTLE_ENV, Inbox, summary
 from daemon.sources import SourceStore
 from daemon.sync import runs
 from daemon.vault import Vault, records
@@ -204,6 +204,17 @@ def test_a_bad_file_moves_to_failed_with_the_reason(start: Callable[..., Inbox],
     assert (root / "failed" / "my-bank" / "bad.sdl.error.txt").stat().st_mode & 0o777 == 0o600
     time.sleep(SETTLE * 3)
     assert moved.exists()  # failed/ is not watched: no second attempt
+    assert summary(root, True) == {"path": str(root), "watched": True, "exists": True, "waiting": 0, "failed": 1}
+
+
+def test_the_summary_counts_waiting_and_failed_files(root: Path) -> None:
+    assert summary(root, False)["exists"] is False and summary(root, False)["waiting"] == 0
+    (root / "failed" / "my-bank").mkdir(parents=True)
+    (root / "my-bank").mkdir()
+    for name in ("a.ofx", "my-bank/b.csv", "c.ofx.part", ".hidden", "failed/d.xml", "failed/my-bank/e.csv"):
+        (root / name).write_text("x")
+    (root / "failed" / "d.xml.error.txt").write_text("why")
+    assert summary(root, False) == {"path": str(root), "watched": False, "exists": True, "waiting": 2, "failed": 2}
 
 
 def test_an_inbox_shared_with_a_group_keeps_failed_files_readable_by_it(
@@ -297,6 +308,9 @@ def test_selfdata_run_imports_dropped_files_and_gives_the_originals_back(
     dropped = write_lines(inbox / "my-bank" / "a.sdl", ROWS[:20])
     original = dropped.read_bytes()
     wait_for(lambda: not dropped.exists(), 20)
+    status = daemon.json("status")["inbox"]
+    assert (status["path"], status["watched"], status["waiting"], status["failed"]) == (str(inbox), True, 0, 0)
+    assert "(watched)" in daemon.cli("status").stdout
     [stored] = daemon.json("files", "list")
     assert (stored["name"], stored["source"]) == ("a.sdl", "my-bank")
     daemon.cli("files", "get", str(stored["id"]), str(tmp_path / "back.sdl"))

@@ -84,6 +84,9 @@ async def status(services: Services, params: dict[str, Any], emit: Emit) -> Any:
     if services.scheduler is not None:
         report["scheduler"] = services.scheduler.describe()
     report["notifications"] = _recent_notifications(services)
+    from ..inbox import summary
+
+    report["inbox"] = summary(services.config.inbox_dir, services.inbox is not None)
     return report
 
 

@@ -6,6 +6,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import click
 from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
@@ -122,6 +123,9 @@ def status(ctx: click.Context, as_json: bool) -> None:
     )
     out.print(f"config   {report['config_file']}")
     out.print(f"key slots: {', '.join(s['id'] + ' ' + s['kind'] for s in vault['slots'])}")
+    inbox = report.get("inbox")
+    if inbox:
+        out.print(f"inbox    {inbox['path']}  ({_inbox_state(inbox, daemon['running'])})")
     if report["sources"]:
         rows = []
         for src in report["sources"]:
@@ -147,6 +151,20 @@ def status(ctx: click.Context, as_json: bool) -> None:
         ["dataset", "source", "records", "first", "last"],
         [(d["dataset"], d["source"], f"{d['records']:,}", d["first"], d["last"]) for d in report["datasets"]],
     )
+
+
+def _inbox_state(inbox: dict[str, Any], running: bool) -> str:
+    if inbox["watched"]:
+        state = "watched"
+    elif running:
+        state = "NOT watched: the daemon's log says why"
+    else:
+        state = "watched while the daemon runs"
+    if inbox["waiting"]:
+        state += f", {inbox['waiting']} file{'s' * (inbox['waiting'] != 1)} waiting"
+    if inbox["failed"]:
+        state += f", {inbox['failed']} failed: see {Path(inbox['path']) / 'failed'}"
+    return state
 
 
 def _duration(seconds: float) -> str:
