@@ -68,8 +68,9 @@ class EnergyReading(Dataset):
     quantity = DecimalText()
     unit = Choice("kWh", "Wh", "m3", "therm", "ft3", "L")
     quality = Choice("actual", "estimated", "revised", "missing", "unknown", required=False)
-    resolution = Text("The interval as an ISO 8601 duration (PT30M, P1D): sum one resolution, not several",
-                      required=False)
+    resolution = Text(
+        "The interval as an ISO 8601 duration (PT30M, P1D): sum one resolution, not several", required=False
+    )
 
 
 class Component(Shape):

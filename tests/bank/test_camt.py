@@ -292,6 +292,9 @@ def test_a_lying_charset_declaration_still_reads_names_right(tmp_path: Path) -> 
     assert data["counterparty"] == "Müller & Söhne"
     with pytest.raises(ImportFailed, match=r"utf8\.xml: line 1\b"):
         read_file(CamtImporter(), write(tmp_path, honest.replace(b"ISO-8859-1", b"UTF-8"), "utf8.xml"))
+    unknown = write(tmp_path, document(body, prolog='<?xml version="1.0" encoding="UkF-8"?>'), "unknown.xml")
+    with pytest.raises(ImportFailed, match="unknown.xml: the XML declaration names the encoding 'UkF-8'"):
+        read_file(CamtImporter(), unknown)
 
 
 def test_prefixed_and_unqualified_documents(tmp_path: Path) -> None:

@@ -207,6 +207,10 @@ class Reader:
             ) from None
         except ET.ParseError as err:
             raise self._parse_error(err) from None
+        except LookupError:
+            declared = _DECLARED.match(head)
+            name = declared.group(1).decode("ascii") if declared else "?"
+            raise self.fail(f"the XML declaration names the encoding {name!r}, which is not a known one") from None
         raise self.fail("no XML element in the first 64 KiB: this is not a camt file")
 
     def _drain(self, holder: ET.Element, final: bool) -> Iterator[Record | Fragment]:

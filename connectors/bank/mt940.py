@@ -1,0 +1,411 @@
+"""SWIFT MT940 customer statements, the `.sta` files German, Dutch, Swiss and Polish banks
+offer for download (and the same messages inside a SWIFT envelope `{1:...}{4: ... -}`).
+
+A file holds one or more messages, each ended by a line `-`: `:20:` reference, `:25:`
+account, `:28C:` statement number, `:60F:`/`:60M:` opening balance, then for each
+transaction a `:61:` statement line and usually an `:86:` with the details (see
+mt940_info.py), and `:62F:`/`:62M:` closing balance, `:64:` closing available balance.
+Read line by line, one message in memory at a time.
+
+`:61:` is `YYMMDD[MMDD](C|D|RC|RD)[funds code]amount type reference[//bank reference]`,
+amounts with a decimal comma. RC (a reversed credit) takes money out, RD puts it back;
+both are marked `reversal`.
+
+Keys (`bank.transaction`): `ACCOUNT:BANKREF` when the line carries a bank reference
+(`#2`... when a reference comes back with other content); otherwise a hash of the dates,
+amount, type, reference and details, numbered by occurrence in the file so that two
+identical payments on one day stay two and a re-import adds nothing.
+
+A truncated file is refused: every message needs its closing balance, and a file whose
+last message is not ended by `-` is accepted only when its balances add up.
+"""
+
+from __future__ import annotations
+
+import codecs
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import date, datetime, time
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from connectors.sdk import (
+    Field,
+    Fragment,
+    Importer,
+    ImportFailed,
+    InvalidRecord,
+    Record,
+    SettingsError,
+    datasets,
+    decimal_text,
+    parse_settings,
+)
+
+from .amounts import decode_text, fingerprint, is_iban, midnight_utc, zone, zone_problem
+from .mt940_info import clean, join_lines, parse_info
+
+_FIELD = re.compile(r":(\d\d[A-Z]?):(.*)", re.S)
+_BALANCE = re.compile(r"([CD])(\d{6})([A-Z]{3})(\d[\d,]*)")
+_LINE = re.compile(
+    r"(?P<value>\d{6})(?P<entry>\d{4})?(?P<mark>RC|RD|C|D)(?P<funds>[A-Z])?(?P<amount>\d[\d,]*)"
+    r"(?P<type>[NFS][A-Z0-9]{3})(?P<ref>.*?)(?://(?P<bankref>.*))?"
+)
+_SNIFF_FIELDS = (re.compile(rb"(?m)^:20:"), re.compile(rb"(?m)^:25:"), re.compile(rb"(?m)^:6[01][FM]?:"))
+_ZERO_DECIMALS = {"JPY", "KRW", "ISK", "CLP", "VND", "XOF", "XAF", "UGX", "PYG"}
+_NO_REFERENCE = {"", "NONREF", "NOTPROVIDED"}
+CENTS = Decimal("0.01")
+
+
+class Mt940Importer(Importer):
+    name = "mt940"
+    title = "SWIFT MT940 bank statements (.sta)"
+    category = "bank"
+    datasets = ("bank.account", "bank.transaction")
+    extensions = (".sta", ".mt940", ".940", ".txt")
+    description = "Statements in SWIFT MT940, as German, Dutch, Swiss and Polish banks offer them for download."
+    fields = (
+        Field("timezone", "Time zone of the statement dates", default="UTC", check=zone_problem),
+        Field(
+            "encoding",
+            "Character set of names and details (UTF-8 is recognised by itself)",
+            default="cp1252",
+            check=lambda name: None if _known_encoding(str(name)) else f"{name!r} is not a known character set",
+        ),
+    )
+
+    @classmethod
+    def sniff(cls, head: bytes, filename: str) -> bool:
+        return all(p.search(head) for p in _SNIFF_FIELDS)
+
+    def read(self, path: Path, settings: dict[str, Any]) -> Iterator[Record | Fragment]:
+        known = {f.name for f in self.fields}
+        try:
+            given, _ = parse_settings(self.fields, {k: v for k, v in settings.items() if k in known})
+        except SettingsError as err:
+            raise ImportFailed(f"{path.name}: setting {err}") from None
+        with path.open("rb") as f:
+            yield from _Reader(path, f, given["timezone"], given["encoding"]).records()
+
+    def normalize(self, fragment: Fragment) -> Record | None:
+        if fragment.dataset == "bank.account":
+            return account_record(fragment.raw)
+        return transaction_record(fragment.raw)
+
+
+def _known_encoding(name: str) -> bool:
+    try:
+        codecs.lookup(name)
+    except LookupError:
+        return False
+    return True
+
+
+# --- the mapping: pure functions of `raw` ------------------------------------------------
+
+
+def parse_amount(text: str, where: str) -> Decimal:
+    """An MT940 amount: digits with one decimal comma ("15000," and "1125250,4" included)."""
+    if text.count(",") != 1 or len(text) > 15 or not re.fullmatch(r"\d+,\d*", text):
+        raise ValueError(f"{where}: {text!r} is not an MT940 amount (digits with one decimal comma)")
+    whole, cents = text.split(",")
+    return Decimal(f"{whole}.{cents or '0'}")
+
+
+def money_text(amount: Decimal, currency: str) -> str:
+    exponent = amount.as_tuple().exponent
+    if currency not in _ZERO_DECIMALS and isinstance(exponent, int) and exponent > -2:
+        amount = amount.quantize(CENTS)
+    return decimal_text(amount)
+
+
+def _day(text: str, where: str) -> date:
+    try:
+        year = int(text[:2])
+        return date(2000 + year if year < 80 else 1900 + year, int(text[2:4]), int(text[4:6]))
+    except ValueError:
+        raise ValueError(f"{where}: {text!r} is not a date (YYMMDD)") from None
+
+
+def _entry_day(value_on: date, text: str, where: str) -> date:
+    """The booking date MMDD in the year that puts it nearest the value date."""
+    candidates = []
+    for year in (value_on.year - 1, value_on.year, value_on.year + 1):
+        try:
+            candidates.append(date(year, int(text[:2]), int(text[2:])))
+        except ValueError:
+            continue  # 29 February exists in one year of three at most
+    if not candidates:
+        raise ValueError(f"{where}: {text!r} is not a booking date (MMDD)")
+    return min(candidates, key=lambda d: abs(d - value_on))
+
+
+def parse_line(text: str) -> dict[str, Any]:
+    """A `:61:` field (its first line; the second is supplementary details) as parts."""
+    first, _, details = text.partition("\n")
+    m = _LINE.fullmatch(first.strip())
+    if m is None:
+        raise ValueError(f":61: {first.strip()!r} is not an MT940 statement line")
+    value_on = _day(m["value"], ":61: value date")
+    booked_on = _entry_day(value_on, m["entry"], ":61: booking date") if m["entry"] else value_on
+    amount = parse_amount(m["amount"], ":61: amount")
+    mark = m["mark"]
+    return {
+        "value_on": value_on,
+        "booked_on": booked_on,
+        "amount": -amount if mark in ("D", "RC") else amount,
+        "reversal": mark in ("RC", "RD"),
+        "type": m["type"],
+        "reference": m["ref"].strip(),
+        "bank_reference": (m["bankref"] or "").strip(),
+        "details": clean(details),
+    }
+
+
+def parse_balance(text: str, where: str) -> tuple[Decimal, date, str]:
+    m = _BALANCE.fullmatch(text.strip())
+    if m is None:
+        raise ValueError(f"{where}: {text.strip()!r} is not an MT940 balance (C/D, YYMMDD, currency, amount)")
+    amount = parse_amount(m.group(4), where)
+    return (-amount if m.group(1) == "D" else amount), _day(m.group(2), where), m.group(3)
+
+
+def transaction_key(account_id: str, line: dict[str, Any], info: str) -> str:
+    """The key before any occurrence number (see `transaction_record`)."""
+    if line["bank_reference"].upper() not in _NO_REFERENCE:
+        return f"{account_id}:{line['bank_reference']}"
+    return f"{account_id}:" + fingerprint(
+        line["value_on"].isoformat(),
+        line["booked_on"].isoformat(),
+        str(line["amount"]),
+        line["type"],
+        line["reference"],
+        line["details"],
+        clean(info),
+    )
+
+
+def transaction_record(raw: dict[str, Any], line: dict[str, Any] | None = None) -> Record:
+    """`line` is raw["line"] already parsed, when the caller has it."""
+    account = raw["account"]
+    line = line or parse_line(raw["line"])
+    info_text = raw.get("info") or ""
+    info = parse_info(info_text) if info_text else {}
+    currency = account["currency"]
+    data: dict[str, Any] = {
+        "account_id": account["id"],
+        "booked_on": line["booked_on"].isoformat(),
+        "value_on": line["value_on"].isoformat(),
+        "amount": money_text(line["amount"], currency),
+        "currency": currency,
+        "description": info.get("description") or line["details"] or line["reference"] or None,
+        "counterparty": info.get("counterparty"),
+        "status": "booked",
+        "type": line["type"],
+    }
+    if line["reversal"]:
+        data["reversal"] = True
+    if info.get("end_to_end_id"):
+        data["end_to_end_id"] = info["end_to_end_id"]
+    key = transaction_key(account["id"], line, info_text)
+    occurrence = int(raw.get("occurrence", 1))
+    if occurrence > 1:
+        key += f"#{occurrence}" if line["bank_reference"].upper() not in _NO_REFERENCE else f":{occurrence}"
+    return Record("bank.transaction", key, midnight_utc(line["booked_on"]), data, raw)
+
+
+def account_record(raw: dict[str, Any]) -> Record:
+    account = raw["account"]
+    tz = zone(raw.get("timezone") or "UTC")
+    balance, day, _ = parse_balance(raw["closing"], ":62F:")
+    available = parse_balance(raw["available"], ":64:")[0] if raw.get("available") else None
+    at = datetime.combine(day, time(23, 59, 59), tz)  # a closing balance is true at the end of its day
+    data = datasets.BankAccount.make(
+        account_id=account["id"],
+        iban=account.get("iban"),
+        currency=account["currency"],
+        balance=money_text(balance, account["currency"]),
+        available_balance=money_text(available, account["currency"]) if available is not None else None,
+        balance_at=at,
+    )
+    return Record("bank.account", account["id"], at, data, raw)
+
+
+# --- reading a file ----------------------------------------------------------------------
+
+
+@dataclass
+class _Field:
+    tag: str
+    lines: list[str]
+    line_no: int
+
+    @property
+    def text(self) -> str:
+        if len(self.lines) == 1:
+            return self.lines[0]
+        return "\n".join(self.lines) if self.tag == "61" else join_lines(self.lines)
+
+
+@dataclass
+class _Message:
+    start: int
+    fields: list[_Field] = field(default_factory=list)
+    ended: bool = False
+
+
+class _Reader:
+    def __init__(self, path: Path, f: BinaryIO, timezone: str, encoding: str) -> None:
+        self.path, self.f, self.timezone, self.encoding = path, f, timezone, encoding
+        self.contents: dict[str, list[int]] = {}  # bank reference key -> hashes of the contents seen under it
+        self.counts: dict[str, int] = {}  # content key -> occurrences
+        self.latest: dict[str, tuple[date, dict[str, Any]]] = {}  # account id -> (closing day, raw)
+        self.messages = 0
+
+    def fail(self, line: int, message: str) -> ImportFailed:
+        return ImportFailed(f"{self.path.name}: line {line}: {message}")
+
+    def records(self) -> Iterator[Record | Fragment]:
+        last: _Message | None = None
+        for message in self._messages():
+            last = message
+            yield from self._statement(message)
+        if last is None:
+            raise ImportFailed(f"{self.path.name}: no MT940 statement in the file (no :20: ... :62F: message)")
+        for _, raw in self.latest.values():
+            yield account_record(raw)
+
+    def _messages(self) -> Iterator[_Message]:
+        message: _Message | None = None
+        number = 0
+        encoding = self.encoding
+        for number, raw_line in enumerate(self.f, 1):
+            data = raw_line.rstrip(b"\r\n\x1a")
+            line = data.decode("ascii") if data.isascii() else decode_text(data, encoding)
+            first = line[:1]
+            if first == "{":  # a SWIFT envelope: the text block follows "{4:"
+                at = line.find("{4:")
+                if at < 0:
+                    continue
+                line = line[at + 3 :]
+                first = line[:1]
+            if first == "-" and (line.rstrip() == "-" or line.startswith("-}")):
+                if message is not None and message.fields:
+                    message.ended = True
+                    yield message
+                message = None
+                continue
+            m = _FIELD.match(line) if first == ":" else None
+            if m is not None:
+                if message is None:
+                    message = _Message(number)
+                elif m.group(1) == "20" and message.fields:
+                    # A new statement without a "-" before it: some banks write none.
+                    message.ended = True
+                    yield message
+                    message = _Message(number)
+                message.fields.append(_Field(m.group(1), [m.group(2)], number))
+            elif message is not None and message.fields:
+                message.fields[-1].lines.append(line)
+            elif self.messages == 0 and message is None and number > 50:
+                raise self.fail(number, "no MT940 field (:20:, :25:, ...) in the first 50 lines: not an MT940 file")
+        if message is not None and message.fields:
+            yield message  # not ended by "-": checked against its balances
+        if number == 0:
+            raise ImportFailed(f"{self.path.name}: the file is empty")
+
+    def _statement(self, message: _Message) -> Iterator[Record | Fragment]:
+        self.messages += 1
+        by_tag: dict[str, _Field] = {}
+        for f in message.fields:
+            if f.tag != "61" and f.tag != "86":
+                by_tag.setdefault(f.tag[:2], f)
+        for tag, name in (("20", "reference :20:"), ("25", "account :25:"), ("60", "opening balance :60F:")):
+            if tag not in by_tag:
+                raise self.fail(message.start, f"statement {self.messages} has no {name}")
+        if "62" not in by_tag:
+            raise self.fail(
+                message.fields[-1].line_no,
+                f"statement {self.messages} ends without its closing balance :62F: (the file is truncated?)",
+            )
+        try:
+            opening, _, currency = parse_balance(by_tag["60"].text, ":60F:")
+        except ValueError as err:
+            raise self.fail(by_tag["60"].line_no, str(err)) from None
+        try:
+            closing, closed_on, closing_currency = parse_balance(by_tag["62"].text, ":62F:")
+            if "64" in by_tag:
+                parse_balance(by_tag["64"].text, ":64:")
+        except ValueError as err:
+            raise self.fail(by_tag["62"].line_no, str(err)) from None
+        if closing_currency != currency:
+            raise self.fail(by_tag["62"].line_no, f"closing balance in {closing_currency}, opening in {currency}")
+        account = self._account(by_tag["25"], currency)
+        total = opening
+        out: list[Record] = []
+        fields = message.fields
+        for i, f in enumerate(fields):
+            if f.tag != "61":
+                continue
+            info = fields[i + 1].text if i + 1 < len(fields) and fields[i + 1].tag == "86" else None
+            # Not the statement's :20: reference: some banks give each download its own.
+            raw: dict[str, Any] = {"account": account, "line": f.text}
+            if info:
+                raw["info"] = info
+            try:
+                record = self._apart(raw, parse_line(raw["line"]))
+            except (ValueError, InvalidRecord) as err:
+                raise self.fail(f.line_no, f"statement {self.messages}: {err}") from None
+            total += Decimal(record.data["amount"])
+            out.append(record)
+        if not message.ended and total != closing:
+            raise self.fail(
+                fields[-1].line_no,
+                f"the last statement is not ended by '-' and its balances do not add up "
+                f"(opening {opening} + lines = {total}, closing {closing}): the file looks truncated",
+            )
+        yield from out
+        self._balance(account, by_tag, closed_on)
+
+    def _account(self, f: _Field, currency: str) -> dict[str, Any]:
+        ident = clean(f.text).replace(" ", "")
+        if ident.endswith(currency) and len(ident) > 3 and ident[-4].isdigit():
+            ident = ident[:-3]  # "NL91ABNA0417164300EUR": the account and its currency
+        if not ident:
+            raise self.fail(f.line_no, "an empty account :25:")
+        account: dict[str, Any] = {"id": ident, "currency": currency}
+        if is_iban(ident):
+            account["iban"] = ident.upper()
+        return account
+
+    def _apart(self, raw: dict[str, Any], line: dict[str, Any]) -> Record:
+        """Lines without a bank reference that are identical stay apart by occurrence; a
+        bank reference that comes back with other content becomes `#2`, `#3`..."""
+        record = transaction_record(raw, line)
+        if line["bank_reference"].upper() not in _NO_REFERENCE:
+            content = hash((raw["line"], raw.get("info")))
+            seen = self.contents.setdefault(record.key, [])
+            if content not in seen:
+                seen.append(content)
+            n = seen.index(content) + 1
+        else:
+            n = self.counts[record.key] = self.counts.get(record.key, 0) + 1
+        if n == 1:
+            return record
+        raw["occurrence"] = n
+        return transaction_record(raw, line)
+
+    def _balance(self, account: dict[str, Any], by_tag: dict[str, _Field], closed_on: date) -> None:
+        """Keep the latest statement's balances; its record is made once, at the end."""
+        known = self.latest.get(account["id"])
+        if known is not None and known[0] > closed_on:
+            return
+        raw: dict[str, Any] = {"account": account, "closing": clean(by_tag["62"].text), "timezone": self.timezone}
+        if "64" in by_tag:
+            raw["available"] = clean(by_tag["64"].text)
+        self.latest[account["id"]] = (closed_on, raw)
+
+
+__all__ = ["Mt940Importer", "account_record", "parse_line", "transaction_record"]
