@@ -38,14 +38,13 @@ from connectors.sdk import (
     ImportFailed,
     InvalidRecord,
     Record,
-    SettingsError,
     datasets,
     decimal_text,
-    parse_settings,
 )
 
 from .amounts import decode_text, fingerprint, is_iban, midnight_utc, zone, zone_problem
 from .mt940_info import clean, join_lines, parse_info
+from .settings import file_settings
 
 _FIELD = re.compile(r":(\d\d[A-Z]?):(.*)", re.S)
 _BALANCE = re.compile(r"([CD])(\d{6})([A-Z]{3})(\d[\d,]*)")
@@ -81,11 +80,7 @@ class Mt940Importer(Importer):
         return all(p.search(head) for p in _SNIFF_FIELDS)
 
     def read(self, path: Path, settings: dict[str, Any]) -> Iterator[Record | Fragment]:
-        known = {f.name for f in self.fields}
-        try:
-            given, _ = parse_settings(self.fields, {k: v for k, v in settings.items() if k in known})
-        except SettingsError as err:
-            raise ImportFailed(f"{path.name}: setting {err}") from None
+        given = file_settings(self, path, settings)
         with path.open("rb") as f:
             yield from _Reader(path, f, given["timezone"], given["encoding"]).records()
 

@@ -17,9 +17,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from connectors.sdk import Delete, Field, Fragment, Importer, ImportFailed, Record, SettingsError, parse_settings
+from connectors.sdk import Delete, Field, Fragment, Importer, Record
 
 from ..amounts import zone_problem
+from ..settings import file_settings
 from .mapping import account_record, normalize, transaction_record
 from .reader import SNIFF_XML, Reader
 
@@ -56,19 +57,9 @@ class OfxImporter(Importer):
         return SNIFF_XML.match(body[:8192]) is not None
 
     def read(self, path: Path, settings: dict[str, Any]) -> Iterator[Record | Fragment | Delete]:
-        given = _settings(self, path, settings)
+        given = file_settings(self, path, settings)
         with path.open("rb") as f:
             yield from Reader(path, f, given["timezone"], given["invert_amounts"]).records()
 
     def normalize(self, fragment: Fragment) -> Record | None:
         return normalize(fragment)
-
-
-def _settings(importer: Importer, path: Path, settings: dict[str, Any]) -> dict[str, Any]:
-    """The importer's settings, typed and checked ("false" is false), defaults filled in."""
-    known = {f.name for f in importer.fields}
-    try:
-        given, _ = parse_settings(importer.fields, {k: v for k, v in settings.items() if k in known})
-    except SettingsError as err:
-        raise ImportFailed(f"{path.name}: setting {err}") from None
-    return given
