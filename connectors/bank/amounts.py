@@ -1,6 +1,7 @@
-"""Values of bank files: amounts, dates and text, parsed strictly.
+"""Values of bank files and bank APIs: amounts, dates and text, parsed strictly.
 
-Shared by the OFX, camt and CSV importers. Every parser either returns the exact value
+Shared by the OFX, camt, MT940 and CSV importers (and `api_amount` by the live bank
+connectors, which raise `Fatal` instead). Every parser either returns the exact value
 or raises `ValueError` with a message saying what was expected: an ambiguous amount
 ("12,500" where the decimal separator is a comma and thousands are not grouped) is
 refused rather than guessed, so a wrong amount is never stored.
@@ -14,7 +15,10 @@ import re
 from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
 from decimal import Decimal
 from functools import lru_cache
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from connectors.sdk import Fatal, parse_decimal
 
 MAX_AMOUNT_CHARS = 40  # longer text is not an amount a bank writes
 MIN_YEAR, MAX_YEAR = 1950, 2199  # a date outside is a misread (a format without its year)
@@ -256,3 +260,17 @@ def is_iban(text: str) -> bool:
         return False
     digits = "".join(str(int(c, 36)) for c in s[4:] + s[:4])
     return int(digits) % 97 == 1
+
+
+def api_amount(value: Any, what: str, vendor: str) -> Decimal:
+    """An amount a bank's API answered (a JSON string or integer), exact, or Fatal naming
+    the vendor and the value."""
+    try:
+        if not isinstance(value, str | int) or isinstance(value, bool):
+            raise ValueError
+        amount = parse_decimal(str(value))
+    except ValueError:
+        raise Fatal(f"{vendor} answered {what} that is not a number: {value!r}"[:200]) from None
+    if amount and not -12 <= amount.adjusted() <= 15:  # 1e999999 would print a million digits
+        raise Fatal(f"{vendor} answered {what} out of any plausible range: {value!r}"[:200])
+    return amount

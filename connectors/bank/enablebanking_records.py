@@ -15,8 +15,9 @@ from connectors.sdk import (
     Fatal,
     Record,
     datasets,
-    parse_decimal,
 )
+
+from .amounts import api_amount
 
 KINDS = {"CACC": "checking", "TRAN": "checking", "SVGS": "savings", "CARD": "credit_card", "LOAN": "loan"}
 BOOKED_BALANCES = ("CLBD", "ITBD", "XPCD", "OPBD", "PRCD", "INFO", "OTHR")
@@ -79,15 +80,7 @@ def transaction_key(account_id: str, txn: dict[str, Any], occurrences: dict[str,
 
 
 def _amount(value: Any, what: str) -> Decimal:
-    try:
-        if not isinstance(value, str | int) or isinstance(value, bool):
-            raise ValueError
-        amount = parse_decimal(str(value))
-    except ValueError:
-        raise Fatal(f"Enable Banking answered {what} that is not a number: {value!r}"[:200]) from None
-    if amount and not -12 <= amount.adjusted() <= 15:
-        raise Fatal(f"Enable Banking answered {what} out of any plausible range: {value!r}"[:200])
-    return amount
+    return api_amount(value, what, "Enable Banking")
 
 
 def _day(value: Any) -> date | None:

@@ -39,9 +39,9 @@ from connectors.sdk import (
     Secret,
     UserActionNeeded,
     datasets,
-    parse_decimal,
 )
 
+from .amounts import api_amount
 from .reconcile import Entry, Policy, Tracker
 
 WINDOW = timedelta(days=90)
@@ -117,15 +117,7 @@ def _int(value: Any, what: str) -> int:
 
 
 def _amount(value: Any, what: str) -> Decimal:
-    try:
-        if not isinstance(value, str | int) or isinstance(value, bool):
-            raise ValueError
-        amount = parse_decimal(str(value))
-    except ValueError:
-        raise Fatal(f"SimpleFIN Bridge answered {what} that is not a number: {value!r}"[:200]) from None
-    if amount and not -12 <= amount.adjusted() <= 15:  # 1e999999 would print a million digits
-        raise Fatal(f"SimpleFIN Bridge answered {what} out of any plausible range: {value!r}"[:200])
-    return amount
+    return api_amount(value, what, "SimpleFIN Bridge")
 
 
 def sanitize(text: Any) -> str:
