@@ -46,11 +46,12 @@ from .amounts import decode_text, fingerprint, is_iban, midnight_utc, zone, zone
 from .mt940_info import clean, join_lines, parse_info
 from .settings import file_settings
 
-_FIELD = re.compile(r":(\d\d[A-Z]?):(.*)", re.S)
-_BALANCE = re.compile(r"([CD])(\d{6})([A-Z]{3})(\d[\d,]*)")
+_FIELD = re.compile(r":(\d\d[A-Z]?):(.*)", re.S | re.A)
+_BALANCE = re.compile(r"([CD])(\d{6})([A-Z]{3})(\d[\d,]*)", re.A)
 _LINE = re.compile(
     r"(?P<value>\d{6})(?P<entry>\d{4})?(?P<mark>RC|RD|C|D)(?P<funds>[A-Z])?(?P<amount>\d[\d,]*)"
-    r"(?P<type>[NFS][A-Z0-9]{3})(?P<ref>.*?)(?://(?P<bankref>.*))?"
+    r"(?P<type>[NFS][A-Z0-9]{3})(?P<ref>.*?)(?://(?P<bankref>.*))?",
+    re.A,  # ASCII digits only: other scripts' digits are no MT940 amount
 )
 _SNIFF_FIELDS = (re.compile(rb"(?m)^:20:"), re.compile(rb"(?m)^:25:"), re.compile(rb"(?m)^:6[01][FM]?:"))
 _ZERO_DECIMALS = {"JPY", "KRW", "ISK", "CLP", "VND", "XOF", "XAF", "UGX", "PYG"}
@@ -103,7 +104,7 @@ def _known_encoding(name: str) -> bool:
 
 def parse_amount(text: str, where: str) -> Decimal:
     """An MT940 amount: digits with one decimal comma ("15000," and "1125250,4" included)."""
-    if text.count(",") != 1 or len(text) > 15 or not re.fullmatch(r"\d+,\d*", text):
+    if text.count(",") != 1 or len(text) > 15 or not re.fullmatch(r"[0-9]+,[0-9]*", text):
         raise ValueError(f"{where}: {text!r} is not an MT940 amount (digits with one decimal comma)")
     whole, cents = text.split(",")
     return Decimal(f"{whole}.{cents or '0'}")

@@ -147,7 +147,7 @@ def test_statement_lines_in_every_form() -> None:
 @pytest.mark.parametrize(
     "bad",
     ["2605040504CR1.234,56NTRF", "2605040504CR1234NTRF", "2602300504CR1,00NTRF", "2605041399CR1,00NTRF",
-     "2605040504XR1,00NTRF", "2605040504CR1,00", "260504"],
+     "2605040504XR1,00NTRF", "2605040504CR1,00", "260504", "2605040504CR\u0663,00NTRF"],
 )  # fmt: skip
 def test_malformed_statement_lines_are_refused_not_guessed(bad: str) -> None:
     with pytest.raises(ValueError, match=":61:"):
@@ -169,7 +169,7 @@ def test_any_amount_text_is_refused_or_read_exactly(text: str) -> None:
     except ValueError:
         return
     whole, cents = text.split(",")
-    assert value == Decimal(whole + "." + (cents or "0")) and whole.isdigit()
+    assert value == Decimal(whole + "." + (cents or "0")) and whole.isascii() and whole.isdigit()
 
 
 def test_german_and_dutch_details_and_free_text() -> None:
