@@ -152,13 +152,7 @@ class Inbox:
                     self.notice(here / name)
 
     def _wanted(self, path: Path) -> bool:
-        try:
-            rel = path.relative_to(self.root)
-        except ValueError:
-            return False
-        if not rel.parts or rel.parts[0] == FAILED or any(p.startswith(".") for p in rel.parts):
-            return False
-        return not path.name.endswith(PARTIAL_SUFFIXES)
+        return wanted(self.root, path)
 
     # The worker: one file at a time
 
@@ -350,19 +344,30 @@ class _Handler(FileSystemEventHandler):
             self.inbox.notice(path, renamed=kind == "moved")
 
 
+def wanted(root: Path, path: Path) -> bool:
+    """Whether a file in the inbox is one to import: not in failed/, not hidden, not a
+    download still under way."""
+    try:
+        rel = path.relative_to(root)
+    except ValueError:
+        return False
+    if not rel.parts or rel.parts[0] == FAILED or any(p.startswith(".") for p in rel.parts):
+        return False
+    return not path.name.endswith(PARTIAL_SUFFIXES)
+
+
 def summary(root: Path, watched: bool) -> dict[str, Any]:
     """What `selfdata status` says of the inbox: where it is, whether the daemon watches it,
-    the files waiting in it and those that failed (each with its .error.txt)."""
+    the files waiting to be imported and those in failed/ (each with its .error.txt)."""
     root = root.absolute()
     waiting = failed = 0
-    if root.is_dir():
-        for here, dirs, files in os.walk(root):
-            folder = Path(here)
-            dirs[:] = [d for d in dirs if not d.startswith(".")]
-            if folder == root / FAILED or root / FAILED in folder.parents:
-                failed += sum(1 for f in files if not f.endswith(".error.txt") and not f.startswith("."))
-                continue
-            waiting += sum(1 for f in files if not f.startswith(".") and not f.endswith(PARTIAL_SUFFIXES))
+    for here, dirs, files in os.walk(root):
+        folder = Path(here)
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        if folder == root / FAILED or root / FAILED in folder.parents:
+            failed += sum(1 for f in files if not f.startswith(".") and not f.endswith(".error.txt"))
+        else:
+            waiting += sum(1 for f in files if wanted(root, folder / f))
     return {"path": str(root), "watched": watched, "exists": root.is_dir(), "waiting": waiting, "failed": failed}
 
 

@@ -84,9 +84,10 @@ async def status(services: Services, params: dict[str, Any], emit: Emit) -> Any:
     if services.scheduler is not None:
         report["scheduler"] = services.scheduler.describe()
     report["notifications"] = _recent_notifications(services)
-    from ..inbox import summary
+    from ..inbox import summary  # not at import: it loads watchdog, which the CLI rarely needs
 
-    report["inbox"] = summary(services.config.inbox_dir, services.inbox is not None)
+    # A walk of the folder: off the daemon's loop.
+    report["inbox"] = await asyncio.to_thread(summary, services.config.inbox_dir, services.inbox is not None)
     return report
 
 

@@ -49,26 +49,18 @@ def client_address(remote: str | None, forwarded: list[str], trusted: tuple[Netw
     right, as each proxy appends the address it saw: entries further left are whatever the
     client chose to send. Anything unreadable stops the walk at the last trusted hop."""
     client = remote or "?"
-    if not trusted or not _trusted(client, trusted):
+    if not trusted:
         return client
-    hops = [hop.strip() for header in forwarded for hop in header.split(",")]
-    for hop in reversed(hops):
+    hops = [client] + [hop.strip() for header in reversed(forwarded) for hop in reversed(header.split(","))]
+    for hop in hops:
         try:
             address = ipaddress.ip_address(hop)
         except ValueError:
             return client
         client = str(address)
         if not any(address in net for net in trusted):
-            return client
+            break
     return client
-
-
-def _trusted(address: str, trusted: tuple[Network, ...]) -> bool:
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
-        return False
-    return any(ip in net for net in trusted)
 
 
 class FailedLogins:

@@ -104,7 +104,7 @@ def init(ctx: click.Context, init_passphrase_file: Path | None, key_file: Path |
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
 def status(ctx: click.Context, as_json: bool) -> None:
-    """The daemon, the vault, its key slots, what it holds, and each source's health."""
+    """The daemon, the vault, its key slots, the inbox, what it holds, and each source's health."""
     report = invoke(ctx, "status")
     if as_json:
         render.print_json(report)
