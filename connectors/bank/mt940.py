@@ -264,11 +264,9 @@ class _Reader:
         return ImportFailed(f"{self.path.name}: line {line}: {message}")
 
     def records(self) -> Iterator[Record | Fragment]:
-        last: _Message | None = None
         for message in self._messages():
-            last = message
             yield from self._statement(message)
-        if last is None:
+        if self.messages == 0:
             raise ImportFailed(f"{self.path.name}: no MT940 statement in the file (no :20: ... :62F: message)")
         for _, raw in self.latest.values():
             yield account_record(raw)
@@ -276,6 +274,7 @@ class _Reader:
     def _messages(self) -> Iterator[_Message]:
         message: _Message | None = None
         number = 0
+        any_field = False
         encoding = self.encoding
         for number, raw_line in enumerate(self.f, 1):
             data = raw_line.rstrip(b"\r\n\x1a")
@@ -295,6 +294,7 @@ class _Reader:
                 continue
             m = _FIELD.match(line) if first == ":" else None
             if m is not None:
+                any_field = True
                 if message is None:
                     message = _Message(number)
                 elif m.group(1) == "20" and message.fields:
@@ -305,7 +305,7 @@ class _Reader:
                 message.fields.append(_Field(m.group(1), [m.group(2)], number))
             elif message is not None and message.fields:
                 message.fields[-1].lines.append(line)
-            elif self.messages == 0 and message is None and number > 50:
+            elif not any_field and number > 50:
                 raise self.fail(number, "no MT940 field (:20:, :25:, ...) in the first 50 lines: not an MT940 file")
         if message is not None and message.fields:
             yield message  # not ended by "-": checked against its balances
@@ -351,11 +351,11 @@ class _Reader:
             if info:
                 raw["info"] = info
             try:
-                record = self._apart(raw, parse_line(raw["line"]))
+                line = parse_line(raw["line"])
+                out.append(self._apart(raw, line))
             except (ValueError, InvalidRecord) as err:
                 raise self.fail(f.line_no, f"statement {self.messages}: {err}") from None
-            total += Decimal(record.data["amount"])
-            out.append(record)
+            total += line["amount"]
         if not message.ended and total != closing:
             raise self.fail(
                 fields[-1].line_no,

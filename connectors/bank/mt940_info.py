@@ -103,8 +103,7 @@ def _dutch(text: str) -> dict[str, Any]:
     tag: str | None = None
     value: list[str] = []
     for part in text.split("/")[1:]:
-        # A known tag starts a new field unless the field is still empty (a value "//").
-        if part in _DUTCH_TAGS and (tag is None or value or part != tag):
+        if part in _DUTCH_TAGS:
             if tag is not None:
                 fields.setdefault(tag, "/".join(value).strip("/"))
             tag, value = part, []

@@ -149,8 +149,9 @@ def transaction_record(raw: dict[str, Any]) -> Record:
         data["category"] = category
     if number:
         data["reference"] = number
-    if sum(1 for c, _ in fields if c == "S") > 1:
-        data["split_count"] = sum(1 for c, _ in fields if c == "S")
+    splits = sum(1 for c, _ in fields if c == "S")
+    if splits > 1:
+        data["split_count"] = splits
     digest = fingerprint(day.isoformat(), data["amount"], payee or "", memo or "", number or "", category or "")
     key = f"{account['id']}:{day.isoformat()}:{digest}:{int(raw.get('occurrence', 1))}"
     return Record("bank.transaction", key, midnight_utc(day), data, raw)
@@ -159,7 +160,7 @@ def transaction_record(raw: dict[str, Any]) -> Record:
 # --- reading a file ----------------------------------------------------------------------
 
 
-def _lines(path: Path, f: BinaryIO) -> Iterator[tuple[int, str]]:
+def _lines(f: BinaryIO) -> Iterator[tuple[int, str]]:
     for number, raw_line in enumerate(f, 1):
         data = raw_line.rstrip(b"\r\n")
         if number == 1 and data.startswith(b"\xef\xbb\xbf"):
@@ -171,7 +172,7 @@ def _date_order(path: Path, f: BinaryIO) -> str:
     """mdy or dmy, from the dates of the file itself; ymd files read either way."""
     month_first = day_first = False
     seen = False
-    for number, line in _lines(path, f):
+    for number, line in _lines(f):
         if not line.startswith("D"):
             continue
         m = _DATE.fullmatch(line[1:].strip())
@@ -205,12 +206,12 @@ def _read(path: Path, f: BinaryIO, settings: dict[str, Any], order: str, decimal
     fields: list[list[str]] = []
     start = 0
     counts: dict[str, int] = {}
-    found = 0
-    for number, line in _lines(path, f):
+    registers = 0  # transaction sections seen
+    for number, line in _lines(f):
         if not line.strip():
             continue
         if line.startswith("!"):
-            if fields and not line.lower().startswith("!option") and not line.lower().startswith("!clear"):
+            if fields and not line.lower().startswith(("!option", "!clear")):
                 raise ImportFailed(f"{path.name}: line {start}: a record not ended by ^ before {line.strip()!r}")
             header = line.strip()
             m = _SECTION.fullmatch(header)
@@ -219,6 +220,7 @@ def _read(path: Path, f: BinaryIO, settings: dict[str, Any], order: str, decimal
             elif m is not None:
                 section = m.group(1).strip().lower()
                 in_account_block = False
+                registers += section in TRANSACTIONS
                 if section not in TRANSACTIONS and section not in SKIPPED:
                     raise ImportFailed(f"{path.name}: line {number}: unknown QIF section {header!r}")
             continue
@@ -228,7 +230,6 @@ def _read(path: Path, f: BinaryIO, settings: dict[str, Any], order: str, decimal
             if in_account_block:
                 account_name = _field(fields, "N") or account_name
             elif section in TRANSACTIONS and fields:
-                found += 1
                 yield _record(path, start, fields, settings, section, account_name, order, decimal, counts)
             fields = []
             continue
@@ -237,8 +238,11 @@ def _read(path: Path, f: BinaryIO, settings: dict[str, Any], order: str, decimal
         fields.append([line[0], line[1:]])
     if fields:
         raise ImportFailed(f"{path.name}: line {start}: the last record is not ended by ^ (the file is truncated?)")
-    if section is None and not found:
-        raise ImportFailed(f"{path.name}: no !Type: section in the file: not a QIF file")
+    if not registers:
+        raise ImportFailed(
+            f"{path.name}: no bank, card, cash or asset register in the file (!Type:Bank, !Type:CCard...); "
+            "investment, category and memorised lists are not imported"
+        )
 
 
 def _record(

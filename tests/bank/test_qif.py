@@ -115,6 +115,7 @@ def test_ambiguous_dates_need_the_setting(tmp_path: Path) -> None:
         ("D01/13/2026\nT-1.00\n^\n", {}, "line 1: QIF data before any !Type: header"),
         ("!Type:Bank\nD01/13/2026\nT-1.00\n^\n", {"currency": "dollars"}, "setting currency"),
         ("!Type:Bank\nD01/13/2026\nT-1.00\n^\n", {"date_format": "yyyy"}, "setting date_format"),
+        ("!Type:Cat\nNGroceries\nE\n^\n", {}, "no bank, card, cash or asset register in the file"),
     ],
 )
 def test_bad_files_fail_naming_file_line_and_problem(

@@ -84,39 +84,38 @@ def _dutch(name: str, iban: str, purpose: str, e2e: str) -> str:
     return f"/TRTP/SEPA OVERBOEKING/IBAN/{iban}/BIC/ABNANL2A/NAME/{name}/REMI/{purpose}/EREF/{e2e}"
 
 
-def _day_lines(seed: int, account: Account, day: date) -> list[dict[str, object]]:
+@dataclass(frozen=True)
+class _Line:
+    amount: Decimal
+    name: str
+    iban: str
+    purpose: str
+    e2e: str = "NOTPROVIDED"
+    bankref: str = ""  # none: the importer keys the line by its content
+    value_shift: int = 0  # days from booking to value date
+    reversal: bool = False
+
+
+def _day_lines(seed: int, account: Account, day: date) -> list[_Line]:
     rng = random.Random(f"{seed}-{account.ident}-{day.isoformat()}")
-    lines: list[dict[str, object]] = []
+    lines: list[_Line] = []
     for i in range(rng.randint(0, 4) if day.weekday() < 5 else 0):
         name, iban, purpose = rng.choice(PARTIES)
-        credit = name.startswith("Deutsche Renten")
         value = Decimal(rng.randint(100, 250_000)) / 100
         lines.append(
-            {
-                "amount": value if credit else -value,
-                "name": name,
-                "iban": iban,
-                "purpose": purpose,
-                "e2e": f"E2E-{day:%y%m%d}-{i}" if rng.random() < 0.7 else "NOTPROVIDED",
-                "bankref": f"{day:%y%m%d}{rng.randint(10**9, 10**10 - 1)}",
-                "value_shift": rng.choice([0, 0, 0, 1, 2]),
-                "reversal": rng.random() < 0.05,
-            }
+            _Line(
+                amount=value if name.startswith("Deutsche Renten") else -value,
+                name=name,
+                iban=iban,
+                purpose=purpose,
+                e2e=f"E2E-{day:%y%m%d}-{i}" if rng.random() < 0.7 else "NOTPROVIDED",
+                bankref=f"{day:%y%m%d}{rng.randint(10**9, 10**10 - 1)}",
+                value_shift=rng.choice([0, 0, 0, 1, 2]),
+                reversal=rng.random() < 0.05,
+            )
         )
     if day.weekday() == 4:  # two identical card payments, no bank reference: both count
-        for _ in range(2):
-            lines.append(
-                {
-                    "amount": Decimal("-3.80"),
-                    "name": "BÄCKEREI KAMPS",
-                    "iban": "DE55100400000266700900",
-                    "purpose": "Kartenzahlung",
-                    "e2e": "NOTPROVIDED",
-                    "bankref": "",
-                    "value_shift": 0,
-                    "reversal": False,
-                }
-            )
+        lines += [_Line(Decimal("-3.80"), "BÄCKEREI KAMPS", "DE55100400000266700900", "Kartenzahlung")] * 2
     return lines
 
 
@@ -149,21 +148,18 @@ def write_mt940(
             message = [f":20:STMT{day:%y%m%d}", f":25:{account.ident}", f":28C:{d + 1:05d}/00001"]
             message.append(f":60F:{mark}{day:%y%m%d}{account.currency}{amount_text(balance)}")
             for line in _day_lines(seed, account, day):
-                amount = line["amount"]
-                assert isinstance(amount, Decimal)
-                value_on = day + timedelta(days=int(str(line["value_shift"])))
-                reversal = bool(line["reversal"])
+                amount, name, purpose, e2e = line.amount, line.name, line.purpose, line.e2e
+                value_on = day + timedelta(days=line.value_shift)
                 # A reversed debit (RD) puts money back in, a reversed credit (RC) takes it out.
-                sign = ("RD" if amount > 0 else "RC") if reversal else ("C" if amount > 0 else "D")
-                ref = f"//{line['bankref']}" if line["bankref"] else ""
+                sign = ("RD" if amount > 0 else "RC") if line.reversal else ("C" if amount > 0 else "D")
+                ref = f"//{line.bankref}" if line.bankref else ""
                 message.append(f":61:{value_on:%y%m%d}{day:%m%d}{sign}R{amount_text(amount)}NTRFNONREF{ref}")
-                name, purpose, e2e = str(line["name"]), str(line["purpose"]), str(line["e2e"])
                 if account.style == "german":
                     tags = (f"EREF+{e2e}" if e2e != "NOTPROVIDED" else "") + f"SVWZ+{purpose}"
                     gvc, posting = ("166", "GUTSCHRIFT") if amount > 0 else ("105", "LASTSCHRIFT")
-                    info = _wrap(_german(gvc, posting, tags, name, str(line["iban"])))
+                    info = _wrap(_german(gvc, posting, tags, name, line.iban))
                 elif account.style == "dutch":
-                    info = _wrap(_dutch(name, str(line["iban"]), purpose, e2e))
+                    info = _wrap(_dutch(name, line.iban, purpose, e2e))
                 else:
                     info = _wrap(f"{name} {purpose}")
                 message.append(":86:" + info[0])
@@ -177,23 +173,18 @@ def write_mt940(
                         "description": purpose if account.style != "plain" else f"{name} {purpose}",
                         "counterparty": name if account.style != "plain" else None,
                         "end_to_end_id": None if e2e == "NOTPROVIDED" or account.style == "plain" else e2e,
-                        "reversal": reversal,
-                        "bankref": line["bankref"],
+                        "reversal": line.reversal,
+                        "bankref": line.bankref,
                     }
                 )
             mark = "C" if balance >= 0 else "D"
             message.append(f":62F:{mark}{day:%y%m%d}{account.currency}{amount_text(balance)}")
             available = balance - Decimal("150.00")
-            message.append(
-                f":64:{'C' if available >= 0 else 'D'}{day:%y%m%d}{account.currency}{amount_text(available)}"
-            )
+            mark = "C" if available >= 0 else "D"
+            message.append(f":64:{mark}{day:%y%m%d}{account.currency}{amount_text(available)}")
             written.balances[account.account_id] = {"balance": balance, "available": available, "on": day}
             if envelope:
-                message = [
-                    "{1:F01COBADEFFAXXX0000000000}{2:O9400000000000COBADEFFXXXX00000000000000000000N}{4:",
-                    *message,
-                ]
-                message.append("-}")
+                message = [ENVELOPE, *message, "-}"]
             else:
                 message.append("-")
             out += message
