@@ -8,11 +8,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .errors import SelfdataError
 from .files import atomic_write
 from .paths import Paths
 
 
-class ConfigError(Exception):
+class ConfigError(SelfdataError):
     """The config file cannot be used; the message names the file and the key."""
 
 

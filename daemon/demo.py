@@ -20,12 +20,12 @@ from typing import Any
 from connectors.testing.fakeserver import FakeServer
 
 from . import config as config_mod
-from .ops.setup import init_vault
-from .ops.sources import add_source
 from .paths import home_paths
 from .services import Services, open_services
 from .session import Session
+from .setup import init_vault
 from .sources import SourceStore
+from .sourcesetup import add_source
 from .vault import INSECURE_TEST_KDF
 
 Say = Callable[[str], None]

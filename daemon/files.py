@@ -7,8 +7,10 @@ import stat
 import tempfile
 from pathlib import Path
 
+from .errors import SelfdataError
 
-class InsecurePermissions(Exception):
+
+class InsecurePermissions(SelfdataError):
     """A secret file can be read by other users."""
 
 

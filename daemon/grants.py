@@ -17,7 +17,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
+from aiohttp import web
 
+from .errors import SelfdataError
 from .times import iso, now_ms
 from .vault import Vault
 from .vault.keys import derive
@@ -34,7 +36,7 @@ _ORIGIN_RE = re.compile(r"^https?://[a-z0-9.-]+(:[0-9]{1,5})?$")
 _APP_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._-]{0,63}$")
 
 
-class GrantError(ValueError):
+class GrantError(SelfdataError, ValueError):
     """A grant request or decision that cannot be honoured; the message says why."""
 
 
@@ -95,6 +97,10 @@ class Grant:
             **({"user_code": self.user_code} if self.status == "pending" else {}),
             **({"records_read": self.reads} if self.reads else {}),
         }
+
+
+# The grant of an authenticated API request, set by the token check.
+GRANT: web.RequestKey[Grant] = web.RequestKey("grant")
 
 
 def check_scopes(scopes: list[str]) -> list[str]:

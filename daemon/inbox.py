@@ -12,7 +12,6 @@ be imported move to `failed/` with `<name>.error.txt` beside them.
 
 from __future__ import annotations
 
-import asyncio
 import errno
 import fcntl
 import logging
@@ -21,18 +20,17 @@ import signal
 import stat
 import threading
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from aiohttp import web
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
 from connectors.sdk import ConnectorError, Importer, SettingsError
 
-from .appkeys import SERVICES
+from .config import Config
 from .events import EventBus
 from .plugins import Registry
 from .sources import SourceError, SourceStore
@@ -427,26 +425,14 @@ def _kill_hook(step: str) -> Hook:
     return hook
 
 
-async def inbox_ctx(app: web.Application) -> AsyncIterator[None]:
-    """Watch the inbox while the daemon runs."""
-    services = app[SERVICES]
+def daemon_inbox(vault: Vault, registry: Registry, config: Config, events: EventBus) -> Inbox:
+    """The daemon's inbox as the config sets it (and the tests' overrides)."""
     kill_at = os.environ.get(KILL_ENV)
-    inbox = Inbox(
-        services.vault,
-        services.registry,
-        services.config.inbox_dir,
-        events=services.events,
-        settle_s=float(os.environ.get(SETTLE_ENV) or services.config.inbox_settle_seconds),
+    return Inbox(
+        vault,
+        registry,
+        config.inbox_dir,
+        events=events,
+        settle_s=float(os.environ.get(SETTLE_ENV) or config.inbox_settle_seconds),
         hook=_kill_hook(kill_at) if kill_at else None,
     )
-    try:
-        await asyncio.to_thread(inbox.start)
-    except OSError as err:
-        log.error("the inbox %s cannot be used, so dropped files are not imported: %s", inbox.root, err)
-        yield
-        return
-    services.inbox = inbox
-    yield
-    services.inbox = None
-    if not await asyncio.to_thread(inbox.stop, GRACE_S):
-        log.warning("the inbox was still importing a file when the daemon stopped; it stays for the next start")

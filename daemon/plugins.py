@@ -14,12 +14,14 @@ from importlib.metadata import EntryPoint, entry_points
 
 from connectors.sdk import Connector, Importer
 
+from .errors import SelfdataError
+
 GROUP = "selfdata.connectors"
 # For trying a connector before packaging it: "module:Class,module:Class" importable from sys.path.
 EXTRA_ENV = "SELFDATA_CONNECTORS"
 
 
-class UnknownConnector(LookupError):
+class UnknownConnector(SelfdataError, LookupError):
     pass
 
 

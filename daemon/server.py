@@ -23,12 +23,12 @@ from aiohttp import web
 from . import __version__, logs
 from .admin.server import admin_app, secure_socket
 from .api.app import UnsafeBind, api_app, check_bind
-from .appkeys import SERVICES
-from .errors import USER_ERRORS
-from .inbox import inbox_ctx
+from .errors import SelfdataError
+from .inbox import GRACE_S as INBOX_GRACE_S
+from .inbox import daemon_inbox
 from .notify import Notifier
 from .sdnotify import SdNotify
-from .services import DaemonInfo, Services, open_services
+from .services import SERVICES, DaemonInfo, Services, open_services
 from .session import Session
 from .sync import runs
 from .sync.scheduler import Scheduler
@@ -37,7 +37,7 @@ log = logging.getLogger("selfdata.daemon")
 GRACE_S = 10.0
 
 
-class AlreadyRunning(Exception):
+class AlreadyRunning(SelfdataError):
     pass
 
 
@@ -69,7 +69,7 @@ def serve(session: Session) -> int:
         return 1
     try:
         services = open_services(session)
-    except USER_ERRORS as err:
+    except SelfdataError as err:
         print(f"error: {err}", file=sys.stderr)
         lock.close()
         return 1
@@ -78,6 +78,23 @@ def serve(session: Session) -> int:
     finally:
         services.close()
         lock.close()
+
+
+async def _inbox_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Watch the inbox while the daemon runs."""
+    services = app[SERVICES]
+    inbox = daemon_inbox(services.vault, services.registry, services.config, services.events)
+    try:
+        await asyncio.to_thread(inbox.start)
+    except OSError as err:
+        log.error("the inbox %s cannot be used, so dropped files are not imported: %s", inbox.root, err)
+        yield
+        return
+    services.inbox = inbox
+    yield
+    services.inbox = None
+    if not await asyncio.to_thread(inbox.stop, INBOX_GRACE_S):
+        log.warning("the inbox was still importing a file when the daemon stopped; it stays for the next start")
 
 
 async def _scheduler_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -103,7 +120,7 @@ def build_app(services: Services) -> web.Application:
     app = admin_app(services)
     app.cleanup_ctx.append(_notifier_ctx)
     app.cleanup_ctx.append(_scheduler_ctx)
-    app.cleanup_ctx.append(inbox_ctx)
+    app.cleanup_ctx.append(_inbox_ctx)
     return app
 
 

@@ -11,7 +11,9 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
+
+from aiohttp import web
 
 from .config import Config
 from .events import EventBus
@@ -19,6 +21,21 @@ from .paths import Paths
 from .plugins import Registry
 from .session import Session
 from .vault import Unlocked, Vault
+
+if TYPE_CHECKING:  # built on first use: a command that needs neither pays for neither
+    from .accesslog import AccessLog
+    from .grants import GrantStore
+    from .inbox import Inbox
+    from .sync.runner import Runner
+
+
+class SchedulerView(Protocol):
+    """What commands ask of the daemon's scheduler (daemon.sync.scheduler.Scheduler, which
+    itself works with Services: so the dependency is this protocol, not the class)."""
+
+    def wake(self) -> None: ...
+
+    def describe(self) -> dict[str, Any]: ...
 
 
 @dataclass
@@ -45,20 +62,20 @@ class Services:
     registry: Registry
     events: EventBus = field(default_factory=EventBus)
     daemon: DaemonInfo | None = None
-    scheduler: Any = None  # daemon.sync.scheduler.Scheduler when the daemon runs
-    runner: Any = None  # daemon.sync.runner.Runner, shared so a source never runs twice at once
-    grants: Any = None  # daemon.grants.GrantStore, shared so a revocation reaches the API at once
-    access: Any = None  # daemon.accesslog.AccessLog of the running API
-    inbox: Any = None  # daemon.inbox.Inbox while the daemon watches it
+    scheduler: SchedulerView | None = None  # while the daemon runs
+    runner: Runner | None = None  # shared, so a source never runs twice at once
+    grants: GrantStore | None = None  # shared, so a revocation reaches the API at once
+    access: AccessLog | None = None  # the running API's access log
+    inbox: Inbox | None = None  # while the daemon watches it
 
-    def get_runner(self) -> Any:
+    def get_runner(self) -> Runner:
         if self.runner is None:
             from .sync.runner import Runner
 
             self.runner = Runner(self.vault, self.registry, events=self.events.publish)
         return self.runner
 
-    def get_grants(self) -> Any:
+    def get_grants(self) -> GrantStore:
         if self.grants is None:
             from .grants import GrantStore
 
@@ -67,6 +84,9 @@ class Services:
 
     def close(self) -> None:
         self.vault.close()
+
+
+SERVICES: web.AppKey[Services] = web.AppKey("services")
 
 
 def open_services(session: Session) -> Services:

@@ -11,6 +11,7 @@ from typing import Any, Literal
 
 import orjson
 
+from .errors import SelfdataError
 from .times import now_ms
 from .vault import Vault
 from .vault.db import Connection
@@ -28,7 +29,7 @@ ACTIONS: dict[str, str] = {
 }
 
 
-class SourceError(ValueError):
+class SourceError(SelfdataError, ValueError):
     pass
 
 

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 
+from .errors import SelfdataError
+
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
-class TimeFormatError(ValueError):
+class TimeFormatError(SelfdataError, ValueError):
     pass
 
 

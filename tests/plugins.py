@@ -272,3 +272,16 @@ class SelfSaving(PagedBank):
 
 
 ALL += ",tests.plugins:SelfSaving"
+
+
+class VendorReplyBug(PagedBank):
+    """A connector whose check() trips on a vendor reply lacking a key, as a real one can."""
+
+    name = "test-reply-bug"
+
+    async def check(self, ctx: Context) -> None:
+        reply: dict[str, Any] = {"usage_points": []}
+        ctx.settings["meters"] = reply["meter_list"]
+
+
+ALL += ",tests.plugins:VendorReplyBug"

@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 import sqlite_utils
 
-from daemon.ops.jsonl import import_jsonl
 from daemon.paths import Paths, home_paths
 from daemon.rights.erase import EraseError, erase, purge_tombstones
 from daemon.rights.export import ExportError, export
 from daemon.rights.sealed import SealedError, unseal
+from daemon.sync.jsonl import import_jsonl
 from daemon.vault import INSECURE_TEST_KDF, MasterKeys, RecordIn, SlotSetup, Vault, schema
 from daemon.vault import records as rec
 from daemon.vault.db import connect

@@ -177,7 +177,7 @@ async def test_deletes_become_tombstones_in_order(vault: Vault, registry: Regist
 
 
 async def test_update_secret_and_warnings_reach_the_vault(vault: Vault, registry: Registry) -> None:
-    from daemon.ops import sources as ops
+    from daemon import sourcesetup as ops
 
     src = await ops.add_source(vault, registry, "consent", "test-consent", {"client_id": "app"})
     assert src.health == "needs_authorization" and not src.runs_automatically

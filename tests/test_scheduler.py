@@ -144,7 +144,7 @@ async def test_a_401_source_is_not_called_again_until_the_user_acts(vault: Vault
         assert api.count("/tx") == 1
         assert SourceStore(vault).get("bank").health == "needs_login"
         # The user fixes the credentials: automatic runs resume.
-        from daemon.ops.sources import edit_source
+        from daemon.sourcesetup import edit_source
 
         await edit_source(vault, registry, "bank", {"token": TOKEN})
         await simulate(svc, clock, clock.now + timedelta(hours=3))

@@ -7,9 +7,11 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+from connectors.sdk.errors import SelfdataError
 
-class ScaffoldError(ValueError):
-    pass
+
+class ScaffoldError(SelfdataError, ValueError):
+    """The name or folder given to `connectors new` cannot be used."""
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,16 @@ from connectors.sdk import Connector, Record, Checkpoint, Field, Secret, dataset
 from . import datasets
 from .connector import Connector, Importer, Item, Plugin
 from .context import Context
-from .errors import AuthFailed, ConnectorError, Fatal, ImportFailed, InvalidRecord, Retryable, UserActionNeeded
+from .errors import (
+    AuthFailed,
+    ConnectorError,
+    Fatal,
+    ImportFailed,
+    InvalidRecord,
+    Retryable,
+    SelfdataError,
+    UserActionNeeded,
+)
 from .fields import Field, Secret, SettingsError, parse_settings
 from .http import Http, Response, parse_retry_after
 from .records import Checkpoint, Delete, Fragment, Record
@@ -32,6 +41,7 @@ __all__ = [
     "Response",
     "Retryable",
     "Secret",
+    "SelfdataError",
     "SettingsError",
     "UserActionNeeded",
     "datasets",

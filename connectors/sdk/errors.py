@@ -3,7 +3,15 @@
 from __future__ import annotations
 
 
-class ConnectorError(Exception):
+class SelfdataError(Exception):
+    """An error the user can act on: the CLI shows its message as one line, never a traceback.
+
+    The one base of selfdata's own errors, in the SDK and the daemon alike (the daemon
+    imports the SDK, never the reverse).
+    """
+
+
+class ConnectorError(SelfdataError):
     """Base class of the errors below."""
 
 

@@ -7,10 +7,12 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from .errors import SelfdataError
+
 FieldType = Literal["text", "int", "bool", "url", "choice", "path"]
 
 
-class SettingsError(ValueError):
+class SettingsError(SelfdataError, ValueError):
     """A setting is missing or invalid; the message names it."""
 
 

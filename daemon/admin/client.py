@@ -10,10 +10,12 @@ from typing import Any
 
 import orjson
 
+from ..errors import SelfdataError
+
 CONNECT_TIMEOUT_S = 2.0
 
 
-class RemoteError(Exception):
+class RemoteError(SelfdataError):
     """The daemon ran the operation and it failed; the message is the daemon's."""
 
     def __init__(self, kind: str, message: str) -> None:
@@ -70,7 +72,7 @@ def call(
             conn.request("POST", f"/ops/{name}", headers=headers)
         response = conn.getresponse()
         if response.status != 200:
-            raise RemoteError("OpError", f"the daemon answered HTTP {response.status}")
+            raise RemoteError("OperationError", f"the daemon answered HTTP {response.status}")
         for line in response:
             msg = orjson.loads(line)
             if "event" in msg:
@@ -80,6 +82,6 @@ def call(
                 return msg["result"]
             elif "error" in msg:
                 raise RemoteError(msg["error"]["type"], msg["error"]["message"])
-        raise RemoteError("OpError", "the daemon closed the connection before answering")
+        raise RemoteError("OperationError", "the daemon closed the connection before answering")
     finally:
         conn.close()

@@ -18,18 +18,12 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from ..appkeys import SERVICES
-from ..services import Services
-from . import ops
+from ..errors import SelfdataError
+from ..operations import dispatch
+from ..services import SERVICES, Services
 
 log = logging.getLogger("selfdata.admin")
 UPLOAD_HEADER = "X-Selfdata-Upload"
-
-
-def user_error(err: BaseException) -> bool:
-    from ..errors import USER_ERRORS
-
-    return isinstance(err, USER_ERRORS)
 
 
 async def handle_op(request: web.Request) -> web.StreamResponse:
@@ -38,7 +32,7 @@ async def handle_op(request: web.Request) -> web.StreamResponse:
     try:
         params: dict[str, Any] = orjson.loads(request.headers.get("X-Selfdata-Params", "{}"))
     except orjson.JSONDecodeError:
-        return web.json_response({"error": {"type": "OpError", "message": "bad parameters"}}, status=400)
+        return web.json_response({"error": {"type": "OperationError", "message": "bad parameters"}}, status=400)
     upload_dir: Path | None = None
     if UPLOAD_HEADER in request.headers:
         filename = Path(request.headers[UPLOAD_HEADER]).name or "upload"
@@ -58,7 +52,7 @@ async def handle_op(request: web.Request) -> web.StreamResponse:
 
     import asyncio
 
-    task = asyncio.ensure_future(ops.run(services, name, params, emit))
+    task = asyncio.ensure_future(dispatch.run(services, name, params, emit))
     try:
         while not task.done():
             await asyncio.wait({task}, timeout=0.2)
@@ -70,7 +64,7 @@ async def handle_op(request: web.Request) -> web.StreamResponse:
             result = task.result()
             await response.write(orjson.dumps({"result": result}, default=str) + b"\n")
         except Exception as err:
-            if not user_error(err):
+            if not isinstance(err, SelfdataError | OSError):
                 log.exception("admin operation %s failed", name)
             await response.write(
                 orjson.dumps({"error": {"type": type(err).__name__, "message": str(err) or type(err).__name__}}) + b"\n"

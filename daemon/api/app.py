@@ -9,12 +9,11 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from ..accesslog import AccessLog
-from ..appkeys import API
 from ..grants import GrantStore
 from ..services import Services
 from .routes import add_routes
 from .security import FailedLogins, make_middleware
-from .state import ApiState
+from .state import API, ApiState
 
 BODY_LIMIT = 1024 * 1024
 FLUSH_S = 60.0

@@ -12,7 +12,6 @@ from aiohttp import web
 from connectors.sdk import datasets as schemas
 
 from .. import __version__
-from ..appkeys import API
 from ..grants import GrantError, GrantNotFound
 from ..times import TimeFormatError, iso, parse_instant
 from ..vault import RecordIn
@@ -20,6 +19,7 @@ from ..vault.names import DATASET_RE, SOURCE_RE
 from ..vault.records import CursorError, decode_cursor, encode_cursor, record_filter
 from .errors import ApiError, ok
 from .security import authenticate, prepare_headers
+from .state import API
 
 # Records serialised by SQLite itself: the per-record work stays in C. `data` is stored as
 # canonical JSON already, so it is spliced in as it is, never parsed again.

@@ -12,8 +12,7 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
-from ..appkeys import GRANT
-from ..grants import Grant, GrantStore
+from ..grants import GRANT, Grant, GrantStore
 from .errors import HTTP_CODES, ApiError, envelope
 
 log = logging.getLogger("selfdata.api")

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from aiohttp import web
+
 from ..accesslog import AccessLog
 from ..grants import GrantStore
 from ..services import Services
@@ -49,3 +51,6 @@ class ApiState:
                 d["sources"].append(c.source)
             self._datasets = (seq, list(by_name.values()))
         return self._datasets[1]
+
+
+API: web.AppKey[ApiState] = web.AppKey("api")

@@ -1,105 +1,15 @@
-"""`selfdata`: a thin shell over the operations in daemon.admin.ops.
+"""`selfdata`: a thin shell over the operations in daemon.operations.
 
-Each command names an operation and renders its JSON result. When a daemon runs, the
-operation runs inside it over the admin socket (the CLI needs no key then); otherwise
-the CLI unlocks the vault and runs the same function itself.
+`base.py` holds the group and `invoke`; each module beside it adds its commands, which
+build an operation's parameters and render its JSON result.
 """
 
 from __future__ import annotations
 
-import asyncio
-import os
-from collections.abc import Callable
-from pathlib import Path
-from typing import Any
+from . import daemon_cmds, files_cmds, grants_cmds, rights_cmds, sources, vault
+from .base import cli
 
-import click
-
-from .. import __version__
-from ..errors import USER_ERRORS
-from ..session import Session, kdf_profile
-
-
-class SelfdataGroup(click.Group):
-    def invoke(self, ctx: click.Context) -> Any:
-        try:
-            return super().invoke(ctx)
-        except USER_ERRORS as err:
-            click.secho(f"error: {err}", fg="red", err=True)
-            ctx.exit(1)
-        except OSError as err:
-            click.secho(f"error: {err.strerror or err}: {err.filename or ''}".rstrip(": "), fg="red", err=True)
-            ctx.exit(1)
-
-
-@click.group(cls=SelfdataGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="selfdata")
-@click.option(
-    "--home",
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Use this folder for everything (same as SELFDATA_HOME).",
-)
-@click.option("--system", is_flag=True, help="Use the system service's files (/etc/selfdata, /var/lib/selfdata).")
-@click.option(
-    "--passphrase-file",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Unlock with the passphrase on this file's first line.",
-)
-@click.option(
-    "--recovery-key-file",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Unlock with the recovery key in this file.",
-)
-@click.pass_context
-def cli(
-    ctx: click.Context, home: Path | None, system: bool, passphrase_file: Path | None, recovery_key_file: Path | None
-) -> None:
-    """selfdata: your own copy of the data organisations hold about you, encrypted, on your machine."""
-    if home is not None:
-        os.environ["SELFDATA_HOME"] = str(home.absolute())
-    ctx.obj = {"system": system, "passphrase_file": passphrase_file, "recovery_key_file": recovery_key_file}
-
-
-def session(ctx: click.Context) -> Session:
-    obj = ctx.find_root().obj
-    if "session" not in obj:
-        obj["session"] = Session.from_env(
-            system=obj["system"], passphrase_file=obj["passphrase_file"], recovery_key_file=obj["recovery_key_file"]
-        )
-    return obj["session"]  # type: ignore[no-any-return]
-
-
-def invoke(
-    ctx: click.Context,
-    name: str,
-    params: dict[str, Any] | None = None,
-    *,
-    upload: Path | None = None,
-    on_event: Callable[[dict[str, Any]], None] | None = None,
-) -> Any:
-    """Run operation `name` in the running daemon, or here when none runs."""
-    from ..admin import client, ops
-    from ..services import local_services
-
-    params = dict(params or {})
-    if kdf_profile().name == "insecure-test":
-        params.setdefault("insecure_test_kdf", True)
-    s = session(ctx)
-    sock = s.paths.admin_socket
-    if client.daemon_running(sock):
-        return client.call(sock, name, params, upload=upload, on_event=on_event)
-    if upload is not None:
-        params["path"] = str(upload)
-    with local_services(s) as services:
-        return asyncio.run(ops.run(services, name, params, on_event))
-
-
-from . import daemon_cmds as _daemon_cmds  # noqa: E402,F401  (registers the commands)
-from . import files_cmds as _files_cmds  # noqa: E402,F401
-from . import grants_cmds as _grants_cmds  # noqa: E402,F401
-from . import rights_cmds as _rights_cmds  # noqa: E402,F401
-from . import sources as _sources  # noqa: E402,F401
-from . import vault as _vault  # noqa: E402,F401
+COMMAND_MODULES = (daemon_cmds, files_cmds, grants_cmds, rights_cmds, sources, vault)
 
 
 def main() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from . import cli, session
+from .base import cli, session
 
 
 @cli.command("run")
@@ -23,11 +23,14 @@ def doctor(ctx: click.Context, as_json: bool) -> None:
     """Check the installation and explain what to do: vault, keys, clock, disk, daemon, API, sources."""
     from ..admin import client
     from ..doctor import run_checks, worst
-    from . import invoke, render
+    from ..operations import status as status_ops
+    from ..operations.registry import NoParams
+    from . import render
+    from .base import invoke
 
     s = session(ctx)
     running = client.daemon_running(s.paths.admin_socket)
-    checks = run_checks(s, lambda: invoke(ctx, "status"), running)
+    checks = run_checks(s, lambda: invoke(ctx, status_ops.status, NoParams()), running)
     if as_json:
         render.print_json({"status": worst(checks), "checks": [c.to_json() for c in checks]})
     else:

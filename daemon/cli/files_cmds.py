@@ -6,7 +6,9 @@ from pathlib import Path
 
 import click
 
-from . import cli, invoke, render
+from ..operations import files as ops
+from . import render
+from .base import cli, invoke
 
 
 @cli.group()
@@ -20,7 +22,7 @@ def files() -> None:
 @click.pass_context
 def files_list(ctx: click.Context, source: str | None, as_json: bool) -> None:
     """Every stored original: id, name, size, source, importer, when it was added."""
-    items = invoke(ctx, "files.list", {"source": source})
+    items = invoke(ctx, ops.files_list, ops.ListFiles(source))
     if as_json:
         render.print_json(items)
         return
@@ -40,5 +42,5 @@ def files_list(ctx: click.Context, source: str | None, as_json: bool) -> None:
 @click.pass_context
 def files_get(ctx: click.Context, file_id: int, out: Path) -> None:
     """Write stored file ID to OUT (a new file, or a folder to put it in under its name)."""
-    result = invoke(ctx, "files.get", {"id": file_id, "out": str(out.absolute())})
+    result = invoke(ctx, ops.files_get, ops.GetFile(file_id, str(out.absolute())))
     click.echo(f"Wrote {result['name']} ({render.human_bytes(result['size'])}) to {result['path']}")

@@ -6,7 +6,10 @@ import re
 
 import click
 
-from . import cli, invoke, render
+from ..operations import grants as ops
+from ..operations.registry import NoParams
+from . import render
+from .base import cli, invoke
 
 
 @cli.group()
@@ -19,7 +22,7 @@ def grants() -> None:
 @click.pass_context
 def grants_list(ctx: click.Context, as_json: bool) -> None:
     """Every grant: app, purpose, scopes, dates, and the records it read per dataset."""
-    items = invoke(ctx, "grants.list")
+    items = invoke(ctx, ops.grants_list, NoParams())
     if as_json:
         render.print_json(items)
         return
@@ -70,11 +73,11 @@ def _show(grant: dict[str, object]) -> None:
 @click.pass_context
 def grants_approve(ctx: click.Context, code: str, expires_days: int, yes: bool) -> None:
     """Approve the app request showing CODE (after seeing what it asks for)."""
-    pending = invoke(ctx, "grants.pending", {"code": code})
+    pending = invoke(ctx, ops.grants_pending, ops.GrantCode(code))
     _show(pending)
     if not yes and not click.confirm("Give this app this access?", default=False):
         raise click.Abort()
-    grant = invoke(ctx, "grants.decide", {"code": code, "approve": True, "expires_days": expires_days})
+    grant = invoke(ctx, ops.grants_decide, ops.Decide(code, True, expires_days))
     click.echo(
         f"Approved {grant['id']}; the app receives its token when it next asks. Revoke it with: "
         f"selfdata grants revoke {grant['id']}"
@@ -86,7 +89,7 @@ def grants_approve(ctx: click.Context, code: str, expires_days: int, yes: bool) 
 @click.pass_context
 def grants_deny(ctx: click.Context, code: str) -> None:
     """Refuse the app request showing CODE."""
-    grant = invoke(ctx, "grants.decide", {"code": code, "approve": False})
+    grant = invoke(ctx, ops.grants_decide, ops.Decide(code, False))
     click.echo(f"Denied {grant['app']}'s request.")
 
 
@@ -95,7 +98,7 @@ def grants_deny(ctx: click.Context, code: str) -> None:
 @click.pass_context
 def grants_revoke(ctx: click.Context, grant_id: str) -> None:
     """Revoke a grant: its token stops working on its next request."""
-    grant = invoke(ctx, "grants.revoke", {"id": grant_id})
+    grant = invoke(ctx, ops.grants_revoke, ops.GrantId(grant_id))
     click.echo(f"Revoked {grant['id']} ({grant['app']}).")
 
 
@@ -122,17 +125,7 @@ def token_create(
     ctx: click.Context, app: str, purpose: str, scopes: tuple[str, ...], expires: str, origins: tuple[str, ...]
 ) -> None:
     """Create a token now and print it once (store it where your script reads it)."""
-    grant = invoke(
-        ctx,
-        "token.create",
-        {
-            "app": app,
-            "purpose": purpose,
-            "scopes": list(scopes),
-            "expires_days": _days(expires),
-            "origins": list(origins),
-        },
-    )
+    grant = invoke(ctx, ops.token_create, ops.CreateToken(app, purpose, scopes, _days(expires), origins))
     click.echo(grant["token"])
     click.echo(f"(grant {grant['id']}, expires {grant['expires_at'][:10]}; shown once)", err=True)
 
@@ -145,7 +138,7 @@ def token_create(
 @click.pass_context
 def access_log(ctx: click.Context, app: str | None, since: str | None, limit: int, as_json: bool) -> None:
     """Who read what: app, purpose, endpoint, dataset and records, per minute."""
-    entries = invoke(ctx, "access_log", {"app": app, "since": since, "limit": limit})
+    entries = invoke(ctx, ops.access_log, ops.AccessLogQuery(app, since, limit))
     if as_json:
         render.print_json(entries)
         return

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
 
 import click
 
-from ..session import kdf_profile, read_secret_file
-from . import cli, invoke, render
+from ..operations import rights as ops
+from ..operations.registry import NoParams
+from ..session import read_secret_file
+from . import render
+from .base import cli, invoke
 from .vault import progress_bar
 
 
@@ -49,14 +51,12 @@ def export(
     export_passphrase_file: Path | None,
 ) -> None:
     """Export everything (or a dataset or a source) to OUT, with a manifest; never credentials."""
-    params: dict[str, Any] = {"out": str(out.absolute()), "format": fmt, "dataset": dataset, "source": source}
-    if encrypt:
-        params["passphrase"] = _export_passphrase(export_passphrase_file, confirm=True)
-        params["insecure_test_kdf"] = kdf_profile().name == "insecure-test"
+    passphrase = _export_passphrase(export_passphrase_file, confirm=True) if encrypt else None
+    params = ops.Export(str(out.absolute()), fmt, dataset, source, passphrase)
     with progress_bar(f"Exporting to {out.name}") as update:
         result = invoke(
             ctx,
-            "export",
+            ops.export,
             params,
             on_event=lambda e: update(e["done"], e["total"]) if e.get("type") == "progress" else None,
         )
@@ -101,7 +101,7 @@ def erase(ctx: click.Context, source: str | None, dataset: str | None, yes: bool
     what = " and ".join(x for x in (f"source {source}" if source else "", f"dataset {dataset}" if dataset else "") if x)
     if not yes and not click.confirm(f"Erase {what} for good? Backups taken before still hold it.", default=False):
         raise click.Abort()
-    r = invoke(ctx, "erase", {"source": source, "dataset": dataset})
+    r = invoke(ctx, ops.erase, ops.Erase(source, dataset))
     extra = f", {r['secrets']} credentials, {r['files']} stored files" if source and not dataset else ""
     click.echo(f"Erased {r['records']:,} records{extra} ({what}). Apps see the deletions in the changes feed.")
 
@@ -111,7 +111,7 @@ def erase(ctx: click.Context, source: str | None, dataset: str | None, yes: bool
 @click.pass_context
 def erasures(ctx: click.Context, as_json: bool) -> None:
     """What was erased and when (never the erased data)."""
-    rows = invoke(ctx, "erasures")
+    rows = invoke(ctx, ops.erasure_log, NoParams())
     if as_json:
         render.print_json(rows)
         return
@@ -130,6 +130,6 @@ def erasures(ctx: click.Context, as_json: bool) -> None:
 @click.pass_context
 def backup(ctx: click.Context, out: Path) -> None:
     """Copy the encrypted vault and its key slots to the new folder OUT, safely while the daemon runs."""
-    r = invoke(ctx, "backup", {"out": str(out.absolute())})
+    r = invoke(ctx, ops.backup, ops.Backup(str(out.absolute())))
     click.echo(f"Backed up {r['records']:,} records ({render.human_bytes(r['size_bytes'])}, still encrypted) to {out}.")
     click.echo("It opens with the same passphrase, key file or recovery key. Restoring: docs/install.md.")

@@ -13,9 +13,13 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from connectors.scaffold import write as write_scaffold
 from connectors.sdk import Connector, Importer
 
-from ..ops import sources as source_ops
+from .. import sourcesetup as source_ops
+from ..operations import runs as run_ops
+from ..operations import sources as ops
+from ..operations.registry import NoParams
 from ..plugins import Registry
-from . import cli, invoke, render, session
+from . import render
+from .base import cli, invoke, session
 
 
 def _report_problems(registry: Registry) -> None:
@@ -95,11 +99,7 @@ def source_add(
     """Add source NAME using CONNECTOR; asks for its settings and tries them before saving."""
     cls = session(ctx).registry().get(connector)
     values = _prompt_values(cls, source_ops.parse_assignments(assignments))
-    added = invoke(
-        ctx,
-        "source.add",
-        {"name": name, "connector": connector, "values": values, "schedule": schedule, "check": not no_check},
-    )
+    added = invoke(ctx, ops.source_add, ops.AddSource(name, connector, values, schedule, not no_check))
     if added["health"] == "needs_authorization":
         click.echo(f"Added {name}. It needs your consent in a browser: selfdata source authorize {name}")
     else:
@@ -111,7 +111,7 @@ def source_add(
 @click.pass_context
 def source_list(ctx: click.Context, as_json: bool) -> None:
     """List the sources with their health."""
-    sources = invoke(ctx, "source.list")
+    sources = invoke(ctx, ops.source_list, NoParams())
     if as_json:
         render.print_json(sources)
         return
@@ -141,7 +141,7 @@ def source_list(ctx: click.Context, as_json: bool) -> None:
 @click.pass_context
 def source_show(ctx: click.Context, name: str, as_json: bool) -> None:
     """A source's settings (secrets by name only), health and last runs."""
-    doc = invoke(ctx, "source.show", {"name": name})
+    doc = invoke(ctx, ops.source_show, ops.SourceName(name))
     if as_json:
         render.print_json(doc)
         return
@@ -176,9 +176,9 @@ def source_edit(
     """Change a source's settings or credentials (asks for each when none is given)."""
     given = source_ops.parse_assignments(assignments)
     if not given and not schedule:
-        connector = invoke(ctx, "source.show", {"name": name})["connector"]
+        connector = invoke(ctx, ops.source_show, ops.SourceName(name))["connector"]
         given = _prompt_values(session(ctx).registry().get(connector), {}, keep=True)
-    invoke(ctx, "source.edit", {"name": name, "values": given, "schedule": schedule, "check": not no_check})
+    invoke(ctx, ops.source_edit, ops.EditSource(name, given, schedule, not no_check))
     click.echo(f"Updated {name}.")
 
 
@@ -190,10 +190,10 @@ def source_edit(
 def source_authorize(ctx: click.Context, name: str, redirect_uri: str, code_or_url: str | None) -> None:
     """Give a source your consent in a browser (OAuth, PSD2) and bring the code back."""
     if code_or_url is None:
-        url = invoke(ctx, "source.authorization_url", {"name": name, "redirect_uri": redirect_uri})["url"]
+        url = invoke(ctx, ops.source_authorization_url, ops.AuthorizationUrl(name, redirect_uri))["url"]
         click.echo(f"Open this address, log in and consent:\n\n    {url}\n")
         code_or_url = click.prompt("Then paste the address your browser was sent to (or the code)")
-    invoke(ctx, "source.authorize", {"name": name, "redirect_uri": redirect_uri, "code": code_or_url})
+    invoke(ctx, ops.source_authorize, ops.Authorize(name, redirect_uri, code_or_url))
     click.echo(f"Authorised {name}. Sync it now with: selfdata sync {name}")
 
 
@@ -202,7 +202,7 @@ def source_authorize(ctx: click.Context, name: str, redirect_uri: str, code_or_u
 @click.pass_context
 def source_enable(ctx: click.Context, name: str) -> None:
     """Let a source run on its schedule again."""
-    invoke(ctx, "source.enable", {"name": name, "enabled": True})
+    invoke(ctx, ops.source_enable, ops.EnableSource(name, True))
     click.echo(f"Enabled {name}.")
 
 
@@ -211,7 +211,7 @@ def source_enable(ctx: click.Context, name: str) -> None:
 @click.pass_context
 def source_disable(ctx: click.Context, name: str) -> None:
     """Stop a source's scheduled runs (its data stays)."""
-    invoke(ctx, "source.enable", {"name": name, "enabled": False})
+    invoke(ctx, ops.source_enable, ops.EnableSource(name, False))
     click.echo(f"Disabled {name}.")
 
 
@@ -225,7 +225,7 @@ def source_remove(ctx: click.Context, name: str, keep_records: bool, yes: bool) 
     what = "its credentials" if keep_records else "its credentials and all its records"
     if not yes and not click.confirm(f"Remove {name} with {what}?", default=False):
         raise click.Abort()
-    result = invoke(ctx, "source.remove", {"name": name, "keep_records": keep_records})
+    result = invoke(ctx, ops.source_remove, ops.RemoveSource(name, keep_records))
     click.echo(f"Removed {name}" + ("" if keep_records else f" and {result['deleted']:,} records") + ".")
 
 
@@ -261,7 +261,7 @@ def sync(ctx: click.Context, name: str) -> None:
     started = time.monotonic()
     live = _LiveProgress(name)
     with live.bar:
-        result = invoke(ctx, "sync", {"name": name}, on_event=live)
+        result = invoke(ctx, run_ops.sync, run_ops.Sync(name), on_event=live)
     r = result["run"]
     took = time.monotonic() - started
     summary = f"{r['new']:,} new, {r['changed']:,} changed, {r['unchanged']:,} unchanged, {r['deleted']:,} deleted"
@@ -282,7 +282,7 @@ def sync(ctx: click.Context, name: str) -> None:
 @click.pass_context
 def runs(ctx: click.Context, name: str | None, limit: int, as_json: bool) -> None:
     """The last runs (syncs, imports, renormalizations), newest first."""
-    recent = invoke(ctx, "runs", {"name": name, "limit": limit})
+    recent = invoke(ctx, run_ops.runs, run_ops.Runs(name, limit))
     if as_json:
         render.print_json(recent)
         return
@@ -338,8 +338,10 @@ def import_(
 
         result = invoke(
             ctx,
-            "import",
-            {"source": source_name, "format": fmt, "values": source_ops.parse_assignments(assignments)},
+            run_ops.import_file,
+            run_ops.ImportFile(
+                str(file), source=source_name, format=fmt, values=source_ops.parse_assignments(assignments)
+            ),
             upload=file,
             on_event=on_event,
         )
@@ -359,7 +361,7 @@ def import_(
 @click.pass_context
 def renormalize(ctx: click.Context, name: str) -> None:
     """Re-map source NAME's stored vendor data with its connector's current mapping."""
-    r = invoke(ctx, "renormalize", {"name": name})
+    r = invoke(ctx, run_ops.renormalize, run_ops.Renormalize(name))
     if r["status"] != "ok":
         click.secho(f"error: {r['error']}", fg="red", err=True)
         ctx.exit(1)

@@ -11,13 +11,18 @@ from typing import Any
 import click
 from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
 
-from ..ops import jsonl as jsonl_ops
-from ..ops.setup import init_vault
+from ..operations import keys as key_ops
+from ..operations import records as record_ops
+from ..operations import status as status_ops
+from ..operations.registry import NoParams
 from ..paths import resolve
 from ..session import kdf_profile, read_secret_file
+from ..setup import init_vault
+from ..sync import jsonl as jsonl_ops
 from ..times import parse_instant
 from ..vault import records
-from . import cli, invoke, render
+from . import render
+from .base import cli, invoke
 
 
 def _new_passphrase(passphrase_file: Path | None) -> str:
@@ -105,7 +110,7 @@ def init(ctx: click.Context, init_passphrase_file: Path | None, key_file: Path |
 @click.pass_context
 def status(ctx: click.Context, as_json: bool) -> None:
     """The daemon, the vault, its key slots, the inbox, what it holds, and each source's health."""
-    report = invoke(ctx, "status")
+    report = invoke(ctx, status_ops.status, NoParams())
     if as_json:
         render.print_json(report)
         return
@@ -186,7 +191,7 @@ def keys() -> None:
 @click.pass_context
 def keys_list(ctx: click.Context, as_json: bool) -> None:
     """List the key slots."""
-    slots = invoke(ctx, "keys.list")
+    slots = invoke(ctx, key_ops.keys_list, NoParams())
     if as_json:
         render.print_json(slots)
         return
@@ -210,7 +215,7 @@ def keys_list(ctx: click.Context, as_json: bool) -> None:
 def keys_add_passphrase(ctx: click.Context, new_passphrase_file: Path | None, label: str) -> None:
     """Add a passphrase slot."""
     _warn_weak_kdf()
-    slot = invoke(ctx, "keys.add_passphrase", {"passphrase": _new_passphrase(new_passphrase_file), "label": label})
+    slot = invoke(ctx, key_ops.keys_add_passphrase, key_ops.AddPassphrase(_new_passphrase(new_passphrase_file), label))
     click.echo(f"Added key slot {slot['id']} (passphrase).")
 
 
@@ -219,7 +224,7 @@ def keys_add_passphrase(ctx: click.Context, new_passphrase_file: Path | None, la
 @click.pass_context
 def keys_add_keyfile(ctx: click.Context, path: Path) -> None:
     """Add a machine key slot for the key file PATH (created, mode 0600, if missing)."""
-    slot = invoke(ctx, "keys.add_keyfile", {"path": str(path.absolute())})
+    slot = invoke(ctx, key_ops.keys_add_keyfile, key_ops.AddKeyFile(str(path.absolute())))
     click.echo(f"{'Created' if slot['created'] else 'Using'} key file {path}; added key slot {slot['id']} (machine).")
 
 
@@ -227,7 +232,7 @@ def keys_add_keyfile(ctx: click.Context, path: Path) -> None:
 @click.pass_context
 def keys_add_keyring(ctx: click.Context) -> None:
     """Add a machine key kept in the OS keyring (desktops; a headless Pi has none)."""
-    slot = invoke(ctx, "keys.add_keyring")
+    slot = invoke(ctx, key_ops.keys_add_keyring, NoParams())
     click.echo(f"Added key slot {slot['id']} (machine key in the OS keyring).")
 
 
@@ -235,7 +240,7 @@ def keys_add_keyring(ctx: click.Context) -> None:
 @click.pass_context
 def keys_add_recovery(ctx: click.Context) -> None:
     """Add a new recovery key slot and show its key once."""
-    slot = invoke(ctx, "keys.add_recovery")
+    slot = invoke(ctx, key_ops.keys_add_recovery, NoParams())
     click.echo(
         f"Added key slot {slot['id']} (recovery). Write this key down; it is not shown again:\n\n"
         f"    {slot['recovery_key']}\n"
@@ -247,7 +252,7 @@ def keys_add_recovery(ctx: click.Context) -> None:
 @click.pass_context
 def keys_remove(ctx: click.Context, slot_id: str) -> None:
     """Remove the key slot SLOT_ID (never the last one)."""
-    slot = invoke(ctx, "keys.remove", {"slot": slot_id})
+    slot = invoke(ctx, key_ops.keys_remove, key_ops.RemoveSlot(slot_id))
     click.echo(f"Removed key slot {slot['id']} ({slot['kind']}).")
 
 
@@ -262,7 +267,11 @@ def keys_remove(ctx: click.Context, slot_id: str) -> None:
 def keys_change_passphrase(ctx: click.Context, slot_id: str | None, new_passphrase_file: Path | None) -> None:
     """Change a passphrase: rewrites one key slot, never the database."""
     _warn_weak_kdf()
-    slot = invoke(ctx, "keys.change_passphrase", {"slot": slot_id, "passphrase": _new_passphrase(new_passphrase_file)})
+    slot = invoke(
+        ctx,
+        key_ops.keys_change_passphrase,
+        key_ops.ChangePassphrase(_new_passphrase(new_passphrase_file), slot_id),
+    )
     click.echo(f"Changed the passphrase; key slot is now {slot['id']}.")
 
 
@@ -290,9 +299,7 @@ def query(
         parse_instant(start)  # a bad date is reported before anything is opened
     if end:
         parse_instant(end)
-    page = invoke(
-        ctx, "query", {"dataset": dataset, "from": start, "to": end, "source": source, "limit": limit, "cursor": cursor}
-    )
+    page = invoke(ctx, record_ops.query, record_ops.Query(dataset, start, end, source, limit, cursor))
     if as_json:
         render.print_json(page)
         return
@@ -318,8 +325,8 @@ def import_jsonl(ctx: click.Context, file: Path, source: str | None, dataset: st
     with progress_bar(f"Importing {file.name}") as update:
         result = invoke(
             ctx,
-            "import_jsonl",
-            {"source": source, "dataset": dataset},
+            record_ops.import_jsonl,
+            record_ops.ImportJsonl(str(file), source=source, dataset=dataset),
             upload=file,
             on_event=lambda e: update(e["done"], e["total"]) if e.get("type") == "progress" else None,
         )

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..errors import SelfdataError
 from ..files import ensure_private_dir
 from ..vault import Vault
 from ..vault.db import connect
@@ -20,7 +21,7 @@ from ..vault.db import connect
 PAGES_PER_STEP = 256
 
 
-class BackupError(ValueError):
+class BackupError(SelfdataError, ValueError):
     pass
 
 

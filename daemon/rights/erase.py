@@ -13,13 +13,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from ..errors import SelfdataError
 from ..sources import SourceStore
 from ..times import iso, now_ms
 from ..vault import Vault
 from ..vault.files import FileStore
 
 
-class EraseError(ValueError):
+class EraseError(SelfdataError, ValueError):
     pass
 
 

@@ -21,6 +21,7 @@ from connectors.sdk import datasets as schemas
 from connectors.sdk.schema import AnyJson, ListOf, Nested
 
 from .. import __version__
+from ..errors import SelfdataError
 from ..times import iso, now_ms
 from ..vault import Vault
 from ..vault.db import Connection
@@ -32,7 +33,7 @@ CHUNK = 5000
 Progress = Callable[[int, int], None]  # records written, records in all
 
 
-class ExportError(ValueError):
+class ExportError(SelfdataError, ValueError):
     pass
 
 

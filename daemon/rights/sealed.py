@@ -19,6 +19,7 @@ import nacl.bindings as nb
 import nacl.exceptions
 import orjson
 
+from ..errors import SelfdataError
 from ..vault.keys import KdfProfile, new_salt, passphrase_key
 
 MAGIC = b"selfdata-encrypted-export 1\n"
@@ -27,7 +28,7 @@ _FINAL = nb.crypto_secretstream_xchacha20poly1305_TAG_FINAL
 _MESSAGE = nb.crypto_secretstream_xchacha20poly1305_TAG_MESSAGE
 
 
-class SealedError(ValueError):
+class SealedError(SelfdataError, ValueError):
     """A sealed export cannot be opened: wrong passphrase, damaged or truncated."""
 
 

@@ -16,6 +16,7 @@ from connectors.sdk import ConnectorError, Delete, Importer, Record
 from connectors.sdk.fields import parse_settings
 from connectors.sdk.pipeline import to_records
 
+from ..errors import SelfdataError
 from ..plugins import Registry
 from ..sources import Source, SourceError, SourceStore
 from ..times import to_ms
@@ -30,7 +31,7 @@ PUBLISH_CHUNK = 5000
 Progress = Callable[[int], None]  # records staged so far
 
 
-class UnknownFormat(ValueError):
+class UnknownFormat(SelfdataError, ValueError):
     """No importer recognises the file; the message lists the formats known."""
 
 

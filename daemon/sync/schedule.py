@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 
 from croniter import croniter
 
+from ..errors import SelfdataError
 from ..times import from_ms, to_ms
 
 NAMED = {"hourly": 3600, "daily": 86400, "weekly": 7 * 86400}
@@ -23,7 +24,7 @@ CRON_JITTER_S = 300
 MIN_INTERVAL_S = 300
 
 
-class ScheduleError(ValueError):
+class ScheduleError(SelfdataError, ValueError):
     pass
 
 

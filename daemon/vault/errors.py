@@ -1,7 +1,9 @@
 """What can go wrong with the vault; each message says what to do."""
 
+from ..errors import SelfdataError
 
-class VaultError(Exception):
+
+class VaultError(SelfdataError):
     """Base class of vault errors."""
 
 

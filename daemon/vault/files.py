@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..errors import SelfdataError
 from ..times import iso, now_ms
 from .db import Connection
 from .store import Vault
@@ -26,7 +27,7 @@ CHUNKS_PER_TRANSACTION = 4
 Progress = Callable[[int], None]  # bytes stored so far
 
 
-class FileStoreError(ValueError):
+class FileStoreError(SelfdataError, ValueError):
     """A stored file cannot be given back (unknown id, damaged content, target exists)."""
 
 

@@ -17,16 +17,17 @@ import nacl.exceptions
 import nacl.pwhash
 import nacl.secret
 
+from ..errors import SelfdataError
 from ..files import atomic_write, check_private_file
 
 KEY_BYTES = 32
 
 
-class KeyFileError(Exception):
+class KeyFileError(SelfdataError):
     """A key file is missing, malformed or readable by others."""
 
 
-class RecoveryKeyError(Exception):
+class RecoveryKeyError(SelfdataError):
     """A recovery key was mistyped."""
 
 

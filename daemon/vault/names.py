@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import re
 
+from ..errors import SelfdataError
+
 SOURCE_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 DATASET_RE = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*){1,4}$")
 
 
-class NameError_(ValueError):
+class NameError_(SelfdataError, ValueError):
     pass
 
 

@@ -11,6 +11,7 @@ from typing import Any
 
 import orjson
 
+from ..errors import SelfdataError
 from ..times import iso, now_ms
 from .db import Connection, DatabaseError, corrupt
 
@@ -253,7 +254,7 @@ def _scope(source: str | None, dataset: str | None) -> tuple[str, list[Any]]:
 # Reading
 
 
-class CursorError(ValueError):
+class CursorError(SelfdataError, ValueError):
     pass
 
 

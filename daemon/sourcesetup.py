@@ -8,9 +8,9 @@ from typing import Any
 from connectors.sdk import Connector, Context, Http, Importer
 from connectors.sdk.fields import parse_settings
 
-from ..plugins import Registry
-from ..sources import Source, SourceError, SourceStore
-from ..vault import Vault
+from .plugins import Registry
+from .sources import Source, SourceError, SourceStore
+from .vault import Vault
 
 DEFAULT_REDIRECT_URI = "http://127.0.0.1:7350/oauth/callback"
 
@@ -51,7 +51,7 @@ async def add_source(
     if issubclass(cls, Importer):
         return store.add(name, cls.name, "importer", settings, secrets)
     if schedule is not None:
-        from ..sync.schedule import parse_schedule
+        from .sync.schedule import parse_schedule
 
         parse_schedule(schedule)
     if cls.needs_authorization:
@@ -85,7 +85,7 @@ async def edit_source(
     current = {**source.settings, **{k: v for k, v in stored_secrets.items() if k in declared}}
     settings, secrets = parse_settings(cls.fields, {**current, **dict(values)})
     if schedule is not None:
-        from ..sync.schedule import parse_schedule
+        from .sync.schedule import parse_schedule
 
         parse_schedule(schedule)
     changed = {k: v for k, v in secrets.items() if stored_secrets.get(k) != v}

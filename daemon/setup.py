@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from .. import config
-from ..paths import Paths
-from ..vault import KdfProfile, KeySlot, SlotSetup, Vault, VaultExists
-from ..vault.keys import create_or_read_key_file
+from . import config
+from .paths import Paths
+from .vault import KdfProfile, KeySlot, SlotSetup, Vault, VaultExists
+from .vault.keys import create_or_read_key_file
 
 
 @dataclass(frozen=True)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..vault import KdfProfile, KeySlot, Unlocked
-from ..vault.keys import create_or_read_key_file, random_key
-from ..vault.keysources import store_in_keyring
+from .keys import KdfProfile, create_or_read_key_file, random_key
+from .keyslots import KeySlot
+from .keysources import Unlocked, store_in_keyring
 
 
 def list_slots(unlocked: Unlocked) -> list[KeySlot]:

@@ -6,9 +6,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .. import __version__
-from ..times import iso
-from ..vault import Unlocked, Vault
+from . import __version__
+from .times import iso
+from .vault import Unlocked, Vault
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..errors import SelfdataError
 from ..times import TimeFormatError, parse_instant
 from ..vault import BatchCounts, RecordIn, Vault
 from ..vault.names import NameError_, check_dataset, check_source
@@ -20,7 +21,7 @@ BATCH = 5000
 Progress = Callable[[int, int], None]  # bytes done, bytes total
 
 
-class JsonlError(ValueError):
+class JsonlError(SelfdataError, ValueError):
     """A line of the file is not a record; the message names the file and line."""
 
 

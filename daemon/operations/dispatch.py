@@ -1,0 +1,50 @@
+"""The table of operations, and running one by name with JSON parameters.
+
+The CLI (here or through the admin socket), the admin socket's server and the dashboard
+all run operations through `run`. Only a request's own faults (an unknown name, a missing
+or mistyped parameter) are `OperationError`s; an error a user can act on passes as it is;
+anything else raised inside is a fault of what the operation called, logged with its cause
+and reported as `OperationFailed`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from ..errors import SelfdataError
+from ..services import Services
+from . import files, grants, keys, records, rights, runs, sources, status
+from .registry import Emit, Operation, OperationError, OperationFailed, Result
+
+log = logging.getLogger("selfdata.operations")
+
+OPERATIONS: Mapping[str, Operation[Any]] = {
+    op.name: op for module in (status, keys, records, sources, runs, grants, files, rights) for op in module.OPERATIONS
+}
+
+
+def get(name: str) -> Operation[Any]:
+    op = OPERATIONS.get(name)
+    if op is None:
+        raise OperationError(f"unknown operation {name!r}")
+    return op
+
+
+async def run(services: Services, name: str, raw: Mapping[str, Any], emit: Emit | None = None) -> Result:
+    op = get(name)
+    params = op.decode(raw)
+    try:
+        return await op.handler(services, params, emit or _ignore)
+    except (SelfdataError, OSError):
+        raise  # the user can act on these: their message says what to do
+    except Exception as err:
+        log.error("operation %s failed", name, exc_info=err)
+        raise OperationFailed(
+            f"{name} failed: {type(err).__name__}: {err} (a fault in selfdata or a connector; the log has the details)"
+        ) from err
+
+
+def _ignore(event: dict[str, Any]) -> None:
+    return None

@@ -1,0 +1,78 @@
+"""`selfdata query` and `selfdata import-jsonl`: records in and out, as the CLI sees them."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..services import Services
+from ..sync import jsonl
+from ..times import parse_instant
+from ..vault import records
+from ..vault.names import check_dataset, check_source
+from .registry import Emit, Result, operation
+
+
+@dataclass(frozen=True)
+class Query:
+    dataset: str
+    start: str | None = None
+    end: str | None = None
+    source: str | None = None
+    limit: int = 100
+    cursor: str | None = None
+
+
+@dataclass(frozen=True)
+class ImportJsonl:
+    path: str
+    filename: str | None = None
+    source: str | None = None
+    dataset: str | None = None
+
+
+@operation("query", Query)
+async def query(services: Services, params: Query, emit: Emit) -> Result:
+    """A page of a dataset's records in time order."""
+    check_dataset(params.dataset)
+    if params.source is not None:
+        check_source(params.source)
+    page = records.query_page(
+        services.vault.conn,
+        params.dataset,
+        limit=params.limit,
+        cursor=params.cursor,
+        source=params.source,
+        start_ms=parse_instant(params.start) if params.start else None,
+        end_ms=parse_instant(params.end) if params.end else None,
+    )
+    return {"records": [r.to_json() for r in page.records], "next": page.next_cursor}
+
+
+@operation("import_jsonl", ImportJsonl)
+async def import_jsonl(services: Services, params: ImportJsonl, emit: Emit) -> Result:
+    """Normalised records from a JSON Lines file."""
+
+    def progress(done: int, total: int) -> None:
+        emit({"type": "progress", "done": done, "total": total})
+
+    result = await asyncio.to_thread(
+        jsonl.import_jsonl,
+        services.vault,
+        Path(params.path),
+        source=params.source,
+        dataset=params.dataset,
+        progress=progress,
+    )
+    c = result.counts
+    return {
+        "file": params.filename or result.file.name,
+        "records": result.records,
+        "new": c.new,
+        "changed": c.changed,
+        "unchanged": c.unchanged,
+    }
+
+
+OPERATIONS = (query, import_jsonl)
