@@ -25,6 +25,7 @@ from .admin.server import admin_app, secure_socket
 from .api.app import UnsafeBind, api_app, check_bind
 from .appkeys import SERVICES
 from .errors import USER_ERRORS
+from .events import RunFinished, RunStarted
 from .inbox import inbox_ctx
 from .notify import Notifier
 from .sdnotify import SdNotify
@@ -160,17 +161,13 @@ async def _report_status(services: Services, sd: SdNotify) -> None:
     running: set[str] = set()
     try:
         while True:
-            event = await queue.get()
-            if event.get("type") == "run.started":
-                running.add(event["source"])
-            elif event.get("type") == "run.finished":
-                running.discard(event["source"])
-                last = f"{event['source']} {event['status']}"
-                sd.status(status_text(running, last))
-                continue
-            else:
-                continue
-            sd.status(status_text(running, None))
+            match await queue.get():
+                case RunStarted(source=source):
+                    running.add(source)
+                    sd.status(status_text(running, None))
+                case RunFinished(source=source, status=status):
+                    running.discard(source)
+                    sd.status(status_text(running, f"{source} {status}"))
     finally:
         services.events.unsubscribe(queue)
 

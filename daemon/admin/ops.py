@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import __version__
+from ..events import GrantDecided, RecordsChanged, import_events
 from ..ops import jsonl as jsonl_ops
 from ..ops import keys as key_ops
 from ..ops import sources as source_ops
@@ -266,9 +267,8 @@ async def source_remove(services: Services, params: dict[str, Any], emit: Emit) 
     from ..rights.erase import erase
 
     result = await asyncio.to_thread(erase, services.vault, source=name)
-    services.events.publish(
-        {"type": "records.changed", "source": name, "datasets": list(result.datasets), "deleted": result.records}
-    )
+    if result.records:
+        services.events.publish(RecordsChanged(name, tuple(result.datasets), deleted=result.records))
     return {"name": name, "deleted": result.records}
 
 
@@ -301,20 +301,8 @@ async def import_file(services: Services, params: dict[str, Any], emit: Emit) ->
         values=params.get("values") or None,
         progress=lambda n: emit({"type": "progress", "records": n}),
     )
-    services.events.publish(
-        {
-            "type": "run.finished",
-            "source": result.source.name,
-            "run": result.run.id,
-            "status": result.run.status,
-            "new": result.run.new,
-            "changed": result.run.changed,
-            "unchanged": result.run.unchanged,
-            "deleted": result.run.deleted,
-            "error": result.run.error,
-            "health": result.source.health,
-        }
-    )
+    for event in import_events(result, services.registry):
+        services.events.publish(event)
     return {
         "file": params.get("filename") or result.file.name,
         "importer": result.importer,
@@ -327,7 +315,9 @@ async def import_file(services: Services, params: dict[str, Any], emit: Emit) ->
 async def renormalize(services: Services, params: dict[str, Any], emit: Emit) -> Any:
     from ..sync.renormalize import renormalize as do_renormalize
 
-    run = await asyncio.to_thread(do_renormalize, services.vault, services.registry, params["name"])
+    run = await asyncio.to_thread(
+        do_renormalize, services.vault, services.registry, params["name"], publish=services.events.publish
+    )
     return run.to_json()
 
 
@@ -349,7 +339,7 @@ async def grants_pending(services: Services, params: dict[str, Any], emit: Emit)
 @op("grants.decide")
 async def grants_decide(services: Services, params: dict[str, Any], emit: Emit) -> Any:
     grant = services.get_grants().decide(params["code"], bool(params["approve"]), int(params.get("expires_days", 90)))
-    services.events.publish({"type": "grant.decided", "grant": grant.id, "status": grant.status})
+    services.events.publish(GrantDecided(grant.id, grant.status))
     return grant.to_json()
 
 

@@ -6,6 +6,7 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
+from ..events import RecordsChanged
 from ..rights.erase import erase as do_erase
 from ..rights.erase import erasures
 from ..rights.export import export as do_export
@@ -36,14 +37,8 @@ async def erase(services: Services, params: dict[str, Any], emit: Emit) -> Any:
     result = await asyncio.to_thread(
         do_erase, services.vault, source=params.get("source"), dataset=params.get("dataset")
     )
-    services.events.publish(
-        {
-            "type": "records.changed",
-            "source": result.source or "",
-            "datasets": list(result.datasets),
-            "deleted": result.records,
-        }
-    )
+    if result.records:
+        services.events.publish(RecordsChanged(result.source or "", tuple(result.datasets), deleted=result.records))
     return result.to_json()
 
 
