@@ -20,6 +20,7 @@ from typing import Any
 from connectors.testing.fakeserver import FakeServer
 
 from . import config as config_mod
+from .events import InboxImported, RunFinished
 from .paths import home_paths
 from .services import Services, open_services
 from .session import Session
@@ -159,14 +160,14 @@ async def run(home: Path, say: Say, duration: float | None = None, port: int | N
         async def watch() -> None:
             while True:
                 event = await queue.get()
-                if event.get("type") == "run.finished" and event.get("source") in pending:
-                    name = event["source"]
+                if isinstance(event, RunFinished) and event.source in pending:
+                    name = event.source
                     pending.discard(name)
                     first_sync[name] = time.monotonic() - started
-                    mark = "ok" if event["status"] == "ok" else f"{event['status']}: {event['error']}"
-                    say(f"  synced {name}: {event['new']:,} new records in {first_sync[name]:.1f} s ({mark})")
-                elif event.get("type") == "inbox.imported":
-                    say(f"  inbox: imported {event.get('file')} into {event.get('source')}")
+                    mark = "ok" if event.status == "ok" else f"{event.status}: {event.error}"
+                    say(f"  synced {name}: {event.new:,} new records in {first_sync[name]:.1f} s ({mark})")
+                elif isinstance(event, InboxImported):
+                    say(f"  inbox: imported {event.file} into {event.source}")
                 if not pending:
                     done.set()
 

@@ -31,7 +31,7 @@ from watchdog.observers import Observer
 from connectors.sdk import ConnectorError, Importer, SettingsError
 
 from .config import Config
-from .events import EventBus
+from .events import EventBus, InboxFailed, InboxImported, import_events
 from .plugins import Registry
 from .sources import SourceError, SourceStore
 from .sync.importing import UnknownFormat, detect, import_file
@@ -214,20 +214,8 @@ class Inbox:
             self.vault, self.registry, path, source=source, fmt=importer.name, values=values, progress=self._check
         )
         run = result.run
-        self.events.publish(
-            {
-                "type": "run.finished",
-                "source": result.source.name,
-                "run": run.id,
-                "status": run.status,
-                "new": run.new,
-                "changed": run.changed,
-                "unchanged": run.unchanged,
-                "deleted": run.deleted,
-                "error": run.error,
-                "health": result.source.health,
-            }
-        )
+        for event in import_events(result, self.registry):
+            self.events.publish(event)
         if not result.ok:
             self._fail(path, rel, f"{run.error}\nNothing from this file was stored (run {run.id}).")
             return
@@ -249,19 +237,18 @@ class Inbox:
             "imported %s into %s (run %d): %d new, %d changed", rel, result.source.name, run.id, run.new, run.changed
         )
         self.events.publish(
-            {
-                "type": "inbox.imported",
-                "file": str(rel),
-                "source": result.source.name,
-                "importer": importer.name,
-                "run": run.id,
-                "new": run.new,
-                "changed": run.changed,
-                "unchanged": run.unchanged,
-                "deleted": run.deleted,
-                "file_id": file_id,
-                "stored": "new" if new else "already stored",
-            }
+            InboxImported(
+                str(rel),
+                result.source.name,
+                importer.name,
+                run.id,
+                run.new,
+                run.changed,
+                run.unchanged,
+                run.deleted,
+                file_id,
+                "new" if new else "already stored",
+            )
         )
 
     def _target(self, path: Path, rel: Path) -> tuple[type[Importer], str | None, dict[str, Any] | None]:
@@ -304,9 +291,7 @@ class Inbox:
                 pass
             return
         log.warning("%s could not be imported, moved to %s: %s", rel, target, message)
-        self.events.publish(
-            {"type": "inbox.failed", "file": str(rel), "error": message, "moved_to": str(target.relative_to(self.root))}
-        )
+        self.events.publish(InboxFailed(str(rel), message, str(target.relative_to(self.root))))
 
     def _make_dirs(self, folder: Path) -> None:
         """Folders under failed/ get the inbox's own permissions: an inbox shared with a group stays shared."""

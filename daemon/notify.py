@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 
 from .config import Config
-from .events import Event, EventBus
+from .events import Event, EventBus, Notification, RunFinished, SourceHealthChanged, SourceWarning
 from .sources import ACTIONS, SourceStore
 from .times import iso, now_ms
 from .vault import Vault
@@ -25,19 +25,17 @@ ATTENTION = ("needs_login", "needs_action", "needs_authorization")
 TIMEOUT_S = 30.0
 
 
-def decide(event: Event, after_failures: int) -> str | None:
-    """Which notification a finished run calls for, if any."""
-    if event.get("type") == "source.warning":
-        return "warning"
-    if event.get("type") != "run.finished":
-        return None
-    health, previous = event.get("health"), event.get("previous_health", "ok")
-    if health in ATTENTION and event.get("health_changed"):
-        return "attention"
-    if health == "failing" and event.get("failures") == after_failures:
-        return "failing"
-    if health == "ok" and previous != "ok" and (previous in ATTENTION or event.get("was_notified")):
-        return "recovered"
+def decide(event: Event, after_failures: int, was_notified: bool = False) -> str | None:
+    """Which notification an event calls for, if any; `was_notified`: its source's failing was told."""
+    match event:
+        case SourceWarning():
+            return "warning"
+        case SourceHealthChanged(health=health) if health in ATTENTION:
+            return "attention"
+        case SourceHealthChanged(health="ok", previous_health=previous) if previous in ATTENTION or was_notified:
+            return "recovered"
+        case RunFinished(health="failing", failures=failures) if failures == after_failures:
+            return "failing"
     return None
 
 
@@ -66,12 +64,10 @@ class Notifier:
             self.events.unsubscribe(queue)
 
     async def handle(self, event: Event) -> dict[str, Any] | None:
-        name = event.get("source")
-        if not name:
+        if not isinstance(event, SourceWarning | SourceHealthChanged | RunFinished):
             return None
-        if event.get("type") == "run.finished":
-            event = {**event, "was_notified": name in self._notified_failing}
-        kind = decide(event, self.config.notify_failures)
+        name = event.source
+        kind = decide(event, self.config.notify_failures, name in self._notified_failing)
         if kind is None:
             return None
         if kind in ("failing", "attention"):
@@ -79,7 +75,7 @@ class Notifier:
         elif kind == "recovered":
             self._notified_failing.discard(name)
         src = self.store.find(name)
-        health = event.get("health") or (src.health if src else "ok")
+        health: str = event.health if not isinstance(event, SourceWarning) else src.health if src else "ok"
         message = self._message(kind, name, event)
         payload = {
             "source": name,
@@ -95,16 +91,17 @@ class Notifier:
                 "INSERT INTO notifications (at, source, kind, message, delivered) VALUES (?,?,?,?,?)",
                 (now_ms(), name, kind, message, ",".join(delivered)),
             )
-        self.events.publish({"type": "notification", **payload})
+        self.events.publish(Notification(name, kind, message, payload["action"], health))
         return payload
 
     @staticmethod
-    def _message(kind: str, name: str, event: Event) -> str:
-        error = event.get("error") or event.get("message") or ""
+    def _message(kind: str, name: str, event: SourceWarning | SourceHealthChanged | RunFinished) -> str:
+        error = (event.message if isinstance(event, SourceWarning) else event.error) or ""
         if kind == "attention":
             return f"{name} needs you: {error}"
         if kind == "failing":
-            return f"{name} has failed {event.get('failures')} times in a row: {error}"
+            assert isinstance(event, RunFinished)
+            return f"{name} has failed {event.failures} times in a row: {error}"
         if kind == "recovered":
             return f"{name} works again"
         return f"{name}: {error}"

@@ -24,6 +24,7 @@ from . import __version__, logs
 from .admin.server import admin_app, secure_socket
 from .api.app import UnsafeBind, api_app, check_bind
 from .errors import SelfdataError
+from .events import RunFinished, RunStarted
 from .inbox import GRACE_S as INBOX_GRACE_S
 from .inbox import daemon_inbox
 from .notify import Notifier
@@ -177,17 +178,13 @@ async def _report_status(services: Services, sd: SdNotify) -> None:
     running: set[str] = set()
     try:
         while True:
-            event = await queue.get()
-            if event.get("type") == "run.started":
-                running.add(event["source"])
-            elif event.get("type") == "run.finished":
-                running.discard(event["source"])
-                last = f"{event['source']} {event['status']}"
-                sd.status(status_text(running, last))
-                continue
-            else:
-                continue
-            sd.status(status_text(running, None))
+            match await queue.get():
+                case RunStarted(source=source):
+                    running.add(source)
+                    sd.status(status_text(running, None))
+                case RunFinished(source=source, status=status):
+                    running.discard(source)
+                    sd.status(status_text(running, f"{source} {status}"))
     finally:
         services.events.unsubscribe(queue)
 

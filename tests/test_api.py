@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from daemon.api.app import api_app
 from daemon.api.security import client_address
 from daemon.config import Config
+from daemon.events import RecordsChanged, RunFinished
 from daemon.grants import GrantStore
 from daemon.plugins import Registry
 from daemon.services import Services
@@ -322,15 +323,15 @@ async def test_events_stream_record_changes_and_resume(api: Api) -> None:
     async with api.client.get("/api/v1/events", headers=api.auth()) as r:
         assert r.status == 200 and r.content_type == "text/event-stream"
         bus = api.services.events
-        bus.publish({"type": "records.changed", "source": "bank", "datasets": ["bank.transaction"], "new": 1})
-        bus.publish({"type": "records.changed", "source": "watch", "datasets": ["health.observation"], "new": 3})
+        bus.publish(RecordsChanged("bank", ("bank.transaction",), new=1))
+        bus.publish(RecordsChanged("watch", ("health.observation",), new=3))
         async with asyncio.timeout(5):
             line = b""
             while not line.startswith(b"data: "):
                 line = await r.content.readline()
         event = orjson.loads(line[6:])
         assert event["source"] == "watch"  # the bank event is outside this token's scope
-    bus.publish({"type": "run.finished", "source": "watch", "status": "ok"})
+    bus.publish(RunFinished("watch", 7, "ok", 3, 0, 0, 0, None, "ok", datasets=("health.observation",)))
     async with api.client.get("/api/v1/events", headers={**api.auth(), "Last-Event-ID": str(event["id"])}) as r:
         async with asyncio.timeout(5):
             line = b""

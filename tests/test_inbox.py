@@ -45,7 +45,7 @@ def amounts(vault: Vault, source: str) -> dict[str, str]:
 
 
 def events(inbox: Inbox, kind: str) -> list[dict[str, Any]]:
-    return [e for e in inbox.events.recent if e["type"] == kind]
+    return [e.to_json() for e in inbox.events.recent if e.type == kind]
 
 
 @pytest.fixture

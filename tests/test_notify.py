@@ -10,43 +10,43 @@ from aiohttp import web
 
 from connectors.testing.fakeserver import FakeServer
 from daemon.config import Config
-from daemon.events import EventBus
+from daemon.events import Event, EventBus, Notification, RunFinished, RunProgress, SourceHealthChanged, SourceWarning
 from daemon.notify import Notifier, decide
 from daemon.sources import SourceStore
 from daemon.vault import Vault
 
 
-def finished(health: str, previous: str = "ok", changed: bool = True, failures: int = 0, **kw: Any) -> dict[str, Any]:
-    return {
-        "type": "run.finished",
-        "source": "bank",
-        "health": health,
-        "previous_health": previous,
-        "health_changed": changed,
-        "failures": failures,
-        "error": "HTTP 503",
-        **kw,
-    }
+def finished(health: str, previous: str = "ok", failures: int = 0, error: str = "HTTP 503") -> RunFinished:
+    status = "ok" if health == "ok" else "failed"
+    return RunFinished(
+        "bank", 1, status, 0, 0, 0, 0, error, health, health != previous, previous, failures, datasets=()
+    )
+
+
+def moved(health: str, previous: str = "ok", error: str = "HTTP 503") -> SourceHealthChanged:
+    return SourceHealthChanged("bank", health, previous, 0 if health == "ok" else 1, error)
 
 
 @pytest.mark.parametrize(
-    ("event", "kind"),
+    ("event", "was_notified", "kind"),
     [
-        (finished("needs_login"), "attention"),
-        (finished("needs_login", previous="needs_login", changed=False), None),
-        (finished("failing", failures=1), None),
-        (finished("failing", failures=3), "failing"),
-        (finished("failing", failures=4, changed=False), None),
-        (finished("ok", previous="failing", was_notified=True), "recovered"),
-        (finished("ok", previous="failing", was_notified=False), None),
-        (finished("ok", previous="needs_login"), "recovered"),
-        (finished("ok", changed=False), None),
-        ({"type": "source.warning", "source": "bank", "message": "consent expires on 2026-12-24"}, "warning"),
-        ({"type": "run.progress", "source": "bank"}, None),
+        (moved("needs_login"), False, "attention"),
+        (finished("needs_login", previous="needs_login"), False, None),
+        (moved("failing"), False, None),
+        (finished("failing", failures=1), False, None),
+        (finished("failing", previous="failing", failures=3), False, "failing"),
+        (finished("failing", previous="failing", failures=4), True, None),
+        (moved("ok", previous="failing"), True, "recovered"),
+        (moved("ok", previous="failing"), False, None),
+        (moved("ok", previous="needs_login"), False, "recovered"),
+        (finished("ok", previous="needs_login"), False, None),  # told by its source.health event
+        (finished("ok"), False, None),
+        (SourceWarning("bank", "consent expires on 2026-12-24"), False, "warning"),
+        (RunProgress("bank", 1, 10, None, None, 10, datasets=()), False, None),
     ],
 )
-def test_what_calls_for_a_notification(event: dict[str, Any], kind: str | None) -> None:
-    assert decide(event, after_failures=3) == kind
+def test_what_calls_for_a_notification(event: Event, was_notified: bool, kind: str | None) -> None:
+    assert decide(event, after_failures=3, was_notified=was_notified) == kind
 
 
 async def test_webhook_receives_json_and_everything_is_recorded(vault: Vault) -> None:
@@ -63,7 +63,7 @@ async def test_webhook_receives_json_and_everything_is_recorded(vault: Vault) ->
         notifier = Notifier(
             Config(paths=vault.paths, notify_webhook=f"{server.url}/selfdata-alerts"), vault, EventBus()
         )
-        payload = await notifier.handle(finished("needs_login", error="the bank refused the credentials"))
+        payload = await notifier.handle(moved("needs_login", error="the bank refused the credentials"))
     assert payload is not None and received[0]["kind"] == "attention"
     assert received[0]["title"] == "selfdata: bank attention"
     assert "log in again" in received[0]["action"]
@@ -74,7 +74,7 @@ async def test_a_failing_channel_still_records_the_notification(vault: Vault) ->
     notifier = Notifier(
         Config(paths=vault.paths, notify_command="exit 3", notify_webhook="http://127.0.0.1:9/x"), vault, EventBus()
     )
-    await notifier.handle(finished("needs_action", error="accept the new terms"))
+    await notifier.handle(moved("needs_action", error="accept the new terms"))
     assert vault.conn.execute("SELECT kind, delivered FROM notifications").fetchall() == [("attention", "")]
 
 
@@ -85,9 +85,9 @@ async def test_the_notifier_follows_the_event_bus(vault: Vault) -> None:
     task = asyncio.create_task(notifier.run())
     await asyncio.sleep(0)
     queue = bus.subscribe()
-    bus.publish(finished("needs_login"))
+    bus.publish(moved("needs_login"))
     async with asyncio.timeout(5):
-        while (await queue.get())["type"] != "notification":
+        while not isinstance(await queue.get(), Notification):
             pass
     task.cancel()
     assert vault.conn.execute("SELECT count(*) FROM notifications").fetchone()[0] == 1

@@ -10,6 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from daemon.events import Event, RunCommitted
 from daemon.plugins import Registry
 from daemon.sources import SourceStore
 from daemon.sync.runner import Runner, RunnerSettings
@@ -44,12 +45,12 @@ def add(
 async def test_sync_stores_records_and_checkpoint_then_adds_nothing(vault: Vault, registry: Registry) -> None:
     async with bank_api(pages=5, per_page=10) as api:
         add(vault, "bank", "test-bank", {"url": api.url}, {"token": TOKEN})
-        events: list[dict[str, Any]] = []
+        events: list[Event] = []
         runner = Runner(vault, registry, events=events.append)
         first = await runner.sync("bank")
         assert first.ok and (first.run.new, first.run.changed) == (50, 0)
         assert SourceStore(vault).get("bank").state == {"page": 5}
-        assert sum(1 for e in events if e["type"] == "run.committed") >= 5
+        assert sum(1 for e in events if isinstance(e, RunCommitted)) >= 5
         again = await runner.sync("bank")
         assert (again.run.new, again.run.changed, again.run.unchanged) == (0, 0, 10)
     assert len(stored(vault, "bank")) == 50
@@ -60,10 +61,10 @@ async def test_sync_stores_records_and_checkpoint_then_adds_nothing(vault: Vault
 async def test_batches_are_bounded_by_size(vault: Vault, registry: Registry) -> None:
     async with bank_api(pages=1, per_page=95) as api:
         add(vault, "bank", "test-bank", {"url": api.url}, {"token": TOKEN})
-        events: list[dict[str, Any]] = []
+        events: list[Event] = []
         await Runner(vault, registry, settings=RunnerSettings(batch_records=20), events=events.append).sync("bank")
-    commits = [e for e in events if e["type"] == "run.committed"]
-    assert [c["new"] for c in commits] == [20, 20, 20, 20, 15]
+    commits = [e for e in events if isinstance(e, RunCommitted)]
+    assert [c.new for c in commits] == [20, 20, 20, 20, 15]
 
 
 async def test_a_failing_connector_keeps_its_committed_records_and_spares_others(
@@ -149,9 +150,9 @@ async def test_cancelled_mid_sync_then_resumed_equals_an_uninterrupted_run(vault
         commits = 0
         task: asyncio.Task[Any] | None = None
 
-        def on_event(event: dict[str, Any]) -> None:
+        def on_event(event: Event) -> None:
             nonlocal commits
-            if event["type"] == "run.committed" and event["source"] == "bank":
+            if isinstance(event, RunCommitted) and event.source == "bank":
                 commits += 1
                 if commits == 3 and task is not None:
                     task.cancel()

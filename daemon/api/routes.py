@@ -12,6 +12,7 @@ from aiohttp import web
 from connectors.sdk import datasets as schemas
 
 from .. import __version__
+from ..events import Event, GrantRequested, Reader, RecordsChanged
 from ..grants import GrantError, GrantNotFound
 from ..times import TimeFormatError, iso, parse_instant
 from ..vault import RecordIn
@@ -243,7 +244,10 @@ async def post_records(request: web.Request) -> web.Response:
         if ts is None:
             raise ApiError(400, "bad_records", f"records[{i}]: 'ts' must be an ISO 8601 date-time with offset")
         records.append(RecordIn(source, dataset, item["key"], ts, item["data"]))
-    counts = await asyncio.to_thread(_state(request).services.vault.writer.upsert, records)
+    services = _state(request).services
+    counts = await asyncio.to_thread(services.vault.writer.upsert, records)
+    if counts.new or counts.changed:
+        services.events.publish(RecordsChanged(source, (dataset,), counts.new, counts.changed))
     return ok({"new": counts.new, "changed": counts.changed, "unchanged": counts.unchanged}, status=200)
 
 
@@ -286,11 +290,9 @@ async def changes(request: web.Request) -> web.Response:
     return web.Response(body=body, content_type="application/json")
 
 
-def _visible(grant: Any, event: dict[str, Any]) -> bool:
-    kind = event.get("type", "")
-    if kind == "records.changed":
-        return bool(any(grant.can_read(d) for d in event.get("datasets", [])))
-    return bool(kind.startswith("run."))
+def _visible(grant: Reader, events: list[Event]) -> list[Event]:
+    """What of these events the app may see: those of datasets it may read, narrowed to them."""
+    return [shown for e in events if (shown := e.for_app(grant)) is not None]
 
 
 async def events(request: web.Request) -> web.StreamResponse:
@@ -304,17 +306,18 @@ async def events(request: web.Request) -> web.StreamResponse:
         await response.prepare(request)
         last = request.headers.get("Last-Event-ID", "")
         backlog = bus.since(int(last)) if last.isdigit() else []
-        for event in backlog:
-            if _visible(grant, event):
-                await response.write(_sse(event))
+        for event in _visible(grant, backlog):
+            await response.write(_sse(event))
         while True:
             try:
                 event = await asyncio.wait_for(queue.get(), HEARTBEAT_S)
             except TimeoutError:
                 await response.write(b": keepalive\n\n")
                 continue
-            if _visible(grant, event) and (not backlog or event["id"] > backlog[-1]["id"]):
-                await response.write(_sse(event))
+            if backlog and event.id <= backlog[-1].id:
+                continue
+            for shown in _visible(grant, [event]):
+                await response.write(_sse(shown))
     except (ConnectionResetError, asyncio.CancelledError):
         pass
     finally:
@@ -322,8 +325,8 @@ async def events(request: web.Request) -> web.StreamResponse:
     return response
 
 
-def _sse(event: dict[str, Any]) -> bytes:
-    return f"id: {event['id']}\nevent: {event['type']}\ndata: ".encode() + orjson.dumps(event) + b"\n\n"
+def _sse(event: Event) -> bytes:
+    return f"id: {event.id}\nevent: {event.type}\ndata: ".encode() + orjson.dumps(event.to_json()) + b"\n\n"
 
 
 async def request_grant(request: web.Request) -> web.Response:
@@ -345,6 +348,9 @@ async def request_grant(request: web.Request) -> web.Response:
         )
     except GrantError as err:
         raise ApiError(400, "bad_grant", str(err)) from None
+    _state(request).services.events.publish(
+        GrantRequested(grant.id, grant.app, grant.purpose, tuple(grant.scopes), grant.user_code or "")
+    )
     return ok(
         {
             "id": request_id,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .. import accesslog
+from ..events import GrantDecided
 from ..services import Services
 from ..times import parse_instant
 from .registry import Emit, NoParams, Result, operation
@@ -61,7 +62,7 @@ async def grants_pending(services: Services, params: GrantCode, emit: Emit) -> R
 async def grants_decide(services: Services, params: Decide, emit: Emit) -> Result:
     """Approve or deny a pending request."""
     grant = services.get_grants().decide(params.code, params.approve, params.expires_days)
-    services.events.publish({"type": "grant.decided", "grant": grant.id, "status": grant.status})
+    services.events.publish(GrantDecided(grant.id, grant.status))
     return grant.to_json()
 
 

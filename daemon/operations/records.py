@@ -6,6 +6,7 @@ import asyncio
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..events import RecordsChanged
 from ..services import Services
 from ..sync import jsonl
 from ..times import parse_instant
@@ -66,6 +67,17 @@ async def import_jsonl(services: Services, params: ImportJsonl, emit: Emit) -> R
         progress=progress,
     )
     c = result.counts
+    if c.new or c.changed:
+        by_source: dict[str, set[str]] = {}
+        for source, dataset in result.streams:
+            by_source.setdefault(source, set()).add(dataset)
+        single = len(by_source) == 1  # the counts are the file's: exact only for one source
+        for source, datasets in sorted(by_source.items()):
+            services.events.publish(
+                RecordsChanged(
+                    source, tuple(sorted(datasets)), new=c.new if single else 0, changed=c.changed if single else 0
+                )
+            )
     return {
         "file": params.filename or result.file.name,
         "records": result.records,

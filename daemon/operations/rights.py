@@ -6,6 +6,7 @@ import asyncio
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..events import RecordsChanged
 from ..rights.erase import erase as do_erase
 from ..rights.erase import erasures
 from ..rights.export import export as do_export
@@ -56,14 +57,8 @@ async def export(services: Services, params: Export, emit: Emit) -> Result:
 async def erase(services: Services, params: Erase, emit: Emit) -> Result:
     """Erase a source's records or a dataset, leaving nothing on disk."""
     result = await asyncio.to_thread(do_erase, services.vault, source=params.source, dataset=params.dataset)
-    services.events.publish(
-        {
-            "type": "records.changed",
-            "source": result.source or "",
-            "datasets": list(result.datasets),
-            "deleted": result.records,
-        }
-    )
+    if result.records:
+        services.events.publish(RecordsChanged(result.source or "", tuple(result.datasets), deleted=result.records))
     return result.to_json()
 
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..events import import_events
 from ..services import Services
 from ..sources import SourceStore
 from ..sync import runs as run_log
@@ -67,20 +68,8 @@ async def import_file(services: Services, params: ImportFile, emit: Emit) -> Res
         values=params.values or None,
         progress=lambda n: emit({"type": "progress", "records": n}),
     )
-    services.events.publish(
-        {
-            "type": "run.finished",
-            "source": result.source.name,
-            "run": result.run.id,
-            "status": result.run.status,
-            "new": result.run.new,
-            "changed": result.run.changed,
-            "unchanged": result.run.unchanged,
-            "deleted": result.run.deleted,
-            "error": result.run.error,
-            "health": result.source.health,
-        }
-    )
+    for event in import_events(result, services.registry):
+        services.events.publish(event)
     return {
         "file": params.filename or result.file.name,
         "importer": result.importer,
@@ -94,7 +83,9 @@ async def renormalize(services: Services, params: Renormalize, emit: Emit) -> Re
     """Re-run a connector's mapping over the stored raw fragments."""
     from ..sync.renormalize import renormalize as do_renormalize
 
-    run = await asyncio.to_thread(do_renormalize, services.vault, services.registry, params.name)
+    run = await asyncio.to_thread(
+        do_renormalize, services.vault, services.registry, params.name, publish=services.events.publish
+    )
     return run.to_json()
 
 

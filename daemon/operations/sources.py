@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .. import sourcesetup
+from ..events import RecordsChanged
 from ..services import Services
 from ..sources import SourceStore
 from ..sync import runs as run_log
@@ -149,9 +150,8 @@ async def source_remove(services: Services, params: RemoveSource, emit: Emit) ->
     from ..rights.erase import erase
 
     result = await asyncio.to_thread(erase, services.vault, source=name)
-    services.events.publish(
-        {"type": "records.changed", "source": name, "datasets": list(result.datasets), "deleted": result.records}
-    )
+    if result.records:
+        services.events.publish(RecordsChanged(name, tuple(result.datasets), deleted=result.records))
     return {"name": name, "deleted": result.records}
 
 

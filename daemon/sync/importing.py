@@ -42,6 +42,7 @@ class ImportResult:
     source: Source
     run: runs.Run
     records: int
+    datasets: tuple[str, ...] = ()  # those the file's records and deletions went to
 
     @property
     def ok(self) -> bool:
@@ -109,7 +110,7 @@ def import_file(
     staged = 0
     try:
         staged = _stage(vault, run_id, src, importer_cls(), path, progress)
-        counts, deleted = _publish(vault, run_id, src.name)
+        counts, deleted, touched = _publish(vault, run_id, src.name)
     except (ConnectorError, OSError, UnicodeError, ValueError) as err:
         _discard(vault, run_id)
         message = str(err) if isinstance(err, ConnectorError) else f"{path.name}: {type(err).__name__}: {err}"
@@ -122,7 +123,7 @@ def import_file(
         raise
     run = runs.finish(vault, run_id, "ok", counts, deleted, None, {"file": path.name, "records": staged})
     store.set_health(src.name, "ok", None, failures=0)
-    return ImportResult(path, importer_cls.name, store.get(src.name), run, staged)
+    return ImportResult(path, importer_cls.name, store.get(src.name), run, staged, touched)
 
 
 def _rows(importer: Importer, path: Path, src: Source, run_id: int) -> Iterator[tuple[Any, ...]]:
@@ -164,9 +165,10 @@ def _stage(vault: Vault, run_id: int, src: Source, importer: Importer, path: Pat
     return n
 
 
-def _publish(vault: Vault, run_id: int, source: str) -> tuple[BatchCounts, int]:
+def _publish(vault: Vault, run_id: int, source: str) -> tuple[BatchCounts, int, tuple[str, ...]]:
     writer = vault.writer
     counts, deleted = BatchCounts(), 0
+    touched: set[str] = set()
     with writer.transaction() as conn:
         last = 0
         while True:
@@ -180,6 +182,7 @@ def _publish(vault: Vault, run_id: int, source: str) -> tuple[BatchCounts, int]:
             last = rows[-1][0]
             prepared: Prepared = {}
             for _, op, dataset, key, ts, data, raw, h in rows:
+                touched.add(dataset)
                 if op == "delete":
                     counts.add(writer.apply(conn, prepared, run_id))
                     prepared = {}
@@ -188,7 +191,7 @@ def _publish(vault: Vault, run_id: int, source: str) -> tuple[BatchCounts, int]:
                     prepared[(source, dataset, key)] = (ts, data, raw, h)
             counts.add(writer.apply(conn, prepared, run_id))
         conn.execute("DELETE FROM staging WHERE run_id=?", (run_id,))
-    return counts, deleted
+    return counts, deleted, tuple(sorted(touched))
 
 
 def _discard(vault: Vault, run_id: int) -> None:

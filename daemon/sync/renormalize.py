@@ -6,11 +6,14 @@ made earlier are remapped from their `raw` without asking the vendor again.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import orjson
 
 from connectors.sdk import ConnectorError, Fragment, Plugin
 from connectors.sdk.pipeline import to_records
 
+from ..events import Event, RecordsChanged
 from ..plugins import Registry
 from ..sources import SourceError, SourceStore
 from ..times import to_ms
@@ -21,7 +24,10 @@ from . import runs
 CHUNK = 2000
 
 
-def renormalize(vault: Vault, registry: Registry, name: str) -> runs.Run:
+def renormalize(
+    vault: Vault, registry: Registry, name: str, publish: Callable[[Event], object] | None = None
+) -> runs.Run:
+    """Remap source `name`'s stored records; `publish` gets a records.changed per chunk that changed any."""
     source = SourceStore(vault).get(name)
     plugin = registry.get(source.connector)()
     if type(plugin).normalize is Plugin.normalize:
@@ -50,9 +56,13 @@ def renormalize(vault: Vault, registry: Registry, name: str) -> runs.Run:
                     stale.append((dataset, key))
             prepared = prepare(fresh)
             with vault.writer.transaction() as conn:
-                counts.add(vault.writer.apply(conn, prepared, run_id))
-                for dataset, key in stale:
-                    deleted += vault.writer.delete_in(conn, source=name, dataset=dataset, keys=[key])
+                chunk = vault.writer.apply(conn, prepared, run_id)
+                gone = sum(vault.writer.delete_in(conn, source=name, dataset=d, keys=[k]) for d, k in stale)
+            counts.add(chunk)
+            deleted += gone
+            if publish is not None and (chunk.new or chunk.changed or gone):
+                touched = tuple(sorted({r.dataset for r in fresh} | {d for d, _ in stale}))
+                publish(RecordsChanged(name, touched, chunk.new, chunk.changed, gone))
     except ConnectorError as err:
         return runs.finish(vault, run_id, "failed", counts, deleted, str(err))
     finally:

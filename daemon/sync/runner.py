@@ -31,6 +31,17 @@ from connectors.sdk import (
 from connectors.sdk.context import connector_logger
 from connectors.sdk.pipeline import to_records
 
+from ..events import (
+    Event,
+    RecordsChanged,
+    RunCommitted,
+    RunFinished,
+    RunProgress,
+    RunRetrying,
+    RunStarted,
+    SourceHealthChanged,
+    SourceWarning,
+)
 from ..plugins import Registry
 from ..sources import Health, Source, SourceStore
 from ..times import to_ms
@@ -41,7 +52,8 @@ from . import runs
 log = logging.getLogger("selfdata.sync")
 
 Sleep = Callable[[float], Awaitable[None]]
-EventSink = Callable[[dict[str, Any]], object]
+EventSink = Callable[[Event], object]
+Listener = Callable[[dict[str, Any]], object]  # a command's progress: the events as JSON
 
 
 @dataclass(frozen=True)
@@ -108,18 +120,23 @@ class Runner:
         self.events = events or (lambda event: None)
         self.http_factory = http_factory
         self._locks: dict[str, asyncio.Lock] = {}
-        self._listeners: dict[str, EventSink] = {}
+        self._listeners: dict[str, Listener] = {}
+        self._datasets: dict[str, tuple[str, ...]] = {}  # per running source: declared and touched
 
-    def _emit(self, event: dict[str, Any]) -> None:
+    def _emit(self, event: Event) -> None:
         self.events(event)
-        listener = self._listeners.get(event.get("source", ""))
+        listener = self._listeners.get(getattr(event, "source", ""))
         if listener is not None:
-            listener(event)
+            listener(event.payload())
+
+    def _scope(self, name: str) -> tuple[str, ...]:
+        """The datasets a run of `name` may show: an app sees the run if it may read one."""
+        return self._datasets.get(name, ())
 
     def running(self) -> list[str]:
         return [name for name, lock in self._locks.items() if lock.locked()]
 
-    async def sync(self, name: str, on_event: EventSink | None = None) -> RunResult:
+    async def sync(self, name: str, on_event: Listener | None = None) -> RunResult:
         """Run source `name` now; one run at a time per source. `on_event` also gets its events."""
         lock = self._locks.setdefault(name, asyncio.Lock())
         async with lock:
@@ -129,6 +146,7 @@ class Runner:
                 return await self._sync(name)
             finally:
                 self._listeners.pop(name, None)
+                self._datasets.pop(name, None)
 
     async def _sync(self, name: str) -> RunResult:
         source = self.sources.get(name)
@@ -137,7 +155,8 @@ class Runner:
         totals = BatchCounts()
         deleted = [0]
         attempts, waits = 0, []
-        self._emit({"type": "run.started", "source": name, "run": run_id})
+        self._datasets[name] = tuple(connector.datasets)
+        self._emit(RunStarted(name, run_id, datasets=self._scope(name)))
         error: BaseException | None = None
         status = "ok"
         deadline = time.monotonic() + self.settings.timeout_s
@@ -157,7 +176,7 @@ class Runner:
                     break
                 waits.append(wait)
                 log.info("source %s: %s; retrying in %.0f s", name, err, wait)
-                self._emit({"type": "run.retrying", "source": name, "run": run_id, "wait_s": wait, "error": str(err)})
+                self._emit(RunRetrying(name, run_id, wait, str(err), datasets=self._scope(name)))
                 await self.sleep(wait)
             except TimeoutError as err:
                 error, status = err, "timeout"
@@ -209,22 +228,24 @@ class Runner:
                 log.info("source %s recovered", name)
             else:
                 log.warning("source %s: %s (%s)", name, health, message)
+        if changed:
+            self._emit(SourceHealthChanged(name, health, previous, failures, message))
         self._emit(
-            {
-                "type": "run.finished",
-                "source": name,
-                "run": run_id,
-                "status": status,
-                "new": totals.new,
-                "changed": totals.changed,
-                "unchanged": totals.unchanged,
-                "deleted": deleted,
-                "error": message,
-                "health": health,
-                "health_changed": changed,
-                "previous_health": previous,
-                "failures": failures,
-            }
+            RunFinished(
+                name,
+                run_id,
+                status,
+                totals.new,
+                totals.changed,
+                totals.unchanged,
+                deleted,
+                message,
+                health,
+                changed,
+                previous,
+                failures,
+                datasets=self._scope(name),
+            )
         )
         retry_after = error.retry_after if isinstance(error, Retryable) else None
         return RunResult(run, health, changed, attempts, waits or [], previous, retry_after)
@@ -240,15 +261,7 @@ class Runner:
             http=self.http_factory(),
             log=connector_logger(source.name, secrets),
             progress=lambda done, total, message: self._emit(
-                {
-                    "type": "run.progress",
-                    "source": source.name,
-                    "run": run_id,
-                    "done": done,
-                    "total": total,
-                    "message": message,
-                    "records": totals.total,
-                }
+                RunProgress(source.name, run_id, done, total, message, totals.total, datasets=self._scope(source.name))
             ),
             save_secret=lambda key, value: asyncio.to_thread(self.vault.secrets.put, source.name, key, value),
             on_warning=lambda message: self._warn(source.name, message),
@@ -277,7 +290,7 @@ class Runner:
         if self.sources.get(name).warning != message:
             log.warning("source %s: %s", name, message)
             self.sources.update(name, warning=message)
-            self._emit({"type": "source.warning", "source": name, "message": message})
+            self._emit(SourceWarning(name, message))
 
     async def _commit(
         self, batch: _Batch, run_id: int, state: dict[str, Any] | None, totals: BatchCounts, deleted: list[int]
@@ -287,28 +300,12 @@ class Runner:
         counts, gone = await asyncio.to_thread(self._write, batch, run_id, state)
         totals.add(counts)
         deleted[0] += gone
+        touched = tuple(sorted({i.dataset for i in batch.items}))
+        scope = self._datasets[batch.source] = tuple(sorted({*self._scope(batch.source), *touched}))
         if counts.new or counts.changed or gone:
-            touched = sorted({i.dataset for i in batch.items})
-            self._emit(
-                {
-                    "type": "records.changed",
-                    "source": batch.source,
-                    "datasets": touched,
-                    "new": counts.new,
-                    "changed": counts.changed,
-                    "deleted": gone,
-                }
-            )
+            self._emit(RecordsChanged(batch.source, touched, counts.new, counts.changed, gone))
         self._emit(
-            {
-                "type": "run.committed",
-                "source": batch.source,
-                "run": run_id,
-                "new": counts.new,
-                "changed": counts.changed,
-                "unchanged": counts.unchanged,
-                "deleted": gone,
-            }
+            RunCommitted(batch.source, run_id, counts.new, counts.changed, counts.unchanged, gone, datasets=scope)
         )
 
     def _write(self, batch: _Batch, run_id: int, state: dict[str, Any] | None) -> tuple[BatchCounts, int]:
