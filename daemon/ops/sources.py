@@ -10,6 +10,7 @@ from connectors.sdk.fields import parse_settings
 
 from ..plugins import Registry
 from ..sources import Source, SourceError, SourceStore
+from ..sync.context import connector_context
 from ..vault import Vault
 
 DEFAULT_REDIRECT_URI = "http://127.0.0.1:7350/oauth/callback"
@@ -21,7 +22,7 @@ def _context(name: str, settings: dict[str, Any], secrets: dict[str, str], store
         if store is not None and store.find(name) is not None:
             store.vault.secrets.put(name, key, value)
 
-    return Context(source=name, settings=dict(settings), secrets=secrets, http=Http(), save_secret=save)
+    return connector_context(name, settings, secrets, http=Http(), save_secret=save)
 
 
 async def check_connector(cls: type[Connector], name: str, settings: dict[str, Any], secrets: dict[str, str]) -> None:
