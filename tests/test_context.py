@@ -85,8 +85,7 @@ def test_source_add_and_edit_never_log_the_token(
     run("source", "add", "loud", "test-chatty", "--set", "user=ann", "--set", f"token={TOKEN}")
     run("source", "edit", "loud", "--set", f"token={TOKEN}-new")
     assert TOKEN not in caplog.text
-    assert connector_lines(caplog)[:2] == ["checking ann with token ***", "token=***"]
-    assert connector_lines(caplog)[2:] == ["checking ann with token ***", "token=***"]
+    assert connector_lines(caplog) == ["checking ann with token ***", "token=***"] * 2
 
 
 def test_source_authorize_never_logs_the_tokens_it_gets(
