@@ -2,17 +2,39 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+import logging
+from collections.abc import Awaitable, Mapping
+from typing import Any, TypeVar
 
-from connectors.sdk import Connector, Context, Http, Importer
+from connectors.sdk import Connector, ConnectorError, Context, Http, Importer, SelfdataError
 from connectors.sdk.fields import parse_settings
 
 from .plugins import Registry
 from .sources import Source, SourceError, SourceStore
+from .sync.context import connector_context
 from .vault import Vault
 
 DEFAULT_REDIRECT_URI = "http://127.0.0.1:7350/oauth/callback"
+log = logging.getLogger("selfdata.sources")
+T = TypeVar("T")
+
+
+class ConnectorFault(SelfdataError):
+    """A connector's own code failed (a bug, or a vendor reply it did not expect), not the user's settings."""
+
+
+async def _run_connector(cls: type[Connector], step: str, call: Awaitable[T]) -> T:
+    """Await a connector's step; its errors pass, anything else is its fault, logged with the traceback."""
+    try:
+        return await call
+    except (ConnectorError, SelfdataError):
+        raise
+    except Exception as err:
+        log.error("the connector %s failed in %s", cls.name, step, exc_info=err)
+        raise ConnectorFault(
+            f"the connector {cls.name} failed in {step}: {type(err).__name__}: {err}"
+            " (a fault in the connector or an answer it did not expect; the log has the details)"
+        ) from err
 
 
 def _context(name: str, settings: dict[str, Any], secrets: dict[str, str], store: SourceStore | None) -> Context:
@@ -21,13 +43,13 @@ def _context(name: str, settings: dict[str, Any], secrets: dict[str, str], store
         if store is not None and store.find(name) is not None:
             store.vault.secrets.put(name, key, value)
 
-    return Context(source=name, settings=dict(settings), secrets=secrets, http=Http(), save_secret=save)
+    return connector_context(name, settings, secrets, http=Http(), save_secret=save)
 
 
 async def check_connector(cls: type[Connector], name: str, settings: dict[str, Any], secrets: dict[str, str]) -> None:
     ctx = _context(name, settings, secrets, None)
     try:
-        await cls().check(ctx)
+        await _run_connector(cls, "check()", cls().check(ctx))
     finally:
         await ctx.http.close()
 
@@ -94,7 +116,7 @@ async def edit_source(
     if check and issubclass(cls, Connector) and source.health != "needs_authorization":
         ctx = _context(name, settings, {**stored_secrets, **secrets}, store)
         try:
-            await cls().check(ctx)
+            await _run_connector(cls, "check()", cls().check(ctx))
         except BaseException:
             for key in changed:  # the new credentials do not work: keep the old ones
                 if key in stored_secrets:
@@ -119,7 +141,7 @@ async def authorization_url(vault: Vault, registry: Registry, name: str, redirec
         raise SourceError(f"{source.connector} does not use browser authorisation")
     ctx = _context(name, source.settings, store.secrets(name), store)
     try:
-        return await cls().authorization_url(ctx, redirect_uri)
+        return await _run_connector(cls, "authorization_url()", cls().authorization_url(ctx, redirect_uri))
     finally:
         await ctx.http.close()
 
@@ -132,7 +154,9 @@ async def complete_authorization(
     cls = registry.connector(source.connector)
     ctx = _context(name, source.settings, store.secrets(name), store)
     try:
-        await cls().complete_authorization(ctx, redirect_uri, code_or_url.strip())
+        await _run_connector(
+            cls, "complete_authorization()", cls().complete_authorization(ctx, redirect_uri, code_or_url.strip())
+        )
     finally:
         await ctx.http.close()
     store.set_health(name, "ok", None, failures=0)

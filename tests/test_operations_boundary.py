@@ -33,7 +33,7 @@ def test_a_connector_bug_in_check_is_reported_as_a_fault_and_logged(
     assert result.exit_code == 1
     assert "needs the parameter" not in result.output
     assert "KeyError" in result.output and "meter_list" in result.output, result.output
-    assert "source.add" in result.output
+    assert "test-reply-bug failed in check()" in result.output
     logged = [r for r in caplog.records if r.exc_info]
     assert logged and isinstance(logged[0].exc_info[1], KeyError), caplog.text  # type: ignore[index]
     assert "meter" not in run("source", "list").output.split("\n", 1)[-1]

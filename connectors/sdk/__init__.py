@@ -5,7 +5,7 @@ from connectors.sdk import Connector, Record, Checkpoint, Field, Secret, dataset
 
 from . import datasets
 from .connector import Connector, Importer, Item, Plugin
-from .context import Context
+from .context import ConnectorLog, Context
 from .errors import (
     AuthFailed,
     ConnectorError,
@@ -26,6 +26,7 @@ __all__ = [
     "Checkpoint",
     "Connector",
     "ConnectorError",
+    "ConnectorLog",
     "Context",
     "Delete",
     "Fatal",

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+import sys
+import traceback
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -21,19 +23,61 @@ def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def redact(text: str, secrets: Iterable[str]) -> str:
+    """`text` with every secret replaced by ***; values under 4 characters are left, they would hide ordinary text."""
+    for value in sorted({v for v in secrets if v and len(v) >= 4}, key=len, reverse=True):
+        text = text.replace(value, "***")
+    return text
+
+
+class ConnectorLog(logging.LoggerAdapter[logging.Logger]):
+    """`ctx.log`: formats each message itself and replaces the Context's secrets with ***.
+
+    It reads the secrets when it logs, so a token refreshed during the run is hidden too,
+    and it adds no filter to the shared logger, so two Contexts of a source never mix.
+    """
+
+    def __init__(self, logger: logging.Logger, secrets: Callable[[], Iterable[str]]) -> None:
+        super().__init__(logger, None)
+        self._secrets = secrets
+
+    def log(self, level: int, msg: object, *args: object, **kwargs: Any) -> None:
+        if not self.isEnabledFor(level):
+            return
+        text = _format(msg, args)
+        exc_info = kwargs.pop("exc_info", None)
+        if exc_info:  # the traceback is formatted here: an exception's message may hold a secret
+            if exc_info is True:
+                exc_info = sys.exc_info()
+            elif isinstance(exc_info, BaseException):
+                exc_info = (type(exc_info), exc_info, exc_info.__traceback__)
+            if exc_info[0] is not None:
+                text += "\n" + "".join(traceback.format_exception(*exc_info)).rstrip("\n")
+        kwargs["stacklevel"] = kwargs.get("stacklevel", 1) + 1  # the record names the connector's line
+        self.logger.log(level, "%s", redact(text, self._secrets()), **kwargs)
+
+
+def _format(msg: object, args: tuple[object, ...]) -> str:
+    """The message as logging.LogRecord.getMessage would make it, including `%(name)s` with one mapping."""
+    text = str(msg)
+    if not args:
+        return text
+    values: object = args[0] if len(args) == 1 and isinstance(args[0], Mapping) and args[0] else args
+    try:
+        return text % values
+    except (TypeError, ValueError, KeyError):
+        return f"{text} {args!r}"  # a malformed format still reaches the log, redacted
+
+
 class RedactingFilter(logging.Filter):
-    """Replaces every secret's text with *** in log messages: a secret never reaches a log."""
+    """A filter for a handler of one's own: replaces these secrets with *** in every record."""
 
     def __init__(self, secrets: Mapping[str, str]) -> None:
         super().__init__()
-        self._values = sorted({v for v in secrets.values() if v and len(v) >= 4}, key=len, reverse=True)
+        self._values = list(secrets.values())
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if self._values:
-            message = record.getMessage()
-            for v in self._values:
-                message = message.replace(v, "***")
-            record.msg, record.args = message, None
+        record.msg, record.args = redact(record.getMessage(), self._values), None
         return True
 
 
@@ -43,7 +87,6 @@ class Context:
     settings: dict[str, Any] = field(default_factory=dict)
     secrets: dict[str, str] = field(default_factory=dict)
     http: Http = field(default_factory=Http)
-    log: logging.Logger = field(default_factory=lambda: logging.getLogger("selfdata.connector"))
     progress: ProgressFn = _no_progress
     now: Callable[[], datetime] = _utcnow
     # Persists a changed secret (a refreshed OAuth token) at once, encrypted.
@@ -51,6 +94,15 @@ class Context:
     # Tells the user about something coming (consent expiring on a date) without failing.
     on_warning: Callable[[str], None] | None = None
     warnings: list[str] = field(default_factory=list)
+    # Logs to selfdata.source.<source> with the secrets hidden, whoever built the Context.
+    log: ConnectorLog = field(init=False, repr=False, compare=False)
+    _replaced: set[str] = field(default_factory=set, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        self.log = ConnectorLog(logging.getLogger(f"selfdata.source.{self.source}"), self._secret_values)
+
+    def _secret_values(self) -> Iterable[str]:
+        return [*self.secrets.values(), *self._replaced]
 
     def __repr__(self) -> str:  # secrets stay out of tracebacks and logs
         return f"Context(source={self.source!r}, settings={self.settings!r}, secrets=<{len(self.secrets)} hidden>)"
@@ -72,15 +124,14 @@ class Context:
             self.on_warning(message)
 
     async def update_secret(self, name: str, value: str) -> None:
+        old = self.secrets.get(name)
+        if old and old != value:  # a replaced token may stay valid for a while: it stays hidden
+            self._replaced.add(old)
         self.secrets[name] = value
         if self.save_secret is not None:
             await self.save_secret(name, value)
 
 
-def connector_logger(source: str, secrets: Mapping[str, str]) -> logging.Logger:
-    log = logging.getLogger(f"selfdata.source.{source}")
-    for f in list(log.filters):
-        if isinstance(f, RedactingFilter):
-            log.removeFilter(f)
-    log.addFilter(RedactingFilter(secrets))
-    return log
+def connector_logger(source: str, secrets: Mapping[str, str]) -> ConnectorLog:
+    """A redacting log for `source` outside a Context; reads `secrets` each time it logs."""
+    return ConnectorLog(logging.getLogger(f"selfdata.source.{source}"), secrets.values)

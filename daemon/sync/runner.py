@@ -20,7 +20,6 @@ from connectors.sdk import (
     AuthFailed,
     Checkpoint,
     Connector,
-    Context,
     Delete,
     Fatal,
     Http,
@@ -28,7 +27,6 @@ from connectors.sdk import (
     Retryable,
     UserActionNeeded,
 )
-from connectors.sdk.context import connector_logger
 from connectors.sdk.pipeline import to_records
 
 from ..events import (
@@ -48,6 +46,7 @@ from ..times import to_ms
 from ..vault import BatchCounts, RecordIn, Vault
 from ..vault.records import prepare
 from . import runs
+from .context import connector_context
 
 log = logging.getLogger("selfdata.sync")
 
@@ -254,12 +253,11 @@ class Runner:
         self, connector: Connector, source: Source, run_id: int, totals: BatchCounts, deleted: list[int]
     ) -> None:
         secrets = await asyncio.to_thread(self.sources.secrets, source.name)
-        ctx = Context(
-            source=source.name,
-            settings=dict(source.settings),
-            secrets=secrets,
+        ctx = connector_context(
+            source.name,
+            source.settings,
+            secrets,
             http=self.http_factory(),
-            log=connector_logger(source.name, secrets),
             progress=lambda done, total, message: self._emit(
                 RunProgress(source.name, run_id, done, total, message, totals.total, datasets=self._scope(source.name))
             ),
