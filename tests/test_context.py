@@ -145,3 +145,32 @@ async def test_update_secret_is_redacted_and_contexts_of_one_source_stay_apart(
     # the replaced value is still hidden: an old token may stay valid for a while
     assert [r.getMessage() for r in caplog.records] == ["*** ***", "***"]
     assert logging.getLogger("selfdata.source.same").filters == []
+
+
+class Echoing(Chatty):
+    """Fails with the vendor's reply echoing the token, as some error pages do."""
+
+    name = "test-echoing"
+
+    async def fetch(self, ctx: Context, state: dict[str, Any]) -> AsyncIterator[Item]:
+        from connectors.sdk import AuthFailed
+
+        raise AuthFailed(f"the vendor refused Authorization: Bearer {ctx.secret('token')}")
+        yield Checkpoint({})
+
+
+async def test_a_connector_error_carrying_the_token_is_redacted_in_the_log_and_run_log(
+    vault: Vault, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from daemon import plugins
+    from daemon.sources import SourceStore
+
+    monkeypatch.setenv(plugins.EXTRA_ENV, test_plugins.ALL + ",tests.test_context:Echoing")
+    registry = plugins.load(entries=[])
+    SourceStore(vault).add("echo", "test-echoing", "connector", {"user": "ann"}, {"token": TOKEN})
+    caplog.set_level(logging.DEBUG)
+    result = await Runner(vault, registry).sync("echo")
+    assert result.run.status == "failed"
+    assert result.run.error == "the vendor refused Authorization: Bearer ***"
+    assert TOKEN not in caplog.text
+    assert TOKEN not in (SourceStore(vault).get("echo").health_message or "")

@@ -27,6 +27,7 @@ from connectors.sdk import (
     Retryable,
     UserActionNeeded,
 )
+from connectors.sdk.context import redact
 from connectors.sdk.pipeline import to_records
 
 from ..events import (
@@ -174,8 +175,9 @@ class Runner:
                     status = "failed"
                     break
                 waits.append(wait)
-                log.info("source %s: %s; retrying in %.0f s", name, err, wait)
-                self._emit(RunRetrying(name, run_id, wait, str(err), datasets=self._scope(name)))
+                said = await self._redacted(name, str(err))
+                log.info("source %s: %s; retrying in %.0f s", name, said, wait)
+                self._emit(RunRetrying(name, run_id, wait, said, datasets=self._scope(name)))
                 await self.sleep(wait)
             except TimeoutError as err:
                 error, status = err, "timeout"
@@ -186,7 +188,16 @@ class Runner:
             except Exception as err:  # a connector's bug must not reach other sources
                 error, status = err, "failed"
                 break
-        return await self._end(name, run_id, status, totals, deleted[0], self._describe(error), error, attempts, waits)
+        message = self._describe(error)
+        if message is not None:
+            message = await self._redacted(name, message)
+        return await self._end(name, run_id, status, totals, deleted[0], message, error, attempts, waits)
+
+    async def _redacted(self, name: str, text: str) -> str:
+        """A connector's error text as the log, the run log and events may show it: a vendor
+        that echoes a token, or a connector that puts one in its message, reveals nothing."""
+        secrets = await asyncio.to_thread(self.sources.secrets, name)
+        return redact(text, secrets.values())
 
     def _backoff(self, attempt: int, retry_after: float | None) -> float:
         backoff = self.settings.backoff_base_s * float(2 ** (attempt - 1)) * random.uniform(1.0, 1.25)
