@@ -112,6 +112,15 @@ def source_checks(status: dict[str, Any]) -> list[Check]:
         when = f"last run {last['status']} at {last['started_at'][:16]}" if last else "never run"
         if not src["enabled"]:
             out.append(Check(f"source {src['name']}", "ok", f"disabled; {when}"))
+        elif src["health"] == "ok" and src.get("kind") == "connector" and not src.get("schedule"):
+            out.append(
+                Check(
+                    f"source {src['name']}",
+                    "warn",
+                    f"manual: it runs only when you run selfdata sync {src['name']} ({when})",
+                    f"to sync it on a schedule: selfdata source edit {src['name']} --schedule 'every 6h'",
+                )
+            )
         elif src["health"] == "ok":
             out.append(Check(f"source {src['name']}", "ok", when))
         else:

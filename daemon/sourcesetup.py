@@ -16,11 +16,23 @@ from .vault import Vault
 
 DEFAULT_REDIRECT_URI = "http://127.0.0.1:7350/oauth/callback"
 log = logging.getLogger("selfdata.sources")
+MANUAL = "manual"  # `--schedule manual`: runs only when asked
 T = TypeVar("T")
 
 
 class ConnectorFault(SelfdataError):
     """A connector's own code failed (a bug, or a vendor reply it did not expect), not the user's settings."""
+
+
+def _checked_schedule(given: str | None, default: str | None) -> str | None:
+    """The schedule to store: `default` (the connector's own) when none is given, None for manual."""
+    from .sync.schedule import parse_schedule
+
+    text = default if given is None else given
+    if text is None or text.strip().lower() == MANUAL:
+        return None
+    parse_schedule(text)
+    return text
 
 
 async def _run_connector(cls: type[Connector], step: str, call: Awaitable[T]) -> T:
@@ -72,10 +84,7 @@ async def add_source(
     settings, secrets = parse_settings(cls.fields, dict(values))
     if issubclass(cls, Importer):
         return store.add(name, cls.name, "importer", settings, secrets)
-    if schedule is not None:
-        from .sync.schedule import parse_schedule
-
-        parse_schedule(schedule)
+    schedule = _checked_schedule(schedule, cls.schedule)
     if cls.needs_authorization:
         return store.add(
             name, cls.name, "connector", settings, secrets, schedule=schedule, health="needs_authorization"
@@ -107,9 +116,7 @@ async def edit_source(
     current = {**source.settings, **{k: v for k, v in stored_secrets.items() if k in declared}}
     settings, secrets = parse_settings(cls.fields, {**current, **dict(values)})
     if schedule is not None:
-        from .sync.schedule import parse_schedule
-
-        parse_schedule(schedule)
+        schedule = _checked_schedule(schedule, source.schedule) or MANUAL
     changed = {k: v for k, v in secrets.items() if stored_secrets.get(k) != v}
     for key, value in changed.items():
         vault.secrets.put(name, key, value)
@@ -125,7 +132,9 @@ async def edit_source(
         finally:
             await ctx.http.close()
     changes: dict[str, Any] = {"settings": settings}
-    if schedule is not None:
+    if schedule == MANUAL:
+        changes.update(schedule=None, next_run=None)
+    elif schedule is not None:
         changes["schedule"] = schedule
     updated = store.update(name, **changes)
     if updated.health in ("needs_login", "needs_action", "failing"):

@@ -144,3 +144,18 @@ def test_edit_keeps_secrets_the_connector_saved_and_stores_new_ones(
     assert bad.exit_code == 1
     with local_services(s) as svc:
         assert svc.vault.secrets.get("bank", "token") == TOKEN  # refused credentials are not kept
+
+
+def test_a_source_added_without_schedule_runs_on_its_connectors_own(
+    initialised: Path, run: Cli, registry: Registry, api: FakeServer
+) -> None:
+    settings = ["--set", f"url={api.url}", "--set", f"token={TOKEN}"]
+    run("source", "add", "bank", "test-bank", *settings)
+    run("source", "add", "asked", "test-bank", *settings, "--schedule", "manual")
+    listed = {s["name"]: s["schedule"] for s in json.loads(run("source", "list", "--json").output)}
+    assert listed == {"bank": registry.get("test-bank").schedule, "asked": None}
+    assert "manual (selfdata sync)" in run("status").output
+    doctor = run("doctor", ok=False).output
+    assert "manual: it runs only when you run selfdata sync asked" in doctor
+    run("source", "edit", "bank", "--schedule", "manual")
+    assert json.loads(run("source", "show", "bank", "--json").output)["schedule"] is None

@@ -25,6 +25,14 @@ from . import render
 from .base import cli, invoke
 
 
+def _next_run(src: dict[str, Any]) -> str:
+    if src["kind"] == "importer":
+        return "when a file comes"
+    if not src["schedule"]:
+        return "manual (selfdata sync)"
+    return str(src["next_run"] or "")[:16] if src["enabled"] else "disabled"
+
+
 def _new_passphrase(passphrase_file: Path | None) -> str:
     if passphrase_file is not None:
         return read_secret_file(passphrase_file)
@@ -142,7 +150,7 @@ def status(ctx: click.Context, as_json: bool) -> None:
                     src["name"],
                     src["connector"],
                     last_text,
-                    (src["next_run"] or "")[:16],
+                    _next_run(src),
                     health,
                     src["action"] or src.get("warning") or "",
                 )
