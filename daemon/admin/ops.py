@@ -11,6 +11,8 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from .. import __version__
 from ..ops import jsonl as jsonl_ops
 from ..ops import keys as key_ops
@@ -20,7 +22,7 @@ from ..services import Services
 from ..sources import SourceStore
 from ..sync import runs as run_log
 from ..times import iso, parse_instant
-from ..vault import DEFAULT_KDF, INSECURE_TEST_KDF, KdfProfile, records
+from ..vault import DEFAULT_KDF, INSECURE_TEST_KDF, KdfProfile, recordjson
 from ..vault.names import check_dataset, check_source
 
 Emit = Callable[[dict[str, Any]], None]
@@ -151,7 +153,7 @@ async def query(services: Services, params: dict[str, Any], emit: Emit) -> Any:
     check_dataset(params["dataset"])
     if params.get("source") is not None:
         check_source(params["source"])
-    page = records.query_page(
+    lines, nxt = recordjson.query(
         services.vault.conn,
         params["dataset"],
         limit=int(params.get("limit", 100)),
@@ -160,7 +162,8 @@ async def query(services: Services, params: dict[str, Any], emit: Emit) -> Any:
         start_ms=parse_instant(start) if start else None,
         end_ms=parse_instant(end) if end else None,
     )
-    return {"records": [r.to_json() for r in page.records], "next": page.next_cursor}
+    # The JSON the API gives, parsed back: the CLI renders records as tables too.
+    return {"records": [orjson.loads(line) for line in lines], "next": nxt}
 
 
 @op("import_jsonl")

@@ -11,7 +11,7 @@ from typing import Any
 
 import orjson
 
-from ..times import iso, now_ms
+from ..times import now_ms
 from .db import Connection, DatabaseError, corrupt
 
 
@@ -45,6 +45,8 @@ class BatchCounts:
 
 @dataclass(frozen=True, slots=True)
 class StoredRecord:
+    """A record read back as Python values; the JSON apps get is built in `recordjson`."""
+
     source: str
     dataset: str
     key: str
@@ -53,20 +55,6 @@ class StoredRecord:
     updated_at: int
     data: Any
     deleted: bool = False
-
-    def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "source": self.source,
-            "dataset": self.dataset,
-            "key": self.key,
-            "ts": iso(self.ts),
-            "seq": self.seq,
-            "updated_at": iso(self.updated_at),
-            "data": self.data,
-        }
-        if self.deleted:
-            out["deleted"] = True
-        return out
 
 
 def canonical_json(value: Any) -> str:
