@@ -70,14 +70,16 @@ def content_hash(ts: int, data_json: str, raw_json: str | None) -> bytes:
 Prepared = dict[tuple[str, str, str], tuple[int, str, "str | None", bytes]]
 
 
+def stored_form(ts: int, data: Any, raw: Any) -> tuple[str, str | None, bytes]:
+    """What the vault stores of a record's content: canonical `data` and `raw` JSON, and their hash."""
+    data_json = canonical_json(data)
+    raw_json = None if raw is None else canonical_json(raw)
+    return data_json, raw_json, content_hash(ts, data_json, raw_json)
+
+
 def prepare(records: Iterable[RecordIn]) -> Prepared:
     """Serialise and hash records (outside any transaction); later duplicates of a key win."""
-    out: Prepared = {}
-    for r in records:
-        data_json = canonical_json(r.data)
-        raw_json = None if r.raw is None else canonical_json(r.raw)
-        out[(r.source, r.dataset, r.key)] = (r.ts, data_json, raw_json, content_hash(r.ts, data_json, raw_json))
-    return out
+    return {(r.source, r.dataset, r.key): (r.ts, *stored_form(r.ts, r.data, r.raw)) for r in records}
 
 
 class RecordWriter:
