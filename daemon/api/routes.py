@@ -13,28 +13,16 @@ from connectors.sdk import datasets as schemas
 
 from .. import __version__
 from ..events import Event, GrantRequested, Reader, RecordsChanged
-from ..grants import GrantError, GrantNotFound
+from ..grants import Grant, GrantError, GrantNotFound
 from ..times import TimeFormatError, iso, parse_instant
 from ..vault import RecordIn
 from ..vault.names import DATASET_RE, SOURCE_RE
-from ..vault.records import CursorError, decode_cursor, encode_cursor, record_filter
+from ..vault.recordjson import CHANGE_JSON, RecordSelect, Row, page, position, with_fields
+from ..vault.records import CursorError, decode_cursor, record_filter
 from .errors import ApiError, ok
 from .security import authenticate, prepare_headers
-from .state import API
+from .state import API, ApiState
 
-# Records serialised by SQLite itself: the per-record work stays in C. `data` is stored as
-# canonical JSON already, so it is spliced in as it is, never parsed again.
-_T = "strftime('%Y-%m-%dT%H:%M:%fZ', {} / 1000.0, 'unixepoch')"
-_HEAD = (
-    """'{"source":' || json_quote(source) || ',"dataset":' || json_quote(dataset) || ',"key":' || json_quote(key)"""
-    """ || ',"ts":"' || """
-    + _T.format("ts")
-    + """ || '","seq":' || seq || ',"updated_at":"' || """
-    + _T.format("updated_at")
-    + """ || '"'"""
-)
-RECORD_JSON = _HEAD + """ || ',"data":' || data || '}'"""
-TOMBSTONE_JSON = _HEAD + """ || ',"deleted":true}'"""
 MAX_LIMIT = 1000
 MAX_WRITE = 1000
 EXPORT_CHUNK = 2000
@@ -42,11 +30,11 @@ HEARTBEAT_S = 15.0
 NDJSON = "application/x-ndjson"
 
 
-def _state(request: web.Request) -> Any:
+def _state(request: web.Request) -> ApiState:
     return request.app[API]
 
 
-def _auth(request: web.Request) -> Any:
+def _auth(request: web.Request) -> Grant:
     state = _state(request)
     return authenticate(request, state.grants, state.failures)
 
@@ -97,50 +85,19 @@ async def list_datasets(request: web.Request) -> web.Response:
     return ok({"datasets": out})
 
 
-def _record_doc(row: tuple[Any, ...], fields: list[str] | None) -> dict[str, Any]:
-    source, dataset, key, ts, seq, updated_at, data = row
-    if fields is None:
-        payload: Any = orjson.Fragment(data)
-    else:
-        full = orjson.loads(data)
-        payload = {f: full[f] for f in fields if f in full}
-    return {
-        "source": source,
-        "dataset": dataset,
-        "key": key,
-        "ts": iso(ts),
-        "seq": seq,
-        "updated_at": iso(updated_at),
-        "data": payload,
-    }
-
-
 @dataclass
 class RecordQuery:
     """A records query from the request's parameters, resumable from any (ts, seq)."""
 
-    where: list[str]
-    params: list[Any]
+    select: RecordSelect
     after: tuple[int, int] | None
     fields: list[str] | None
 
-    def sql(self, after: tuple[int, int] | None, limit: int) -> tuple[str, tuple[Any, ...]]:
-        clauses, args = list(self.where), list(self.params)
-        if after is not None:
-            clauses.append("(ts, seq) > (?, ?)")
-            args.extend(after)
-        columns = "source, dataset, key, ts, seq, updated_at, data" if self.fields else f"ts, seq, {RECORD_JSON}"
-        sql = f"SELECT {columns} FROM records WHERE {' AND '.join(clauses)} ORDER BY ts, seq LIMIT ?"
-        return sql, (*args, limit)
-
-    def lines(self, rows: list[tuple[Any, ...]]) -> list[bytes]:
-        """Each row as one JSON record; (ts, seq) are rows' [-4:-2] or [0:2] depending on the columns."""
+    def lines(self, rows: list[Row]) -> list[bytes]:
+        """Each row as one record's JSON, built by SQLite; `fields` cuts `data` down."""
         if self.fields:
-            return [orjson.dumps(_record_doc(r, self.fields)) for r in rows]
+            return [with_fields(r[2], self.fields) for r in rows]
         return [r[2].encode() for r in rows]
-
-    def position(self, row: tuple[Any, ...]) -> tuple[int, int]:
-        return (row[3], row[4]) if self.fields else (row[0], row[1])
 
 
 def _record_query(request: web.Request, dataset: str) -> RecordQuery:
@@ -160,7 +117,7 @@ def _record_query(request: web.Request, dataset: str) -> RecordQuery:
         fields = [f for f in request.query["fields"].split(",") if f]
         if not fields or len(fields) > 50 or not all(f.replace("_", "").isalnum() for f in fields):
             raise ApiError(400, "bad_fields", "fields is a comma-separated list of field names")
-    return RecordQuery(clauses, params, after, fields)
+    return RecordQuery(RecordSelect(clauses, params), after, fields)
 
 
 async def get_records(request: web.Request) -> web.StreamResponse:
@@ -173,17 +130,13 @@ async def get_records(request: web.Request) -> web.StreamResponse:
     if NDJSON in request.headers.get("Accept", ""):
         return await _export(request, grant, dataset, query)
     limit = _int(request, "limit", 100, 1, MAX_LIMIT)
-    sql, args = query.sql(query.after, limit + 1)
-    rows = await state.fetch(sql, args)
-    more = len(rows) > limit
-    rows = rows[:limit]
+    rows, nxt = page(await state.fetch(*query.select.sql(query.after, limit + 1)), limit)
     state.access.record(grant, "records", dataset, len(rows))
-    nxt = encode_cursor(*query.position(rows[-1])) if more else None
     body = b'{"ok":true,"records":[' + b",".join(query.lines(rows)) + b'],"next":' + orjson.dumps(nxt) + b"}"
     return web.Response(body=body, content_type="application/json")
 
 
-async def _export(request: web.Request, grant: Any, dataset: str, query: RecordQuery) -> web.StreamResponse:
+async def _export(request: web.Request, grant: Grant, dataset: str, query: RecordQuery) -> web.StreamResponse:
     """Every matching record as NDJSON, streamed in chunks: an export never sits in memory."""
     state = _state(request)
     cap = _int(request, "limit", 2**62, 1, 2**62)
@@ -196,13 +149,13 @@ async def _export(request: web.Request, grant: Any, dataset: str, query: RecordQ
     try:
         while sent < cap:
             n = min(EXPORT_CHUNK, cap - sent)
-            sql, args = query.sql(after, n)
+            sql, args = query.select.sql(after, n)
             rows = await asyncio.to_thread(lambda: conn.execute(sql, args).fetchall())  # noqa: B023
             if not rows:
                 break
             await response.write(b"\n".join(query.lines(rows)) + b"\n")
             sent += len(rows)
-            after = query.position(rows[-1])
+            after = position(rows[-1])
             if len(rows) < n:
                 break
     finally:
@@ -268,8 +221,7 @@ async def changes(request: web.Request) -> web.Response:
         scope_sql = "EXISTS (SELECT 1 FROM json_each(?) WHERE records.dataset GLOB value)"
         scope_arg = orjson.dumps(grant.read_globs).decode()
     rows = await state.fetch(
-        f"SELECT seq, dataset, CASE WHEN deleted THEN {TOMBSTONE_JSON} ELSE {RECORD_JSON} END FROM records"
-        f" WHERE seq>? AND {scope_sql} ORDER BY seq LIMIT ?",
+        f"SELECT seq, dataset, {CHANGE_JSON} FROM records WHERE seq>? AND {scope_sql} ORDER BY seq LIMIT ?",
         (since, scope_arg, limit),
     )
     counts: dict[str, int] = {}

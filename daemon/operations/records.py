@@ -6,11 +6,13 @@ import asyncio
 from dataclasses import dataclass
 from pathlib import Path
 
+import orjson
+
 from ..events import RecordsChanged
 from ..services import Services
 from ..sync import jsonl
 from ..times import parse_instant
-from ..vault import records
+from ..vault import recordjson
 from ..vault.names import check_dataset, check_source
 from .registry import Emit, Result, operation
 
@@ -39,7 +41,7 @@ async def query(services: Services, params: Query, emit: Emit) -> Result:
     check_dataset(params.dataset)
     if params.source is not None:
         check_source(params.source)
-    page = records.query_page(
+    lines, nxt = recordjson.query(
         services.vault.conn,
         params.dataset,
         limit=params.limit,
@@ -48,7 +50,8 @@ async def query(services: Services, params: Query, emit: Emit) -> Result:
         start_ms=parse_instant(params.start) if params.start else None,
         end_ms=parse_instant(params.end) if params.end else None,
     )
-    return {"records": [r.to_json() for r in page.records], "next": page.next_cursor}
+    # The JSON the API gives, parsed back: the CLI renders records as tables too.
+    return {"records": [orjson.loads(line) for line in lines], "next": nxt}
 
 
 @operation("import_jsonl", ImportJsonl)

@@ -26,6 +26,7 @@ from ..times import iso, now_ms
 from ..vault import Vault
 from ..vault.db import Connection
 from ..vault.keys import KdfProfile
+from ..vault.recordjson import EXPORT_JSON, FLAT_COLUMNS, FLAT_FIELDS, RecordSelect
 from .sealed import seal
 
 FORMATS = ("jsonl", "csv", "sqlite")
@@ -69,19 +70,10 @@ def _scope(dataset: str | None, source: str | None) -> tuple[str, list[Any]]:
     return " AND ".join(clauses), params
 
 
-def _rows(conn: Connection, dataset: str, where: str, params: list[Any]) -> Iterator[tuple[Any, ...]]:
-    """(source, key, ts, data, raw) in (ts, seq) order, read in chunks by keyset."""
-    after: tuple[int, int] = (-(2**62), 0)
-    sql = (
-        f"SELECT source, key, ts, data, raw, seq FROM records WHERE {where} AND dataset=? AND (ts, seq) > (?, ?)"
-        " ORDER BY ts, seq LIMIT ?"
-    )
-    while True:
-        rows = conn.execute(sql, (*params, dataset, *after, CHUNK)).fetchall()
-        if not rows:
-            return
-        yield from (r[:5] for r in rows)
-        after = (rows[-1][2], rows[-1][5])
+def _rows(conn: Connection, dataset: str, where: str, params: list[Any], columns: str) -> Iterator[tuple[Any, ...]]:
+    """(ts, seq, *columns) of a dataset's records in (ts, seq) order, read in chunks by keyset."""
+    for rows in RecordSelect([where, "dataset=?"], [*params, dataset], columns).chunks(conn, CHUNK):
+        yield from rows
 
 
 Getter = Callable[[dict[str, Any]], Any]
@@ -223,11 +215,9 @@ def _jsonl(
     out.mkdir(parents=True, exist_ok=True, mode=0o700)
     for ds in counts:
         with (out / f"{ds}.jsonl").open("wb") as f:
-            for src, key, ts, data, raw in _counted(_rows(conn, ds, where, params), tick):
-                line = {"source": src, "dataset": ds, "key": key, "ts": iso(ts), "data": orjson.Fragment(data)}
-                if raw is not None:
-                    line["raw"] = orjson.Fragment(raw)
-                f.write(orjson.dumps(line) + b"\n")
+            # The record's JSON as the API gives it (plus `raw`), built by SQLite.
+            for _, _, line in _counted(_rows(conn, ds, where, params, EXPORT_JSON), tick):
+                f.write(line.encode() + b"\n")
     _write_manifest(out, manifest)
 
 
@@ -245,8 +235,8 @@ def _csv(
         cols = columns_of(ds)
         with (out / f"{ds}.csv").open("w", newline="", encoding="utf-8") as f:
             w = csv.writer(f)
-            w.writerow(["source", "key", "ts", *(c for c, _ in cols)])
-            for src, key, ts, data, _ in _counted(_rows(conn, ds, where, params), tick):
+            w.writerow([*FLAT_FIELDS, *(c for c, _ in cols)])
+            for ts, _, src, key, data in _counted(_rows(conn, ds, where, params, FLAT_COLUMNS), tick):
                 d = orjson.loads(data)
                 w.writerow([src, key, iso(ts), *("" if (v := get(d)) is None else v for _, get in cols)])
     _write_manifest(out, manifest)
@@ -282,10 +272,10 @@ def _sqlite(
             {"source": str, "key": str, "ts": str, "ts_ms": int, **{c: str for c, _ in cols}},
             pk=("source", "key"),
         )
-        names = ", ".join(f'"{c}"' for c in ["source", "key", "ts", "ts_ms", *(c for c, _ in cols)])
+        names = ", ".join(f'"{c}"' for c in [*FLAT_FIELDS, "ts_ms", *(c for c, _ in cols)])
         sql = f'INSERT INTO "{table_name(ds)}" ({names}) VALUES ({", ".join("?" * (4 + len(cols)))})'
         batch: list[tuple[Any, ...]] = []
-        for src, key, ts, data, _ in _rows(conn, ds, where, params):
+        for ts, _, src, key, data in _rows(conn, ds, where, params, FLAT_COLUMNS):
             d = orjson.loads(data)
             batch.append((src, key, iso(ts), ts, *(get(d) for _, get in cols)))
             if len(batch) == CHUNK:

@@ -21,7 +21,7 @@ from ..plugins import Registry
 from ..sources import Source, SourceError, SourceStore
 from ..times import to_ms
 from ..vault import BatchCounts, Vault
-from ..vault.records import Prepared, canonical_json, content_hash
+from ..vault.records import Prepared, stored_form
 from . import runs
 
 HEAD_BYTES = 65536
@@ -137,10 +137,9 @@ def _rows(importer: Importer, path: Path, src: Source, run_id: int) -> Iterator[
 
 
 def _staged(run_id: int, r: Record) -> tuple[Any, ...]:
+    """A staging row holding the record as the vault stores it: what `prepare` gives the runner."""
     ts = to_ms(r.ts)
-    data_json = canonical_json(r.data)
-    raw_json = None if r.raw is None else canonical_json(r.raw)
-    return (run_id, "upsert", r.dataset, r.key, ts, data_json, raw_json, content_hash(ts, data_json, raw_json))
+    return (run_id, "upsert", r.dataset, r.key, ts, *stored_form(ts, r.data, r.raw))
 
 
 def _stage(vault: Vault, run_id: int, src: Source, importer: Importer, path: Path, progress: Progress | None) -> int:

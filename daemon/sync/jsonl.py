@@ -2,7 +2,8 @@
 
 A line is `{"key": ..., "ts": ISO-8601, "data": {...}, "raw": optional}` and may carry
 its own `"source"` and `"dataset"` (the JSONL export writes them), so an export can be
-restored. The whole file is checked before anything is stored: one bad line rejects it.
+restored; its `"seq"` and `"updated_at"` are ignored. The whole file is checked before
+anything is stored: one bad line rejects it.
 """
 
 from __future__ import annotations
@@ -41,7 +42,8 @@ def _parse(path: Path, line_no: int, line: bytes, source: str | None, dataset: s
         raise JsonlError(f"{where}: not valid JSON ({err})") from err
     if not isinstance(obj, dict):
         raise JsonlError(f"{where}: expected a JSON object, found {type(obj).__name__}")
-    unknown = set(obj) - {"key", "ts", "data", "raw", "source", "dataset"}
+    # `seq` and `updated_at` (the export and the API write them) belong to the vault that wrote them.
+    unknown = set(obj) - {"key", "ts", "data", "raw", "source", "dataset", "seq", "updated_at"}
     if unknown:
         raise JsonlError(f"{where}: unknown field(s) {', '.join(sorted(unknown))}")
     src = obj.get("source", source)

@@ -12,7 +12,7 @@ from typing import Any
 import orjson
 
 from ..errors import SelfdataError
-from ..times import iso, now_ms
+from ..times import now_ms
 from .db import Connection, DatabaseError, corrupt
 
 
@@ -46,6 +46,8 @@ class BatchCounts:
 
 @dataclass(frozen=True, slots=True)
 class StoredRecord:
+    """A record read back as Python values; the JSON apps get is built in `recordjson`."""
+
     source: str
     dataset: str
     key: str
@@ -54,20 +56,6 @@ class StoredRecord:
     updated_at: int
     data: Any
     deleted: bool = False
-
-    def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "source": self.source,
-            "dataset": self.dataset,
-            "key": self.key,
-            "ts": iso(self.ts),
-            "seq": self.seq,
-            "updated_at": iso(self.updated_at),
-            "data": self.data,
-        }
-        if self.deleted:
-            out["deleted"] = True
-        return out
 
 
 def canonical_json(value: Any) -> str:
@@ -83,14 +71,16 @@ def content_hash(ts: int, data_json: str, raw_json: str | None) -> bytes:
 Prepared = dict[tuple[str, str, str], tuple[int, str, "str | None", bytes]]
 
 
+def stored_form(ts: int, data: Any, raw: Any) -> tuple[str, str | None, bytes]:
+    """What the vault stores of a record's content: canonical `data` and `raw` JSON, and their hash."""
+    data_json = canonical_json(data)
+    raw_json = None if raw is None else canonical_json(raw)
+    return data_json, raw_json, content_hash(ts, data_json, raw_json)
+
+
 def prepare(records: Iterable[RecordIn]) -> Prepared:
     """Serialise and hash records (outside any transaction); later duplicates of a key win."""
-    out: Prepared = {}
-    for r in records:
-        data_json = canonical_json(r.data)
-        raw_json = None if r.raw is None else canonical_json(r.raw)
-        out[(r.source, r.dataset, r.key)] = (r.ts, data_json, raw_json, content_hash(r.ts, data_json, raw_json))
-    return out
+    return {(r.source, r.dataset, r.key): (r.ts, *stored_form(r.ts, r.data, r.raw)) for r in records}
 
 
 class RecordWriter:
