@@ -423,24 +423,50 @@ def selfdata_invocations(line: str) -> list[list[str]]:
     return calls
 
 
+def check_invocation(where: str, argv: list[str]) -> None:
+    """`selfdata ARGV` names a command that exists, with options that command (or the group) takes."""
+    command: click.Command = cli
+    words = list(argv)
+    while words and words[0].startswith("--"):
+        words = words[2:] if words[0] in GLOBAL_WITH_VALUE else words[1:]
+    while isinstance(command, click.Group) and words and not words[0].startswith("-"):
+        sub = command.commands.get(words[0])
+        assert sub is not None, f"{where}: `selfdata {' '.join(argv)}`: no command {words[0]!r}"
+        command, words = sub, words[1:]
+    known = {opt for p in command.params for opt in (*p.opts, *p.secondary_opts)} | {"--help", "-h"}
+    unknown = [w for w in words if w.startswith("--") and w.split("=")[0] not in known]
+    assert not unknown, f"{where}: `selfdata {' '.join(argv)}`: unknown options {unknown}"
+
+
 @pytest.mark.parametrize(("doc", "at_least"), [("install.md", 8), ("remote-access.md", 1)])
 def test_every_selfdata_command_in_the_docs_exists(doc: str, at_least: int) -> None:
     checked = 0
     for line in shell_lines(DOCS / doc):
         for argv in selfdata_invocations(line):
-            command: click.Command = cli
-            words = list(argv)
-            while words and words[0].startswith("--"):
-                words = words[2:] if words[0] in GLOBAL_WITH_VALUE else words[1:]
-            while isinstance(command, click.Group) and words and not words[0].startswith("-"):
-                sub = command.commands.get(words[0])
-                assert sub is not None, f"{doc}: `selfdata {' '.join(argv)}`: no command {words[0]!r}"
-                command, words = sub, words[1:]
-            known = {opt for p in command.params for opt in (*p.opts, *p.secondary_opts)} | {"--help", "-h"}
-            unknown = [w for w in words if w.startswith("--") and w.split("=")[0] not in known]
-            assert not unknown, f"{doc}: `selfdata {' '.join(argv)}`: unknown options {unknown}"
+            check_invocation(doc, argv)
             checked += 1
     assert checked >= at_least
+
+
+def test_every_command_the_package_and_units_tell_the_user_exists() -> None:
+    """What postinst prints, the package description and the units' comments are run as typed."""
+    sources = {
+        "postinst": re.findall(
+            r'echo "\s*(?:then: )?((?:sudo )?selfdata .*?)"', (ROOT / "packaging/debian/postinst").read_text()
+        ),
+        "control.in": re.findall(r"`([^`]*selfdata[^`]*)`", (ROOT / "packaging/debian/control.in").read_text()),
+        **{
+            unit.name: re.findall(r"^#\s{2,}((?:sudo )?selfdata .*)$", unit.read_text(), flags=re.M)
+            for unit in (ROOT / "systemd").glob("*.service")
+        },
+    }
+    checked = 0
+    for where, lines in sources.items():
+        for line in lines:
+            for argv in selfdata_invocations(line.split("   (")[0]):
+                check_invocation(where, argv)
+                checked += 1
+    assert checked >= 4
 
 
 def test_install_doc_covers_the_path_to_a_running_service() -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
+import re
 from typing import Any
 
 import pytest
@@ -223,3 +225,17 @@ def test_whatever_the_order_duplicates_and_crashes_the_vault_holds_the_last_vers
         elif step[0] == "del":
             expected.pop(step[1], None)
     assert stored(vault, name) == expected
+
+
+async def test_a_successful_run_writes_one_info_line(
+    vault: Vault, registry: Registry, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with bank_api(pages=2, per_page=5) as api:
+        SourceStore(vault).add("bank", "test-bank", "connector", {"url": api.url}, {"token": TOKEN})
+        with caplog.at_level(logging.INFO, logger="selfdata.sync"):
+            result = await Runner(vault, registry).sync("bank")
+    assert result.ok
+    lines = [r.getMessage() for r in caplog.records if r.name == "selfdata.sync"]
+    assert len(lines) == 1 and re.fullmatch(
+        r"source bank synced: 10 new, 0 changed, 0 unchanged, 0 deleted in \d+\.\d s", lines[0]
+    ), lines

@@ -238,6 +238,16 @@ class Runner:
                 log.info("source %s recovered", name)
             else:
                 log.warning("source %s: %s (%s)", name, health, message)
+        if status == "ok":  # one line a run: `journalctl -u selfdata -f` shows the daemon at work
+            log.info(
+                "source %s synced: %d new, %d changed, %d unchanged, %d deleted in %.1f s",
+                name,
+                totals.new,
+                totals.changed,
+                totals.unchanged,
+                deleted,
+                run.duration_s or 0.0,
+            )
         if changed:
             self._emit(SourceHealthChanged(name, health, previous, failures, message))
         self._emit(
