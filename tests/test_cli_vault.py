@@ -180,3 +180,24 @@ def test_removing_the_last_slot_is_refused(home: Path, run: Cli, tmp_path: Path)
 def test_commands_without_a_vault_say_run_init(home: Path, run: Cli) -> None:
     r = run("status", ok=False)
     assert r.exit_code == 1 and "selfdata init" in r.output
+
+
+def test_init_with_a_key_file_on_a_terminal_asks_for_a_passphrase(
+    home: Path, run: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from daemon.cli import vault as vault_cmds
+
+    monkeypatch.setattr(vault_cmds, "_on_terminal", lambda: True)
+    out = run("init", "--key-file", str(tmp_path / "m.key"), input="correct horse battery\n" * 2).output
+    assert "New passphrase" in out
+    kinds = sorted(s["kind"] for s in json.loads(run("keys", "list", "--json").output))
+    assert kinds == ["machine", "passphrase", "recovery"]
+    assert "if you lose the passphrase and the key file" in out
+
+
+def test_init_with_a_key_file_and_no_terminal_says_there_is_no_passphrase_slot(
+    home: Path, run: Cli, tmp_path: Path
+) -> None:
+    out = run("init", "--key-file", str(tmp_path / "m.key")).output
+    assert "No passphrase slot" in out and "selfdata keys add-passphrase" in out
+    assert "if you lose the key file" in out

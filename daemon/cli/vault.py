@@ -33,10 +33,14 @@ def _next_run(src: dict[str, Any]) -> str:
     return str(src["next_run"] or "")[:16] if src["enabled"] else "disabled"
 
 
+def _on_terminal() -> bool:
+    return sys.stdin.isatty()
+
+
 def _new_passphrase(passphrase_file: Path | None) -> str:
     if passphrase_file is not None:
         return read_secret_file(passphrase_file)
-    if not sys.stdin.isatty():
+    if not _on_terminal():
         raise click.UsageError("no terminal to type a passphrase on: give --passphrase-file FILE")
     return str(click.prompt("New passphrase", hide_input=True, confirmation_prompt=True))
 
@@ -93,7 +97,7 @@ def init(ctx: click.Context, init_passphrase_file: Path | None, key_file: Path |
     if no_passphrase and key_file is None:
         raise click.UsageError("--no-passphrase needs --key-file: the vault must open some way")
     passphrase = None
-    if not no_passphrase and (init_passphrase_file is not None or key_file is None):
+    if not no_passphrase and (init_passphrase_file is not None or key_file is None or _on_terminal()):
         passphrase = _new_passphrase(init_passphrase_file)
     _warn_weak_kdf()
     result = init_vault(paths, passphrase=passphrase, key_file=key_file, kdf=kdf_profile())
@@ -108,8 +112,15 @@ def init(ctx: click.Context, init_passphrase_file: Path | None, key_file: Path |
     if result.recovery_key:
         out.print("\n[bold]Recovery key[/bold] (shown once; write it down and keep it away from this machine):")
         out.print(f"\n    [bold]{result.recovery_key}[/bold]\n")
+        lost = (
+            "the passphrase and the key file"
+            if passphrase and result.key_file
+            else ("the passphrase" if passphrase else "the key file")
+        )
+        out.print(f"It opens the vault if you lose {lost}: selfdata --recovery-key-file FILE ...")
+    if passphrase is None and not no_passphrase:
         out.print(
-            "It opens the vault if you lose the passphrase and the key file: selfdata --recovery-key-file FILE ..."
+            "No passphrase slot: there was no terminal to type one on. Add one with: selfdata keys add-passphrase"
         )
 
 
