@@ -59,3 +59,14 @@ def test_deny(initialised: Path, run: Cli) -> None:
 def test_access_log_empty_then_filtered(initialised: Path, run: Cli) -> None:
     assert "No reads recorded" in run("access-log").output
     assert json.loads(run("access-log", "--app", "x", "--since", "2026-01-01", "--json").output) == []
+
+
+def test_approve_takes_expiry_days_as_token_create_does(initialised: Path, run: Cli) -> None:
+    with local_services(Session.from_env()) as svc:
+        grant, _ = svc.get_grants().request("Energy dashboard", "charts", ["read:energy.*"])
+    assert grant.user_code is not None
+    bad = run("grants", "approve", grant.user_code, "--expires", "0d", "--yes", ok=False)
+    assert bad.exit_code == 2 and "from 1 to 3650" in bad.output
+    run("grants", "approve", grant.user_code, "--expires", "30d", "--yes")
+    approved = json.loads(run("grants", "list", "--json").output)[0]
+    assert approved["status"] == "approved" and approved["expires_at"] is not None

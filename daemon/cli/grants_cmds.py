@@ -61,18 +61,12 @@ def _show(grant: dict[str, object]) -> None:
 
 @grants.command("approve")
 @click.argument("code")
-@click.option(
-    "--expires",
-    "expires_days",
-    type=click.IntRange(1, 3650),
-    default=90,
-    show_default=True,
-    help="Days until the token expires.",
-)
+@click.option("--expires", default="90d", show_default=True, help="Days until the token expires (90 or 90d).")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @click.pass_context
-def grants_approve(ctx: click.Context, code: str, expires_days: int, yes: bool) -> None:
+def grants_approve(ctx: click.Context, code: str, expires: str, yes: bool) -> None:
     """Approve the app request showing CODE (after seeing what it asks for)."""
+    expires_days = _days(expires)
     pending = invoke(ctx, ops.grants_pending, ops.GrantCode(code))
     _show(pending)
     if not yes and not click.confirm("Give this app this access?", default=False):
@@ -109,8 +103,8 @@ def token() -> None:
 
 def _days(text: str) -> int:
     m = re.fullmatch(r"(\d+)\s*d?", text.strip())
-    if not m:
-        raise click.BadParameter("give a number of days, e.g. 90 or 90d")
+    if not m or not 1 <= int(m.group(1)) <= 3650:
+        raise click.BadParameter("give a number of days from 1 to 3650, e.g. 90 or 90d", param_hint="--expires")
     return int(m.group(1))
 
 
