@@ -4,7 +4,7 @@ from .errors import SlotError, UnlockFailed, VaultCorrupt, VaultError, VaultExis
 from .keys import DEFAULT_KDF, INSECURE_TEST_KDF, KdfProfile
 from .keyslots import KeySlot, KeySlots, MasterKeys
 from .keysources import Unlocked, unlock
-from .records import BatchCounts, Page, RecordIn, StoredRecord
+from .records import BatchCounts, RecordIn, StoredRecord
 from .store import SlotSetup, Vault
 
 __all__ = [
@@ -15,7 +15,6 @@ __all__ = [
     "KeySlot",
     "KeySlots",
     "MasterKeys",
-    "Page",
     "RecordIn",
     "SlotError",
     "SlotSetup",

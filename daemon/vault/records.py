@@ -261,12 +261,6 @@ def decode_cursor(cursor: str) -> tuple[int, int]:
         raise CursorError("the cursor is not one this server gave out") from err
 
 
-@dataclass(frozen=True)
-class Page:
-    records: list[StoredRecord]
-    next_cursor: str | None
-
-
 def _row(row: tuple[Any, ...]) -> StoredRecord:
     source, dataset, key, ts, seq, updated_at, data, deleted = row
     return StoredRecord(source, dataset, key, ts, seq, updated_at, orjson.loads(data) if data else None, bool(deleted))
@@ -295,42 +289,15 @@ def iter_records(
     start_ms: int | None = None,
     end_ms: int | None = None,
     source: str | None = None,
-    after: tuple[int, int] | None = None,
-    limit: int | None = None,
 ) -> Iterator[StoredRecord]:
-    """Live records of a dataset in time order; `end_ms` is exclusive."""
+    """Live records of a dataset in time order, as Python values; `end_ms` is exclusive."""
     clauses, params = record_filter(dataset, start_ms, end_ms, source)
-    if after is not None:
-        clauses.append("(ts, seq) > (?, ?)")
-        params.extend(after)
     sql = f"SELECT {_COLUMNS} FROM records WHERE {' AND '.join(clauses)} ORDER BY ts, seq"
-    if limit is not None:
-        sql += f" LIMIT {int(limit)}"
     try:
         for row in conn.execute(sql, params):
             yield _row(row)
     except DatabaseError as err:
         raise corrupt_from(conn, err) from err
-
-
-def query_page(
-    conn: Connection,
-    dataset: str,
-    *,
-    limit: int,
-    cursor: str | None = None,
-    start_ms: int | None = None,
-    end_ms: int | None = None,
-    source: str | None = None,
-) -> Page:
-    after = decode_cursor(cursor) if cursor else None
-    rows = list(
-        iter_records(conn, dataset, start_ms=start_ms, end_ms=end_ms, source=source, after=after, limit=limit + 1)
-    )
-    more = len(rows) > limit
-    rows = rows[:limit]
-    nxt = encode_cursor(rows[-1].ts, rows[-1].seq) if more and rows else None
-    return Page(rows, nxt)
 
 
 def changes(conn: Connection, since: int, *, dataset: str | None = None, limit: int = 1000) -> list[StoredRecord]:
