@@ -6,7 +6,7 @@ import logging
 from collections.abc import Awaitable, Mapping
 from typing import Any, TypeVar
 
-from connectors.sdk import Connector, ConnectorError, Context, Http, Importer, SelfdataError
+from connectors.sdk import Connector, Context, Http, Importer, SelfdataError
 from connectors.sdk.fields import parse_settings
 
 from .plugins import Registry
@@ -24,12 +24,11 @@ class ConnectorFault(SelfdataError):
     """A connector's own code failed (a bug, or a vendor reply it did not expect), not the user's settings."""
 
 
-def _checked_schedule(given: str | None, default: str | None) -> str | None:
-    """The schedule to store: `default` (the connector's own) when none is given, None for manual."""
+def _checked_schedule(text: str) -> str | None:
+    """The schedule to store for `text`: checked, or None for `manual`."""
     from .sync.schedule import parse_schedule
 
-    text = default if given is None else given
-    if text is None or text.strip().lower() == MANUAL:
+    if text.strip().lower() == MANUAL:
         return None
     parse_schedule(text)
     return text
@@ -39,7 +38,7 @@ async def _run_connector(cls: type[Connector], step: str, call: Awaitable[T]) ->
     """Await a connector's step; its errors pass, anything else is its fault, logged with the traceback."""
     try:
         return await call
-    except (ConnectorError, SelfdataError):
+    except SelfdataError:  # ConnectorError and SettingsError among them: the connector said what is wrong
         raise
     except Exception as err:
         log.error("the connector %s failed in %s", cls.name, step, exc_info=err)
@@ -84,7 +83,7 @@ async def add_source(
     settings, secrets = parse_settings(cls.fields, dict(values))
     if issubclass(cls, Importer):
         return store.add(name, cls.name, "importer", settings, secrets)
-    schedule = _checked_schedule(schedule, cls.schedule)
+    schedule = _checked_schedule(cls.schedule if schedule is None else schedule)
     if cls.needs_authorization:
         return store.add(
             name, cls.name, "connector", settings, secrets, schedule=schedule, health="needs_authorization"
@@ -115,8 +114,11 @@ async def edit_source(
     declared = {f.name for f in cls.fields}
     current = {**source.settings, **{k: v for k, v in stored_secrets.items() if k in declared}}
     settings, secrets = parse_settings(cls.fields, {**current, **dict(values)})
+    changes: dict[str, Any] = {"settings": settings}
     if schedule is not None:
-        schedule = _checked_schedule(schedule, source.schedule) or MANUAL
+        changes["schedule"] = _checked_schedule(schedule)
+        if changes["schedule"] is None:  # manual: no slot waits
+            changes["next_run"] = None
     changed = {k: v for k, v in secrets.items() if stored_secrets.get(k) != v}
     for key, value in changed.items():
         vault.secrets.put(name, key, value)
@@ -131,11 +133,6 @@ async def edit_source(
             raise
         finally:
             await ctx.http.close()
-    changes: dict[str, Any] = {"settings": settings}
-    if schedule == MANUAL:
-        changes.update(schedule=None, next_run=None)
-    elif schedule is not None:
-        changes["schedule"] = schedule
     updated = store.update(name, **changes)
     if updated.health in ("needs_login", "needs_action", "failing"):
         store.set_health(name, "ok", None, failures=0)
