@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-from aiohttp import web
 
 from .errors import SelfdataError
 from .times import iso, now_ms
@@ -98,9 +97,6 @@ class Grant:
             **({"records_read": self.reads} if self.reads else {}),
         }
 
-
-# The grant of an authenticated API request, set by the token check.
-GRANT: web.RequestKey[Grant] = web.RequestKey("grant")
 
 
 def check_scopes(scopes: list[str]) -> list[str]:

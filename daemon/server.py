@@ -21,7 +21,7 @@ from typing import IO
 from aiohttp import web
 
 from . import __version__, logs
-from .admin.server import admin_app, secure_socket
+from .admin.server import SERVICES, admin_app, secure_socket
 from .api.app import UnsafeBind, api_app, check_bind
 from .errors import SelfdataError
 from .events import RunFinished, RunStarted
@@ -29,7 +29,7 @@ from .inbox import GRACE_S as INBOX_GRACE_S
 from .inbox import daemon_inbox
 from .notify import Notifier
 from .sdnotify import SdNotify
-from .services import SERVICES, DaemonInfo, Services, open_services
+from .services import DaemonInfo, Services, open_services
 from .session import Session
 from .sync import runs
 from .sync.scheduler import Scheduler

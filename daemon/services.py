@@ -13,8 +13,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
-from aiohttp import web
-
 from .config import Config
 from .events import EventBus
 from .paths import Paths
@@ -85,8 +83,6 @@ class Services:
     def close(self) -> None:
         self.vault.close()
 
-
-SERVICES: web.AppKey[Services] = web.AppKey("services")
 
 
 def open_services(session: Session) -> Services:

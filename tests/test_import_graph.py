@@ -95,3 +95,13 @@ def test_the_checker_finds_a_cycle() -> None:
 
 def test_no_module_imports_itself_back() -> None:
     assert cycles(import_graph()) == []
+
+
+def test_the_cli_starts_without_loading_the_servers() -> None:
+    """Every command pays for what `daemon.cli` imports: aiohttp and watchdog load only in the daemon."""
+    import subprocess
+    import sys
+
+    code = "import sys, daemon.cli; print(sorted(m for m in ('aiohttp', 'watchdog') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

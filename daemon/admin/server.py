@@ -20,10 +20,13 @@ from aiohttp import web
 
 from ..errors import SelfdataError
 from ..operations import dispatch
-from ..services import SERVICES, Services
+from ..services import Services
 
 log = logging.getLogger("selfdata.admin")
 UPLOAD_HEADER = "X-Selfdata-Upload"
+# The daemon's Services on its applications; here, beside the app that holds them, so the
+# CLI (which imports Services) never loads aiohttp.
+SERVICES: web.AppKey[Services] = web.AppKey("services")
 
 
 async def handle_op(request: web.Request) -> web.StreamResponse:

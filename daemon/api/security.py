@@ -12,10 +12,12 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
-from ..grants import GRANT, Grant, GrantStore
+from ..grants import Grant, GrantStore
 from .errors import HTTP_CODES, ApiError, envelope
 
 log = logging.getLogger("selfdata.api")
+# The grant of an authenticated request, set by the token check below.
+GRANT: web.RequestKey[Grant] = web.RequestKey("grant")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 FAILURE_WINDOW_S = 60.0
