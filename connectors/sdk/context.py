@@ -15,7 +15,7 @@ from .http import Http
 ProgressFn = Callable[[int, "int | None", "str | None"], None]
 
 
-def _no_progress(done: int, total: int | None, message: str | None) -> None:
+def no_progress(done: int, total: int | None, message: str | None) -> None:
     return None
 
 
@@ -69,25 +69,13 @@ def _format(msg: object, args: tuple[object, ...]) -> str:
         return f"{text} {args!r}"  # a malformed format still reaches the log, redacted
 
 
-class RedactingFilter(logging.Filter):
-    """A filter for a handler of one's own: replaces these secrets with *** in every record."""
-
-    def __init__(self, secrets: Mapping[str, str]) -> None:
-        super().__init__()
-        self._values = list(secrets.values())
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        record.msg, record.args = redact(record.getMessage(), self._values), None
-        return True
-
-
 @dataclass
 class Context:
     source: str
     settings: dict[str, Any] = field(default_factory=dict)
     secrets: dict[str, str] = field(default_factory=dict)
     http: Http = field(default_factory=Http)
-    progress: ProgressFn = _no_progress
+    progress: ProgressFn = no_progress
     now: Callable[[], datetime] = _utcnow
     # Persists a changed secret (a refreshed OAuth token) at once, encrypted.
     save_secret: Callable[[str, str], Awaitable[None]] | None = None
@@ -130,8 +118,3 @@ class Context:
         self.secrets[name] = value
         if self.save_secret is not None:
             await self.save_secret(name, value)
-
-
-def connector_logger(source: str, secrets: Mapping[str, str]) -> ConnectorLog:
-    """A redacting log for `source` outside a Context; reads `secrets` each time it logs."""
-    return ConnectorLog(logging.getLogger(f"selfdata.source.{source}"), secrets.values)

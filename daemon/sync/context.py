@@ -6,7 +6,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from connectors.sdk import Context, Http
-from connectors.sdk.context import ProgressFn
+from connectors.sdk.context import ProgressFn, no_progress
 
 SaveSecret = Callable[[str, str], Awaitable[None]]
 
@@ -26,14 +26,12 @@ def connector_context(
     `secrets` is the caller's own dict: what the connector saves with update_secret is
     seen there at once. The caller closes `http`.
     """
-    ctx = Context(
+    return Context(
         source=source,
         settings=dict(settings),
         secrets=secrets,
         http=http,
+        progress=progress or no_progress,
         save_secret=save_secret,
         on_warning=on_warning,
     )
-    if progress is not None:
-        ctx.progress = progress
-    return ctx
