@@ -131,6 +131,19 @@ def threaded(server: Any) -> Iterator[Any]:
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def author_pytest(folder: Path, *files: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """pytest on a connector author's own files, as they run it: their folder, strict asyncio, no cache."""
+    options = ["-o", "asyncio_mode=strict", "-o", "asyncio_default_fixture_loop_scope=function"]
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *options, *files],
+        cwd=folder,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
 class Daemon:
     def __init__(self, home: Path, env: dict[str, str]) -> None:
         self.home = home

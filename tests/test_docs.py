@@ -9,6 +9,8 @@ import click
 from daemon.cli import cli
 from daemon.config import _SCHEMA
 
+from .conftest import author_pytest
+
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 
 
@@ -45,32 +47,12 @@ def test_template_holds_every_key() -> None:
 
 def test_the_connector_example_in_the_docs_runs(tmp_path: Path) -> None:
     import re
-    import subprocess
-    import sys
 
     text = (DOCS / "connectors.md").read_text()
     blocks = re.findall(r"<!-- file: (\S+) -->\n```python\n(.*?)```", text, flags=re.S)
     assert {name for name, _ in blocks} == {"meter_api.py", "test_meter_api.py"}
     for name, code in blocks:
         (tmp_path / name).write_text(code)
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "-q",
-            "-p",
-            "no:cacheprovider",
-            "-o",
-            "asyncio_mode=strict",
-            "-o",
-            "asyncio_default_fixture_loop_scope=function",
-            "test_meter_api.py",
-        ],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = author_pytest(tmp_path, "test_meter_api.py")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "6 passed" in result.stdout

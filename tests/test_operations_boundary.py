@@ -64,7 +64,7 @@ def test_a_parameter_object_round_trips_through_json() -> None:
             assert op.decode(Operation.encode(params)) == params, op.name
 
 
-def test_the_cli_renders_a_wrong_parameter_from_the_daemon_as_one_line(initialised: Path, run: Cli) -> None:
+def test_a_refused_parameter_is_one_line_not_a_traceback(initialised: Path, run: Cli) -> None:
     result = run("files", "get", "12", "relative/path", ok=False)
     assert result.exit_code == 1
     assert result.output.startswith("error: ") and "Traceback" not in result.output

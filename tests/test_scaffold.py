@@ -14,7 +14,7 @@ import pytest
 
 import connectors
 
-from .conftest import Cli
+from .conftest import Cli, author_pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 PYPROJECT = ROOT / "pyproject.toml"
@@ -56,17 +56,6 @@ def test_the_scaffold_passes_ruff_mypy_strict_and_its_tests(generated: Path, tmp
     typed = run("mypy", "--strict", "--config-file", str(PYPROJECT), *files, cwd=generated, env=env)
     assert typed.returncode == 0, typed.stdout + typed.stderr
 
-    tests = run(
-        "pytest",
-        "-q",
-        "-p",
-        "no:cacheprovider",
-        "-o",
-        "asyncio_mode=strict",
-        "-o",
-        "asyncio_default_fixture_loop_scope=function",
-        "test_acme_bank.py",
-        cwd=generated,
-    )
+    tests = author_pytest(generated, "test_acme_bank.py")
     assert tests.returncode == 0, tests.stdout + tests.stderr
     assert "6 passed" in tests.stdout

@@ -268,7 +268,8 @@ async def events(request: web.Request) -> web.StreamResponse:
                 continue
             if backlog and event.id <= backlog[-1].id:
                 continue
-            for shown in _visible(grant, [event]):
+            shown = event.for_app(grant)
+            if shown is not None:
                 await response.write(_sse(shown))
     except (ConnectionResetError, asyncio.CancelledError):
         pass
