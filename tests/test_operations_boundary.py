@@ -11,6 +11,7 @@ from daemon.operations import dispatch
 from daemon.operations.registry import Operation, OperationError
 from daemon.operations.sources import AddSource
 from daemon.plugins import Registry
+from daemon.vault import Vault
 
 from .conftest import Cli
 
@@ -68,3 +69,26 @@ def test_a_refused_parameter_is_one_line_not_a_traceback(initialised: Path, run:
     result = run("files", "get", "12", "relative/path", ok=False)
     assert result.exit_code == 1
     assert result.output.startswith("error: ") and "Traceback" not in result.output
+
+
+@pytest.mark.parametrize(
+    ("header", "error"),
+    [
+        ("[1, 2]", "the parameters must be a JSON object"),
+        ("{not json", "the parameters must be a JSON object"),
+        ('{"name": 3}', "'name' must be a string, not int"),
+    ],
+)
+async def test_the_admin_socket_answers_bad_parameters_with_their_fault(
+    vault: Vault, registry: Registry, header: str, error: str
+) -> None:
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from daemon.admin.server import admin_app
+
+    from .test_api import serve
+
+    async with serve(vault, registry) as api, TestClient(TestServer(admin_app(api.services))) as admin:
+        async with admin.post("/ops/source.show", headers={"X-Selfdata-Params": header}) as r:
+            body = await r.read()
+    assert error in body.decode(), body

@@ -33,9 +33,12 @@ async def handle_op(request: web.Request) -> web.StreamResponse:
     services = request.app[SERVICES]
     name = request.match_info["name"]
     try:
-        params: dict[str, Any] = orjson.loads(request.headers.get("X-Selfdata-Params", "{}"))
+        params = orjson.loads(request.headers.get("X-Selfdata-Params", "{}"))
     except orjson.JSONDecodeError:
-        return web.json_response({"error": {"type": "OperationError", "message": "bad parameters"}}, status=400)
+        params = None
+    if not isinstance(params, dict):
+        message = "the parameters must be a JSON object"
+        return web.json_response({"error": {"type": "OperationError", "message": message}}, status=400)
     upload_dir: Path | None = None
     if UPLOAD_HEADER in request.headers:
         filename = Path(request.headers[UPLOAD_HEADER]).name or "upload"

@@ -80,7 +80,11 @@ def invoke(
     upload: Path | None = None,
     on_event: Callable[[dict[str, Any]], None] | None = None,
 ) -> Any:
-    """Run `operation` in the running daemon, or here when none runs; its JSON result."""
+    """Run `operation` in the running daemon, or here when none runs; its JSON result.
+
+    `upload` is a file the parameters name (their `path`): sent to the daemon, which may not
+    see the CLI's files; read in place when the CLI runs the operation itself.
+    """
     from ..admin import client
     from ..operations import dispatch
     from ..services import local_services
@@ -92,7 +96,5 @@ def invoke(
     sock = s.paths.admin_socket
     if client.daemon_running(sock):
         return client.call(sock, operation.name, raw, upload=upload, on_event=on_event)
-    if upload is not None:
-        raw["path"] = str(upload)
     with local_services(s) as services:
         return asyncio.run(dispatch.run(services, operation.name, raw, on_event))
