@@ -90,7 +90,10 @@ def _prompt_values(cls: type[Connector] | type[Importer], given: dict[str, str],
 @click.argument("name")
 @click.argument("connector")
 @click.option("--set", "assignments", multiple=True, metavar="KEY=VALUE", help="A setting (repeatable).")
-@click.option("--schedule", help="every 6h, hourly, daily, weekly or a cron expression.")
+@click.option(
+    "--schedule",
+    help="every 6h, hourly, daily, weekly, a cron expression, or manual (default: the connector's own).",
+)
 @click.option("--no-check", is_flag=True, help="Save without trying the credentials.")
 @click.pass_context
 def source_add(
@@ -167,7 +170,7 @@ def source_show(ctx: click.Context, name: str, as_json: bool) -> None:
 @source.command("edit")
 @click.argument("name")
 @click.option("--set", "assignments", multiple=True, metavar="KEY=VALUE", help="A setting (repeatable).")
-@click.option("--schedule", help="every 6h, hourly, daily, weekly or a cron expression.")
+@click.option("--schedule", help="every 6h, hourly, daily, weekly, a cron expression, or manual (only selfdata sync).")
 @click.option("--no-check", is_flag=True, help="Save without trying the credentials.")
 @click.pass_context
 def source_edit(
