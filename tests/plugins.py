@@ -285,3 +285,16 @@ class VendorReplyBug(PagedBank):
 
 
 ALL += ",tests.plugins:VendorReplyBug"
+
+
+def improve_lines_mapping(monkeypatch: Any) -> None:
+    """LinesImporter's mapping as a newer release would have it (a category on every record),
+    for `renormalize` to apply to what is stored."""
+    original = LinesImporter.normalize
+
+    def improved(self: LinesImporter, fragment: Fragment) -> Record:
+        record = original(self, fragment)
+        record.data["category"] = "imported"
+        return record
+
+    monkeypatch.setattr(LinesImporter, "normalize", improved)

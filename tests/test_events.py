@@ -89,19 +89,12 @@ async def test_an_import_tells_apps_which_datasets_changed(api: Api, tmp_path: P
 
 
 async def test_renormalize_and_app_writes_tell_apps(api: Api, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from .plugins import LinesImporter
+    from .plugins import improve_lines_mapping
 
     _, token = api.grants.create_token("budget", "goals", ["read:bank.*", "read:energy.*", "read:app.budget.*"])
     _, writer = api.grants.create_token("budget", "goals", ["write:app.budget.*"])
     await ops.run(api.services, "import", {"path": str(write_lines(tmp_path / "s.sdl", ROWS[:10]))})
-    original = LinesImporter.normalize
-
-    def improved(self, fragment):  # type: ignore[no-untyped-def]
-        record = original(self, fragment)
-        record.data["category"] = "imported"
-        return record
-
-    monkeypatch.setattr(LinesImporter, "normalize", improved)
+    improve_lines_mapping(monkeypatch)
     goal = {"records": [{"key": "g1", "ts": "2026-05-01T00:00:00Z", "data": {"goal": "holiday"}}]}
     async with stream(api, token) as r:
         await ops.run(api.services, "renormalize", {"name": "sd-lines"})

@@ -103,17 +103,10 @@ def test_renormalize_remaps_from_raw(
 ) -> None:
     from daemon.sync.renormalize import renormalize
 
-    from .plugins import LinesImporter
+    from .plugins import improve_lines_mapping
 
     import_file(vault, registry, write_lines(tmp_path / "s.txt", ROWS[:10]))
-    original = LinesImporter.normalize
-
-    def improved(self, fragment):  # type: ignore[no-untyped-def]
-        record = original(self, fragment)
-        record.data["category"] = "imported"
-        return record
-
-    monkeypatch.setattr(LinesImporter, "normalize", improved)
+    improve_lines_mapping(monkeypatch)
     run = renormalize(vault, registry, "sd-lines")
     assert run.status == "ok" and run.changed == 10
     assert {r.data.get("category") for r in rec.iter_records(vault.conn, "bank.transaction")} == {"imported"}
