@@ -72,7 +72,16 @@ class AccessLog:
         return len(pending)
 
 
-def query(vault: Vault, *, app: str | None = None, since_ms: int | None = None, limit: int = 500) -> list[AccessEntry]:
+def query(
+    vault: Vault,
+    *,
+    app: str | None = None,
+    since_ms: int | None = None,
+    until_ms: int | None = None,
+    dataset: str | None = None,
+    limit: int = 500,
+) -> list[AccessEntry]:
+    """Newest first; `dataset` is a name or a glob such as health.*."""
     clauses: list[str] = ["1=1"]
     params: list[Any] = []
     if app is not None:
@@ -81,6 +90,12 @@ def query(vault: Vault, *, app: str | None = None, since_ms: int | None = None, 
     if since_ms is not None:
         clauses.append("minute>=?")
         params.append(since_ms)
+    if until_ms is not None:
+        clauses.append("minute<?")
+        params.append(until_ms)
+    if dataset is not None:
+        clauses.append("dataset GLOB ?")
+        params.append(dataset)
     rows = vault.conn.execute(
         "SELECT minute, grant_id, app, purpose, endpoint, dataset, requests, records FROM access_log"
         f" WHERE {' AND '.join(clauses)} ORDER BY minute DESC, app, dataset LIMIT ?",

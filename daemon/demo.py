@@ -196,6 +196,12 @@ async def run(home: Path, say: Say, duration: float | None = None, port: int | N
             say("Try:")
             for cmd in curl_commands(api, token):
                 say(f"  {cmd}")
+            from .web import signin
+
+            say("")
+            say("Open the dashboard in your browser (the link works once, for 15 minutes):")
+            say(f"  {api}/signin?code={signin.create_link(services.vault)}")
+            say(f"  (a new link: {_command()} --home {home} dashboard)")
             say(f"Or the command line: {_command()} --home {home} status")
             say("First syncs: " + ", ".join(f"{n} {t:.1f} s" for n, t in sorted(first_sync.items())))
             say("Ctrl-C stops the demo.")

@@ -159,8 +159,20 @@ async def _main(services: Services) -> int:
             f"selfdata {__version__} running (pid {os.getpid()}), API at {services.daemon.api_url}. Stop with Ctrl-C.",
             flush=True,
         )
+        print(dashboard_line(services), flush=True)
 
     return await run_services(services, stop, ready)
+
+
+def dashboard_line(services: Services) -> str:
+    """On a terminal, a sign-in link; elsewhere (a journal) never: a link there is a secret in a log."""
+    if not sys.stdout.isatty():
+        return "Dashboard: run selfdata dashboard for a sign-in link."
+    from .web import signin
+
+    assert services.daemon is not None
+    code = signin.create_link(services.vault)
+    return f"Dashboard: {services.daemon.api_url}/signin?code={code} (works once, for 15 minutes)"
 
 
 def status_text(running: set[str], last: str | None) -> str:

@@ -11,6 +11,7 @@ from aiohttp import web
 from ..accesslog import AccessLog
 from ..grants import GrantStore
 from ..services import Services
+from ..web.app import add_dashboard
 from .routes import add_routes
 from .security import FailedLogins, make_middleware
 from .state import API, ApiState
@@ -73,5 +74,6 @@ def api_app(services: Services) -> web.Application:
     )
     app[API] = state
     add_routes(app)
+    add_dashboard(app, services)
     app.cleanup_ctx.append(_flusher)
     return app

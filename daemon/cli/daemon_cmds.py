@@ -40,3 +40,31 @@ def doctor(ctx: click.Context, as_json: bool) -> None:
             out.print(f"{marks[c.status]}  {c.name}: {c.detail}" + (f"\n{'':>6}-> {c.action}" if c.action else ""))
     if worst(checks) == "fail":
         ctx.exit(1)
+
+
+@cli.command()
+@click.option("--sign-out-all", is_flag=True, help="End every dashboard session and unused sign-in link.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def dashboard(ctx: click.Context, sign_out_all: bool, as_json: bool) -> None:
+    """A one-time link that signs you in to the dashboard in your browser (valid 15 minutes)."""
+    from ..operations import dashboard as ops
+    from ..operations.registry import NoParams
+    from . import render
+    from .base import invoke
+
+    if sign_out_all:
+        result = invoke(ctx, ops.dashboard_sign_out_all, NoParams())
+        if as_json:
+            render.print_json(result)
+        else:
+            click.echo(f"Signed out: {result['ended']} session(s) and link(s) ended.")
+        return
+    result = invoke(ctx, ops.dashboard_link, NoParams())
+    if as_json:
+        render.print_json(result)
+        return
+    click.echo("Open this link in your browser (it works once, for 15 minutes):")
+    click.echo(f"  {result['url']}")
+    if not result["daemon_running"]:
+        click.echo("The daemon is not running: start it (selfdata run, or systemctl start selfdata) first.")

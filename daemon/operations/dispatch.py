@@ -15,13 +15,15 @@ from typing import Any
 
 from ..errors import SelfdataError
 from ..services import Services
-from . import files, grants, keys, records, rights, runs, sources, status
+from . import dashboard, files, grants, keys, records, rights, runs, sources, status
 from .registry import Emit, Operation, OperationError, OperationFailed, Result
 
 log = logging.getLogger("selfdata.operations")
 
 OPERATIONS: Mapping[str, Operation[Any]] = {
-    op.name: op for module in (status, keys, records, sources, runs, grants, files, rights) for op in module.OPERATIONS
+    op.name: op
+    for module in (status, keys, records, sources, runs, grants, files, rights, dashboard)
+    for op in module.OPERATIONS
 }
 
 

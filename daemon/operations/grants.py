@@ -42,6 +42,8 @@ class AccessLogQuery:
     app: str | None = None
     since: str | None = None
     limit: int = 500
+    until: str | None = None
+    dataset: str | None = None  # a name or a glob such as health.*
 
 
 @operation("grants.list", NoParams)
@@ -94,6 +96,8 @@ async def access_log(services: Services, params: AccessLogQuery, emit: Emit) -> 
         services.vault,
         app=params.app,
         since_ms=parse_instant(params.since) if params.since else None,
+        until_ms=parse_instant(params.until) if params.until else None,
+        dataset=params.dataset,
         limit=params.limit,
     )
     return [e.to_json() for e in entries]

@@ -188,6 +188,18 @@ CREATE TABLE files (
 CREATE INDEX files_content ON files(content_id);
 """
 
+# The dashboard's sign-ins: one-time links and the sessions they open, stored hashed so
+# `selfdata dashboard --sign-out-all` works from any process and a restart keeps them.
+_V7 = """
+CREATE TABLE web_sessions (
+    hash BLOB PRIMARY KEY,
+    kind TEXT NOT NULL CHECK (kind IN ('link', 'session')),
+    csrf TEXT,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL
+) WITHOUT ROWID;
+"""
+
 MIGRATIONS: list[Callable[[Connection], None]] = [
     _sql(_V1),
     _sql(_V2),
@@ -195,6 +207,7 @@ MIGRATIONS: list[Callable[[Connection], None]] = [
     _sql(_V4),
     _sql(_V5),
     _sql(_V6),
+    _sql(_V7),
 ]
 
 
