@@ -141,7 +141,7 @@ def _headers(request: web.Request, response: web.StreamResponse) -> None:
         return
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["Cache-Control"] = "no-store"
-    response.headers["Referrer-Policy"] = "no-referrer"
+    response.headers.setdefault("Referrer-Policy", "no-referrer")  # the dashboard sends its own
     grant: Grant | None = request.get(GRANT)
     origin = request.headers.get("Origin")
     if grant is not None and origin and origin in grant.origins:

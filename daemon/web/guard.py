@@ -64,6 +64,8 @@ SESSION_TOKEN: web.RequestKey[str] = web.RequestKey("web_session_token")
 def secure_headers(response: web.StreamResponse) -> None:
     response.headers["Content-Security-Policy"] = CSP
     response.headers["X-Frame-Options"] = "DENY"
+    # Not no-referrer: under it a browser sends `Origin: null` with a form, and changes need the Origin.
+    response.headers["Referrer-Policy"] = "same-origin"
     response.headers["Cross-Origin-Opener-Policy"] = "same-origin"
     response.headers["Cross-Origin-Resource-Policy"] = "same-origin"
     response.headers["Permissions-Policy"] = "camera=(), microphone=(), geolocation=()"

@@ -10,7 +10,7 @@ import tempfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import unquote, urlencode, urlsplit
 
 import orjson
 from aiohttp import BodyPartReader, web
@@ -47,7 +47,7 @@ async def op(request: web.Request, operation: str, /, **params: Any) -> Any:
 
 
 def _tz(request: web.Request) -> Any:
-    return zone(request.cookies.get("sd_tz")) or zone(os.environ.get("TZ"))
+    return zone(unquote(request.cookies.get("sd_tz", ""))) or zone(os.environ.get("TZ"))
 
 
 def html(request: web.Request, template: str, **context: Any) -> web.Response:
@@ -266,7 +266,16 @@ async def source_page(request: web.Request) -> web.StreamResponse:
         raise web.HTTPNotFound(text=str(err)) from None
     runs = await op(request, "runs", name=name, limit=30)
     view = _source_view(src, _running(request))
-    return html(request, "source.html", title=name, source=view, runs=runs, secrets=src["secrets"])
+    cls = _dash(request).services.registry.get(src["connector"])
+    return html(
+        request,
+        "source.html",
+        title=name,
+        source=view,
+        runs=runs,
+        secrets=src["secrets"],
+        authorizes=bool(getattr(cls, "needs_authorization", False)),
+    )
 
 
 @page(change=True)
@@ -329,6 +338,10 @@ async def source_remove(request: web.Request) -> web.StreamResponse:
     return web.HTTPSeeOther("/sources")
 
 
+def _add_title(services: Any, connector: str) -> str:
+    return f"Add a source: {services.registry.get(connector).title}"
+
+
 def _fields(services: Any, connector: str) -> list[Any]:
     return list(services.registry.get(connector).fields)
 
@@ -345,7 +358,7 @@ async def source_new(request: web.Request) -> web.StreamResponse:
     return html(
         request,
         "source_form.html",
-        title=f"Add a {connector} source",
+        title=_add_title(services, connector),
         connector=connector,
         fields=fields,
         values={},
@@ -398,7 +411,7 @@ async def source_create(request: web.Request) -> web.StreamResponse:
         response = html(
             request,
             "source_form.html",
-            title=f"Add a {connector} source",
+            title=_add_title(services, connector),
             connector=connector,
             fields=fields,
             values=shown,
@@ -486,7 +499,10 @@ async def source_authorize_start(request: web.Request) -> web.StreamResponse:
     except SelfdataError as err:
         _dash(request).flash(request, "error", str(err))
         return web.HTTPSeeOther(f"/sources/{name}")
-    return web.HTTPSeeOther(result["url"])
+    # A page with the vendor's link, not a redirect: the CSP's form-action keeps every form's
+    # answer on this origin, and the user sees where they are sent.
+    vendor = urlsplit(result["url"]).netloc
+    return html(request, "authorize.html", title=f"Authorise {name}", name=name, url=result["url"], vendor=vendor)
 
 
 @page()

@@ -4,7 +4,7 @@
   // Times are shown in the browser's zone: tell the server which one it is.
   try {
     var tz = Intl.DateTimeFormat().resolvedOptions().timeZone;
-    if (tz && document.cookie.indexOf("sd_tz=" + tz) < 0) {
+    if (tz && document.cookie.indexOf("sd_tz=" + encodeURIComponent(tz)) < 0) {
       document.cookie = "sd_tz=" + encodeURIComponent(tz) + "; path=/; max-age=31536000; samesite=strict";
       if (!sessionStorage.getItem("sd_tz_reloaded")) { sessionStorage.setItem("sd_tz_reloaded", "1"); location.reload(); }
     }
@@ -32,6 +32,10 @@
       }
     };
   }
+
+  // The way to a vendor's consent page: followed at once (the page also works by clicking it).
+  var follow = document.querySelector("[data-follow]");
+  if (follow) location.assign(follow.href);
 
   // Files dropped on an import box are sent as if chosen.
   document.querySelectorAll("[data-drop]").forEach(function (form) {

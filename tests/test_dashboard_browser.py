@@ -1,0 +1,299 @@
+"""A home user's whole visit to the dashboard, in a real Chromium, against `selfdata demo`.
+
+Signs in with the printed link, sees the demo's sources, approves an app's request by its code,
+sees what the app read in the access log, revokes it, adds a source through the form against
+the demo's fake energy supplier, runs it and watches it finish, drops a file, exports and
+erases. Every request the browser makes goes to the daemon itself, or, for consent, to the vendor.
+
+With SELFDATA_SCREENSHOTS=DIR the pages are also saved there (`make screenshots` fills
+docs/screenshots/ for docs/dashboard.md).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tarfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .conftest import ROOT
+
+playwright = pytest.importorskip("playwright.sync_api")
+
+CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
+FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+
+
+def chromium() -> str:
+    for name in CHROMIUM_NAMES:
+        found = shutil.which(name)
+        if found:
+            return found
+    message = "no Chromium: `make test` installs the distribution's chromium package (tests/install-chromium.sh)"
+    if os.environ.get("CI"):
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+class Demo:
+    def __init__(self, home: Path, env: dict[str, str]) -> None:
+        self.home = home
+        self.env = env
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "daemon", "demo", "--home", str(home), "--port", "0"],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        self.lines: list[str] = []
+        deadline = time.monotonic() + 120
+        assert self.proc.stdout is not None
+        while not any("Ctrl-C stops the demo" in line for line in self.lines):
+            assert time.monotonic() < deadline, "the demo did not get ready:\n" + "".join(self.lines)
+            line = self.proc.stdout.readline()
+            assert line or self.proc.poll() is None, "the demo exited:\n" + "".join(self.lines)
+            self.lines.append(line)
+        text = "".join(self.lines)
+        self.link = re.search(r"(http://\S+/signin\?code=sdl_\S+)", text).group(1)  # type: ignore[union-attr]
+        self.base = self.link.split("/signin")[0]
+        self.vendors = dict(re.findall(r"(\w+) (http://127\.0\.0\.1:\d+)", text.split("fake vendors on loopback:")[1]))
+
+    def cli(self, *args: str) -> str:
+        result = subprocess.run(
+            [sys.executable, "-m", "daemon", "--home", str(self.home), *args],
+            cwd=ROOT,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
+        return result.stdout
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(10)
+
+
+@pytest.fixture
+def demo(tmp_path: Path) -> Iterator[Demo]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "TZ": "Europe/Paris"}
+    env.pop("SELFDATA_HOME", None)
+    d = Demo(tmp_path / "demo", env)
+    yield d
+    d.stop()
+
+
+def api(base: str, path: str, body: Any = None, token: str | None = None) -> tuple[int, Any]:
+    headers = {"Content-Type": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(base + path, data=data, headers=headers, method="POST" if data else "GET")
+    try:
+        with urllib.request.urlopen(req, timeout=30) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as err:
+        return err.code, json.loads(err.read() or b"{}")
+
+
+@pytest.mark.timeout(300)
+def test_a_home_user_does_everything_from_the_page(demo: Demo, tmp_path: Path) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    shots = Path(os.environ["SELFDATA_SCREENSHOTS"]) if os.environ.get("SELFDATA_SCREENSHOTS") else None
+    outside: list[str] = []
+    failures: list[str] = []
+
+    from connectors.testing.vendors import withings
+
+    from .conftest import threaded
+
+    with sync_playwright() as p, threaded(withings.make_server(days=30)) as scale:
+        browser = p.chromium.launch(executable_path=chromium(), args=FLAGS)
+        context = browser.new_context(
+            viewport={"width": 1280, "height": 900}, accept_downloads=True, timezone_id="America/New_York"
+        )
+        context.on(
+            "request",
+            lambda r: (
+                outside.append(r.url) if not (r.url.startswith((demo.base + "/", scale.url + "/", "data:"))) else None
+            ),
+        )
+        page = context.new_page()
+        page.set_default_timeout(20_000)
+        page.on("response", lambda r: failures.append(f"{r.status} {r.url}") if r.status >= 500 else None)
+        # Script errors; a refused form's 400 is the page telling the user, not a failure.
+        page.on(
+            "console",
+            lambda m: (
+                failures.append(m.text)
+                if m.type == "error" and not m.text.startswith("Failed to load resource")
+                else None
+            ),
+        )
+
+        def shot(name: str, full_page: bool = True) -> None:
+            if shots is not None:
+                shots.mkdir(parents=True, exist_ok=True)
+                page.screenshot(path=str(shots / f"{name}.png"), full_page=full_page)
+
+        # Signing in with the printed link; the link works once.
+        page.goto(demo.link)
+        expect(page.get_by_role("heading", name="Your data at a glance")).to_be_visible()
+        sources = page.get_by_role("table").first
+        for name in ("demo-bank", "demo-energy", "demo-health", "demo-phone"):
+            expect(sources.get_by_role("link", name=name, exact=True)).to_be_visible()
+        expect(page.locator(".cards")).to_contain_text("health")
+        # Times in the browser's zone, not the machine's (Europe/Paris) nor UTC.
+        expect(page.locator("footer")).to_contain_text("America/New_York")
+        expect(sources).to_contain_text(re.compile(r" -0[45]00"))
+        shot("home")
+
+        # An app asks for access; the user approves it by the code it shows.
+        status, asked = api(
+            demo.base,
+            "/api/v1/grants",
+            {"app": "heart-notes", "purpose": "chart my heart rate", "scopes": ["read:health.*"]},
+        )
+        assert status in (200, 201, 202), asked
+        page.get_by_role("link", name="Apps", exact=True).click()
+        page.get_by_label("The code the app shows").fill(asked["user_code"])
+        page.get_by_role("button", name="Look it up").click()
+        expect(page.locator(".request")).to_contain_text("chart my heart rate")
+        expect(page.locator(".request")).to_contain_text("read health.*")
+        shot("consent-request")
+        page.get_by_role("button", name="Approve").click()
+        expect(page.locator(".flash.ok")).to_contain_text("heart-notes: approved for 90 days")
+        status, polled = api(demo.base, f"/api/v1/grants/{asked['id']}")
+        token = polled["token"]
+        status, read = api(demo.base, "/api/v1/datasets/health.observation/records?limit=5", token=token)
+        assert status == 200 and read["records"], read
+        shot("consent")
+
+        # Who read my health data: two clicks.
+        page.get_by_role("link", name="Who read what").click()
+        page.get_by_role("navigation", name="Filter by data").get_by_role("link", name="health").click()
+        table = page.locator("table.access")
+        expect(table).to_contain_text("heart-notes")
+        expect(table).to_contain_text("health.observation")
+        shot("access")
+
+        # Revoke: the token stops working at once.
+        page.get_by_role("link", name="Apps", exact=True).click()
+        page.get_by_role("button", name="Revoke heart-notes").click()
+        expect(page.locator(".flash.ok")).to_contain_text("revoked")
+        assert api(demo.base, "/api/v1/datasets", token=token)[0] == 401
+
+        # Add a source through the form, against the demo's fake energy supplier.
+        page.get_by_role("link", name="Sources", exact=True).click()
+        page.get_by_label("Connector or importer").select_option("octopus-energy")
+        page.get_by_role("button", name="Next").click()
+        page.get_by_label("Name of this source").fill("my-meter")
+        page.get_by_label("api_key").fill("sk_live_wrong")
+        page.get_by_label("account_number").fill("A-5E1FDA7A")
+        page.get_by_label("base_url").fill(demo.vendors["energy"])
+        page.get_by_label("history_days").fill("30")
+        page.get_by_role("button", name="Add and check").click()
+        expect(page.get_by_role("alert")).to_be_visible()  # the vendor refused the key: said on the form
+        shot("source-form-error")
+        page.get_by_label("api_key").fill("sk_live_selfdataDemoKey0000000000")
+        page.get_by_role("button", name="Add and check").click()
+        expect(page.get_by_role("heading", name=re.compile("my-meter"))).to_be_visible()
+
+        # Run it now and watch it finish.
+        page.get_by_role("button", name="Run now").click()
+        expect(page.locator("table").last).to_contain_text("ok", timeout=60_000)
+        expect(page.locator("table").last).not_to_contain_text("running", timeout=60_000)
+        shot("source")
+
+        # A source that needs the vendor's consent: authorised in the browser, and back on the page.
+        page.get_by_role("link", name="Sources", exact=True).click()
+        page.get_by_label("Connector or importer").select_option("withings")
+        page.get_by_role("button", name="Next").click()
+        page.get_by_label("Name of this source").fill("my-scale")
+        page.get_by_label("client_id").fill(withings.CLIENT_ID)
+        page.get_by_label("client_secret").fill(withings.CLIENT_SECRET)
+        page.get_by_label("api_url").fill(scale.url)
+        page.get_by_label("authorize_url").fill(f"{scale.url}/oauth2_user/authorize2")
+        page.get_by_label("Schedule").fill("manual")
+        page.get_by_role("button", name="Add and check").click()
+        expect(page.locator(".health")).to_contain_text("authorise access")
+        page.get_by_role("button", name="Authorise access").click()  # to the vendor, and back
+        expect(page.locator(".flash.ok")).to_contain_text("my-scale is authorised")
+        assert page.url.startswith(demo.base + "/sources/my-scale")
+        expect(page.locator(".health")).to_contain_text("ok")
+
+        # Drop a file: it goes through the inbox.
+        from connectors.testing.generators.ofx import write_ofx
+
+        statement = tmp_path / "relevé novembre.ofx"
+        write_ofx(statement, per_account=5)
+        page.get_by_role("link", name="Home").click()
+        page.get_by_label(re.compile("Import a file")).set_input_files(str(statement))
+        page.get_by_role("button", name="Import", exact=True).click()
+        expect(page.locator(".flash")).to_contain_text("In the inbox")
+        deadline = time.monotonic() + 60
+        while "relev" not in demo.cli("files", "list"):
+            assert time.monotonic() < deadline, "the dropped file was not imported"
+            time.sleep(0.3)
+
+        # Data: a dataset's chart and table.
+        page.get_by_role("link", name="Data", exact=True).click()
+        page.get_by_role("link", name="energy.reading").click()
+        expect(page.locator("svg.chart")).to_be_visible()
+        expect(page.locator("table.records tbody tr")).to_have_count(50)
+        page.get_by_role("link", name="Next page").click()
+        expect(page.locator("table.records tbody tr").first).to_be_visible()
+        shot("data", full_page=False)
+
+        # Export everything, then erase the source added above.
+        page.get_by_role("link", name="Export and erase").click()
+        shot("rights")
+        with page.expect_download() as download_info:
+            page.get_by_role("button", name="Download").click()
+        exported = tmp_path / "export.tar"
+        download_info.value.save_as(exported)
+        with tarfile.open(exported) as tar:
+            names = tar.getnames()
+        assert any(n.endswith("manifest.json") for n in names), names
+        page.get_by_label("What to erase").select_option("source:my-meter")
+        page.get_by_label("Type its name to confirm").fill("my-meter")
+        page.get_by_role("button", name="Erase", exact=True).click()
+        expect(page.locator(".flash.ok")).to_contain_text("Erased")
+        expect(page.locator("table").last).to_contain_text("my-meter")
+
+        # The session ends on signing out.
+        page.get_by_role("button", name="Sign out").click()
+        expect(page.get_by_role("heading", name="Sign in to selfdata")).to_be_visible()
+        page.goto(demo.base + "/")
+        expect(page.get_by_role("heading", name="Sign in to selfdata")).to_be_visible()
+        browser.close()
+
+    assert not outside, f"the dashboard loaded resources from outside the daemon: {outside}"
+    assert not failures, failures
