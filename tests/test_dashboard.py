@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import http.client
 import re
+from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlencode, urlsplit
 
@@ -200,3 +201,31 @@ def test_dashboard_command_without_daemon_says_to_start_it(site: tuple[Daemon, s
     daemon.stop()
     out = daemon.cli("dashboard").stdout
     assert "/signin?code=sdl_" in out and "The daemon is not running" in out
+
+
+def test_passphrase_signs_in_and_wrong_ones_are_limited(site: tuple[Daemon, str], tmp_path: Path) -> None:
+    daemon, base = site
+    browser = Browser(base)
+    assert 'name="passphrase"' not in browser.request("GET", "/signin")[2]  # no passphrase slot yet
+    secret = tmp_path / "pass.txt"
+    secret.write_text("correct horse battery staple\n")
+    daemon.cli("keys", "add-passphrase", "--new-passphrase-file", str(secret))
+    assert 'name="passphrase"' in browser.request("GET", "/signin")[2]
+    form = {"passphrase": "correct horse battery staple", "next": "/consent"}
+    status, _, _, _ = browser.request("POST", "/signin", form)  # no Origin: a forged sign-in
+    assert status == 403 and "sd_session" not in browser.cookies
+    status, headers, _, _ = browser.request("POST", "/signin", form, browser.origin())
+    assert status == 303 and headers["location"] == "/consent" and "sd_session" in browser.cookies
+    assert browser.request("GET", "/consent")[0] == 200
+    # An outside `next` is not followed.
+    other = Browser(base)
+    status, headers, _, _ = other.request("POST", "/signin", {**form, "next": "//evil.example/"}, other.origin())
+    assert status == 303 and headers["location"] == "/"
+    # Wrong passphrases: refused, then held off for everyone trying.
+    stranger = Browser(base)
+    for _ in range(5):
+        status, _, page, _ = stranger.request("POST", "/signin", {"passphrase": "guess"}, stranger.origin())
+        assert status == 403 and "does not open this vault" in page
+    status, _, page, _ = stranger.request("POST", "/signin", form, stranger.origin())
+    assert status == 429 and "Too many wrong passphrases" in page
+    assert "sd_session" not in stranger.cookies

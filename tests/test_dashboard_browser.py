@@ -297,3 +297,59 @@ def test_a_home_user_does_everything_from_the_page(demo: Demo, tmp_path: Path) -
 
     assert not outside, f"the dashboard loaded resources from outside the daemon: {outside}"
     assert not failures, failures
+
+
+@pytest.mark.timeout(180)
+def test_every_page_reads_without_script_on_a_phone_and_names_its_controls(demo: Demo) -> None:
+    from playwright.sync_api import sync_playwright
+
+    shots = Path(os.environ["SELFDATA_SCREENSHOTS"]) if os.environ.get("SELFDATA_SCREENSHOTS") else None
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium(), args=FLAGS)
+        context = browser.new_context(
+            java_script_enabled=False, viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True
+        )
+        page = context.new_page()
+        page.set_default_timeout(20_000)
+        page.goto(demo.link)
+        for path in (
+            "/",
+            "/sources",
+            "/sources/demo-energy",
+            "/data",
+            "/data/energy.reading",
+            "/consent",
+            "/access",
+            "/rights",
+            "/sources/new?connector=octopus-energy",
+        ):
+            page.goto(demo.base + path)
+            assert page.locator("main h1").count() == 1, path
+            # Landmarks, and a name for every control a screen reader lands on.
+            assert page.locator("header").count() and page.locator("nav").count() and page.locator("main").count()
+            unnamed = page.evaluate(
+                """() => [...document.querySelectorAll('input:not([type=hidden]), select, button, a[href]')]
+                    .filter(e => !(e.labels && e.labels.length) && !e.getAttribute('aria-label')
+                                 && !(e.textContent || '').trim() && !e.getAttribute('title'))
+                    .map(e => e.outerHTML.slice(0, 80))"""
+            )
+            assert not unnamed, (path, unnamed)
+            # Nothing wider than the phone but the tables, which scroll inside themselves.
+            wide = page.evaluate(
+                """() => [...document.querySelectorAll('main > *')]
+                    .filter(e => e.getBoundingClientRect().right > window.innerWidth + 1 && e.tagName !== 'TABLE')
+                    .map(e => e.tagName + '.' + e.className)"""
+            )
+            assert not wide, (path, wide)
+            assert page.evaluate("document.documentElement.scrollWidth") <= 391, path
+        page.goto(demo.base + "/")
+        if shots is not None:
+            shots.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(shots / "phone-home.png"), full_page=False)
+        # Forms work without script: turning a source's runs off and on.
+        page.goto(demo.base + "/sources/demo-phone")
+        page.get_by_role("button", name="Turn scheduled runs off").click()
+        assert "scheduled runs off" in page.locator(".flash").inner_text()
+        page.get_by_role("button", name="Turn scheduled runs on").click()
+        assert "scheduled runs on" in page.locator(".flash").inner_text()
+        browser.close()

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -16,7 +17,8 @@ from ..vault.names import check_dataset, check_source
 from ..web import signin
 from .registry import Emit, NoParams, OperationError, Result, operation
 
-BUCKET_MS = 15 * 60 * 1000  # every zone's offset is a whole number of quarter hours
+HOUR_MS = 3600 * 1000
+QUARTER_MS = 15 * 60 * 1000  # every zone's offset is a whole number of quarter hours
 MAX_DAYS = 3700
 
 
@@ -82,6 +84,17 @@ def zone(name: str) -> ZoneInfo:
         raise OperationError(f"unknown time zone {name!r}: use a name such as Europe/Paris or UTC") from None
 
 
+@functools.cache
+def _whole_hours(name: str) -> bool:
+    """Whether the zone's offsets, summer and winter since 1970, are whole hours (most are)."""
+    tz = ZoneInfo(name)
+    return all(
+        (datetime(year, month, 1, tzinfo=tz).utcoffset() or timedelta()) % timedelta(hours=1) == timedelta()
+        for year in range(1970, 2041)
+        for month in (1, 7)
+    )
+
+
 @operation("records.daily", DailyCounts)
 async def daily_counts(services: Services, params: DailyCounts, emit: Emit) -> Result:
     """Records per local day of a dataset, in a named time zone."""
@@ -89,27 +102,38 @@ async def daily_counts(services: Services, params: DailyCounts, emit: Emit) -> R
     if params.source is not None:
         check_source(params.source)
     tz = zone(params.zone)
+    bucket_ms = HOUR_MS if _whole_hours(params.zone) else QUARTER_MS
     start = parse_instant(params.start) if params.start else None
     end = parse_instant(params.end) if params.end else None
     if start is not None and end is not None and (end - start) > MAX_DAYS * 86_400_000:
         raise OperationError(f"records.daily covers at most {MAX_DAYS} days")
-    sql = "SELECT ts / ?, count(*) FROM records WHERE dataset=? AND deleted=0"
-    args: list[Any] = [BUCKET_MS, params.dataset]
+    window, window_args = "", []
     if start is not None:
-        sql += " AND ts >= ?"
-        args.append(start)
+        window += " AND ts >= ?"
+        window_args.append(start)
     if end is not None:
-        sql += " AND ts < ?"
-        args.append(end)
-    if params.source is not None:
-        sql += " AND source=?"
-        args.append(params.source)
-    sql += " GROUP BY 1 ORDER BY 1"
+        window += " AND ts < ?"
+        window_args.append(end)
+    if params.source is None:
+        # From the ts index alone, less the (few) tombstones: no record is read.
+        sql = (
+            "SELECT b, sum(n) FROM ("
+            f" SELECT ts / ? AS b, count(*) AS n FROM records INDEXED BY records_dataset_ts WHERE dataset=?{window}"
+            " GROUP BY 1 UNION ALL"
+            " SELECT ts / ?, -count(*) FROM records INDEXED BY records_tombstones WHERE dataset=? AND deleted=1"
+            f"{window} GROUP BY 1) GROUP BY b HAVING sum(n) > 0 ORDER BY b"
+        )
+        args: list[Any] = [bucket_ms, params.dataset, *window_args, bucket_ms, params.dataset, *window_args]
+    else:
+        sql = (
+            "SELECT ts / ?, count(*) FROM records WHERE dataset=? AND deleted=0 AND source=?"
+            f"{window} GROUP BY 1 ORDER BY 1"
+        )
+        args = [bucket_ms, params.dataset, params.source, *window_args]
     rows = services.vault.conn.execute(sql, args).fetchall()
     days: dict[str, int] = {}
-    epoch = datetime(1970, 1, 1, tzinfo=UTC)
     for bucket, count in rows:
-        day = (epoch + timedelta(milliseconds=bucket * BUCKET_MS)).astimezone(tz).date().isoformat()
+        day = datetime.fromtimestamp(bucket * bucket_ms / 1000, tz).date().isoformat()
         days[day] = days.get(day, 0) + count
     return {"dataset": params.dataset, "zone": params.zone, "days": [{"day": d, "count": n} for d, n in days.items()]}
 
@@ -139,14 +163,18 @@ def _inbox_listing(root: Path, limit: int = 50) -> dict[str, Any]:
         in_failed = folder == root / inbox.FAILED or root / inbox.FAILED in folder.parents
         for name in sorted(files):
             path = folder / name
-            shown = os.fsdecode(path.relative_to(root)).encode("utf-8", "replace").decode()
+            shown = os.fsencode(path.relative_to(root)).decode("utf-8", "replace")  # names are bytes
             if in_failed and not name.startswith(".") and not name.endswith(".error.txt"):
                 note = path.with_name(name + ".error.txt")
                 try:
                     reason = note.read_text(errors="replace").strip().splitlines()[0][:300]
                 except (OSError, IndexError):
                     reason = "no reason recorded"
-                failed.append({"file": shown, "reason": reason, "at": iso(int(path.stat().st_mtime * 1000))})
+                try:
+                    at: str | None = iso(int(path.stat().st_mtime * 1000))
+                except OSError:  # gone since the walk
+                    continue
+                failed.append({"file": shown, "reason": reason, "at": at})
             elif not in_failed and inbox.wanted(root, path):
                 waiting.append({"file": shown})
             if len(waiting) >= limit and len(failed) >= limit:

@@ -324,12 +324,25 @@ class StreamCount:
 
 
 def counts(conn: Connection) -> list[StreamCount]:
+    """Live records and their time span per stream, from the table the triggers keep."""
     sql = (
-        "SELECT dataset, source, count(*), min(ts), max(ts) FROM records WHERE deleted=0"
-        " GROUP BY dataset, source ORDER BY dataset, source"
+        "SELECT dataset, source, live, first_ts, last_ts, exact FROM record_counts WHERE live > 0"
+        " ORDER BY dataset, source"
     )
     try:
-        return [StreamCount(*row) for row in conn.execute(sql)]
+        out = []
+        for dataset, source, live, first, last, exact in conn.execute(sql).fetchall():
+            if not exact:  # an edge record went: this stream's span is read again
+                first, last = (
+                    conn.execute(
+                        "SELECT ts FROM records WHERE dataset=? AND source=? AND deleted=0"
+                        f" ORDER BY ts {direction} LIMIT 1",
+                        (dataset, source),
+                    ).fetchone()[0]
+                    for direction in ("ASC", "DESC")
+                )
+            out.append(StreamCount(dataset, source, live, first, last))
+        return out
     except DatabaseError as err:
         raise corrupt_from(conn, err) from err
 

@@ -200,6 +200,54 @@ CREATE TABLE web_sessions (
 ) WITHOUT ROWID;
 """
 
+# Live records and time span per stream, kept by triggers for every writer, so a page or
+# `status` reads a few rows instead of counting a million. A span only widens on its own;
+# a deletion or a moved ts at its edge clears `exact`, and the reader recomputes that one.
+_V8 = [
+    """CREATE TABLE record_counts (
+        source TEXT NOT NULL,
+        dataset TEXT NOT NULL,
+        live INTEGER NOT NULL,
+        first_ts INTEGER,
+        last_ts INTEGER,
+        exact INTEGER NOT NULL DEFAULT 1,
+        PRIMARY KEY (source, dataset)
+    ) WITHOUT ROWID""",
+    """INSERT INTO record_counts (source, dataset, live, first_ts, last_ts)
+        SELECT source, dataset, count(*), min(ts), max(ts) FROM records WHERE deleted=0 GROUP BY source, dataset""",
+    """CREATE TRIGGER record_counts_insert AFTER INSERT ON records WHEN NEW.deleted = 0 BEGIN
+        INSERT INTO record_counts (source, dataset, live, first_ts, last_ts)
+            VALUES (NEW.source, NEW.dataset, 1, NEW.ts, NEW.ts)
+            ON CONFLICT (source, dataset) DO UPDATE SET live = live + 1,
+                first_ts = min(coalesce(first_ts, NEW.ts), NEW.ts), last_ts = max(coalesce(last_ts, NEW.ts), NEW.ts);
+    END""",
+    """CREATE TRIGGER record_counts_delete AFTER DELETE ON records WHEN OLD.deleted = 0 BEGIN
+        UPDATE record_counts SET live = live - 1, exact = exact AND OLD.ts NOT IN (first_ts, last_ts)
+            WHERE source = OLD.source AND dataset = OLD.dataset;
+    END""",
+    """CREATE TRIGGER record_counts_update AFTER UPDATE OF ts, deleted, source, dataset ON records
+    WHEN OLD.deleted != NEW.deleted OR OLD.ts != NEW.ts OR OLD.source != NEW.source OR OLD.dataset != NEW.dataset
+    BEGIN
+        UPDATE record_counts SET live = live - 1, exact = exact AND OLD.ts NOT IN (first_ts, last_ts)
+            WHERE OLD.deleted = 0 AND source = OLD.source AND dataset = OLD.dataset;
+        INSERT INTO record_counts (source, dataset, live, first_ts, last_ts)
+            SELECT NEW.source, NEW.dataset, 1, NEW.ts, NEW.ts WHERE NEW.deleted = 0
+            ON CONFLICT (source, dataset) DO UPDATE SET live = live + 1,
+                first_ts = min(coalesce(first_ts, NEW.ts), NEW.ts), last_ts = max(coalesce(last_ts, NEW.ts), NEW.ts);
+    END""",
+    # Tombstones are few: records per day subtract them, counting the rest from the ts index alone.
+    "CREATE INDEX records_tombstones ON records(dataset, ts) WHERE deleted = 1",
+]
+
+
+def _statements(statements: list[str]) -> Callable[[Connection], None]:
+    def apply(conn: Connection) -> None:
+        for statement in statements:
+            conn.execute(statement)
+
+    return apply
+
+
 MIGRATIONS: list[Callable[[Connection], None]] = [
     _sql(_V1),
     _sql(_V2),
@@ -208,6 +256,7 @@ MIGRATIONS: list[Callable[[Connection], None]] = [
     _sql(_V5),
     _sql(_V6),
     _sql(_V7),
+    _statements(_V8),
 ]
 
 
