@@ -106,12 +106,14 @@ def recent(vault: Vault, source: str | None = None, limit: int = 20) -> list[Run
 
 
 def close_interrupted(vault: Vault) -> int:
-    """Runs left 'running' by a crash or kill: marked interrupted (their commits stay)."""
+    """Runs left 'running' by a crash or kill: marked interrupted (their commits stay).
+
+    Their staged rows were cleared as the vault opened with no other process using it.
+    """
     with vault.writer.transaction() as conn:
         cur = conn.execute(
             "UPDATE runs SET status='interrupted', ended_at=?, error='the process stopped during the run'"
             " WHERE status='running'",
             (now_ms(),),
         )
-        conn.execute("DELETE FROM staging")
         return int(cur.rowcount)
