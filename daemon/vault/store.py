@@ -88,6 +88,11 @@ class Vault:
     def open(cls, paths: Paths, master: MasterKeys) -> Vault:
         if not paths.vault_file.exists():
             raise VaultNotFound(f"no vault database at {paths.vault_file}")
+        if paths.vault_file.stat().st_size == 0:  # SQLite would take it for a new database and write one
+            raise VaultCorrupt(
+                f"the vault database '{paths.vault_file}' is empty (0 bytes): it was truncated or replaced, and "
+                "selfdata writes no new vault over it. Restore the vault folder from a backup (docs/security.md)"
+            )
         lock, alone = OpenLock.take(paths.vault_dir)
         try:
             conn = connect(paths.vault_file, master.db_key)
