@@ -12,6 +12,7 @@ import os
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import nacl.exceptions
 import nacl.pwhash
@@ -21,6 +22,8 @@ from ..errors import SelfdataError
 from ..files import atomic_write, check_private_file
 
 KEY_BYTES = 32
+# What a slot wraps (the database key and the secrets key) as SecretBox gives it: nonce, MAC, keys.
+WRAPPED_BYTES = nacl.secret.SecretBox.NONCE_SIZE + nacl.secret.SecretBox.MACBYTES + 2 * KEY_BYTES
 
 
 class KeyFileError(SelfdataError):
@@ -50,6 +53,27 @@ INSECURE_TEST_KDF = KdfProfile(
 
 def random_key() -> bytes:
     return secrets.token_bytes(KEY_BYTES)
+
+
+def kdf_damage(kdf: Any) -> str | None:
+    """What is wrong with a passphrase slot's recorded Argon2id settings, or None."""
+    if not isinstance(kdf, dict) or kdf.get("alg") != "argon2id":
+        return "its KDF settings are missing or not argon2id"
+    try:
+        salt = base64.b64decode(str(kdf.get("salt")), validate=True)
+    except ValueError:
+        return "its salt is not base64"
+    if len(salt) != nacl.pwhash.argon2id.SALTBYTES:
+        return f"its salt is {len(salt)} bytes, not {nacl.pwhash.argon2id.SALTBYTES}"
+    argon = nacl.pwhash.argon2id
+    for name, lo, hi in (
+        ("opslimit", argon.OPSLIMIT_MIN, argon.OPSLIMIT_MAX),
+        ("memlimit", argon.MEMLIMIT_MIN, argon.MEMLIMIT_MAX),
+    ):
+        value = kdf.get(name)
+        if not isinstance(value, int) or isinstance(value, bool) or not lo <= value <= hi:
+            return f"its {name} {value!r} is not a whole number Argon2id accepts"
+    return None
 
 
 def passphrase_key(passphrase: str, salt: bytes, profile: KdfProfile) -> bytes:
