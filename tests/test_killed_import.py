@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import signal
 import subprocess
@@ -109,7 +110,11 @@ def test_the_next_command_clears_what_the_killed_import_staged(
     env: dict[str, str], killed: tuple[Paths, bytes, int]
 ) -> None:
     paths, key, _ = killed
-    cli(env, "runs", "bank2")
+    listed = json.loads(cli(env, "runs", "bank2", "--json").stdout)
+    assert [(r["status"], r["error"]) for r in listed] == [
+        ("interrupted", "the process stopped during the run"),  # the killed one, no longer 'running'
+        ("ok", None),
+    ]
     assert staged(paths, key) == 0
     # Only the 300 published amounts remain on the pages: none of those staged after them.
     amounts = {int(m) for page in vault_pages(paths.vault_file, key) for m in ERASED.findall(page)}
@@ -180,3 +185,17 @@ def test_an_import_whose_source_is_erased_meanwhile_stores_nothing(
     assert "sd-lines was erased while the file was read" in (result.run.error or "")
     assert vault.conn.execute("SELECT count(*) FROM records").fetchone()[0] == 0
     assert vault.conn.execute("SELECT count(*) FROM staging").fetchone()[0] == 0
+
+
+def test_runs_another_process_may_be_running_stay_running(vault: Vault, paths: Paths) -> None:
+    live = runs.start(vault, "bank2", "import")  # this process's, as a daemon's import is
+    other = Vault.open(paths, vault._master)
+    assert other.leftovers.interrupted_runs == 0 and runs.get(other, live).status == "running"
+    other.close()
+    runs.finish(vault, live, "ok", BatchCounts())
+    killed = runs.start(vault, "bank2", "import")
+    vault.close()  # the process is gone: its run stayed 'running'
+    alone = Vault.open(paths, vault._master)
+    assert runs.close_interrupted(alone) == 1
+    assert [(r.id, r.status) for r in runs.recent(alone, "bank2")] == [(killed, "interrupted"), (live, "ok")]
+    alone.close()

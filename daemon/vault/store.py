@@ -25,6 +25,7 @@ class Leftovers:
 
     staged_rows: int = 0
     partial_files: int = 0
+    interrupted_runs: int = 0
 
 
 class Vault:
@@ -119,8 +120,14 @@ class Vault:
         return vault
 
     def _clear_leftovers(self) -> Leftovers:
-        """Staged rows of an import and contents of a file half stored, which only a killed process leaves."""
+        """Runs still marked running, staged rows of an import and contents of a file half stored:
+        with no other process using the vault, only killed ones left them."""
         with self.writer.transaction() as conn:
+            interrupted = conn.execute(
+                "UPDATE runs SET status='interrupted', ended_at=?, error='the process stopped during the run'"
+                " WHERE status='running'",
+                (now_ms(),),
+            ).rowcount
             staged = conn.execute("DELETE FROM staging").rowcount
             partial = [r[0] for r in conn.execute("SELECT id FROM file_contents WHERE complete=0")]
             for content_id in partial:
@@ -128,7 +135,7 @@ class Vault:
                 conn.execute("DELETE FROM file_contents WHERE id=?", (content_id,))
         if staged or partial:
             self.checkpoint()  # the WAL's older copies of those pages go too (secure_delete zeroed the rest)
-        return Leftovers(int(staged), len(partial))
+        return Leftovers(int(staged), len(partial), int(interrupted))
 
     def reader(self, cache_kib: int = 16000) -> Connection:
         """A separate read-only connection (API handlers; exports, which scan, with a small cache)."""
