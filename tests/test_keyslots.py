@@ -7,10 +7,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import nacl.exceptions
+import nacl.pwhash
 import pytest
 
 from daemon.paths import Paths
-from daemon.vault import INSECURE_TEST_KDF, KeySlots, RecordIn, SlotError, SlotSetup, UnlockFailed, Vault
+from daemon.vault import INSECURE_TEST_KDF, KeySlots, RecordIn, SlotError, SlotSetup, UnlockFailed, Vault, keys
 from daemon.vault.errors import SlotDamaged
 from daemon.vault.keys import parse_recovery_key
 
@@ -179,3 +181,32 @@ def test_a_wrong_passphrase_beside_a_damaged_slot_says_both(vault: Vault, paths:
     with pytest.raises(SlotDamaged, match="the passphrase opens none of the others"):
         KeySlots.load(paths.keyslots_file).unlock_passphrase("not it")
     assert KeySlots.load(paths.keyslots_file).unlock_passphrase("second one").vault_id == vault.vault_id
+
+
+GIB = 1 << 30
+
+
+@pytest.mark.parametrize("memlimit", [64 * GIB, nacl.pwhash.argon2id.MEMLIMIT_MAX])
+def test_a_slot_asking_for_more_memory_than_there_is_is_a_clear_error(
+    initialised: Path, run: Cli, paths: Paths, passphrase_file: Path, memlimit: int
+) -> None:
+    limit = keys.memory_limit()
+    assert limit is not None and limit > 0
+    if memlimit <= limit:
+        pytest.skip("this machine has that much memory")  # never run Argon2id at 64 GiB for real
+    edit_passphrase_slot(paths, lambda s: (s.pop("check"), s["kdf"].update(memlimit=memlimit)))  # an older slot
+    result = run("--passphrase-file", str(passphrase_file), "status", ok=False)
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert f"Argon2id is asked for {memlimit >> 20:,} MiB of memory, more than selfdata has here" in result.output
+    assert "cannot be opened here" in result.output and "was it edited?" in result.output
+
+
+def test_argon2id_failing_to_get_its_memory_is_a_clear_error(
+    vault: Vault, paths: Paths, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def fails(*args: Any, **kwargs: Any) -> bytes:
+        raise nacl.exceptions.RuntimeError("Unexpected failure in key derivation")
+
+    monkeypatch.setattr(nacl.pwhash.argon2id, "kdf", fails)
+    with pytest.raises(SlotDamaged, match=r"Argon2id could not get \d+ MiB of memory \(RuntimeError\)"):
+        KeySlots.load(paths.keyslots_file).unlock_passphrase(PASSPHRASE)

@@ -34,6 +34,10 @@ class RecoveryKeyError(SelfdataError):
     """A recovery key was mistyped."""
 
 
+class KdfUnaffordable(SelfdataError):
+    """Argon2id limits this machine cannot meet: a slot or an export header was edited, or made elsewhere."""
+
+
 @dataclass(frozen=True)
 class KdfProfile:
     """Argon2id limits; recorded in each passphrase slot so they can change later."""
@@ -76,10 +80,38 @@ def kdf_damage(kdf: Any) -> str | None:
     return None
 
 
+def memory_limit() -> int | None:
+    """The memory this process may use: the machine's, or its cgroup's (a service's MemoryMax) if lower."""
+    limits = []
+    try:
+        limits.append(os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+    except (ValueError, OSError):
+        pass
+    try:
+        for line in Path("/proc/self/cgroup").read_text().splitlines():
+            if line.startswith("0::"):  # cgroup v2, what systemd puts a service in
+                text = (Path("/sys/fs/cgroup") / line[3:].lstrip("/") / "memory.max").read_text().strip()
+                if text.isdigit():
+                    limits.append(int(text))
+    except OSError:
+        pass
+    return min(limits) if limits else None
+
+
 def passphrase_key(passphrase: str, salt: bytes, profile: KdfProfile) -> bytes:
-    return nacl.pwhash.argon2id.kdf(
-        KEY_BYTES, passphrase.encode("utf-8"), salt, opslimit=profile.opslimit, memlimit=profile.memlimit
-    )
+    # Asked for more than there is, Argon2id fails with a bare error or, under overcommit, is OOM-killed.
+    mib = profile.memlimit >> 20
+    limit = memory_limit()
+    if limit is not None and profile.memlimit > limit:
+        raise KdfUnaffordable(
+            f"Argon2id is asked for {mib:,} MiB of memory, more than selfdata has here ({limit >> 20:,} MiB)"
+        )
+    try:
+        return nacl.pwhash.argon2id.kdf(
+            KEY_BYTES, passphrase.encode("utf-8"), salt, opslimit=profile.opslimit, memlimit=profile.memlimit
+        )
+    except (MemoryError, nacl.exceptions.RuntimeError) as err:
+        raise KdfUnaffordable(f"Argon2id could not get {mib:,} MiB of memory ({type(err).__name__})") from None
 
 
 def derive(key: bytes, purpose: bytes) -> bytes:

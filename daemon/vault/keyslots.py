@@ -199,7 +199,11 @@ class KeySlots:
             if damage is not None:
                 damaged.append(f"key slot {slot.id} ({slot.label}) is damaged: {damage}")
                 continue
-            master = self._open(slot, wrapping_key(slot))
+            try:
+                master = self._open(slot, wrapping_key(slot))
+            except keys.KdfUnaffordable as err:
+                damaged.append(f"key slot {slot.id} ({slot.label}) cannot be opened here: {err}; was it edited?")
+                continue
             if master:
                 return master
         if damaged:
