@@ -176,6 +176,16 @@ def run_checks(session: Session, status_of: Callable[[], dict[str, Any]], daemon
     if systemd is not None:
         checks.append(systemd)
     checks += source_checks(status)
+    checks += [
+        Check(
+            f"records {d['dataset']} from {d['source']}",
+            "warn",
+            d["warning"],
+            "nothing else of them is lost; to correct a time, write or import the record again (same key)",
+        )
+        for d in status.get("datasets", [])
+        if d.get("warning")
+    ]
     return checks
 
 

@@ -7,8 +7,14 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
-from .times import iso
+from .times import MAX_MS, MIN_MS, iso
 from .vault import Unlocked, Vault
+from .vault.records import StreamCount
+
+OUT_OF_RANGE = (
+    "some records have a time outside the years 0001-9999 in UTC (stored by an older selfdata); "
+    "they read as 0001-01-01T00:00:00.000Z or 9999-12-31T23:59:59.999Z"
+)
 
 
 @dataclass(frozen=True)
@@ -39,16 +45,7 @@ class StatusReport:
 
 def vault_status(vault: Vault, unlocked: Unlocked) -> StatusReport:
     size = sum(p.stat().st_size for p in vault.paths.vault_dir.iterdir() if p.is_file())
-    datasets = [
-        {
-            "dataset": c.dataset,
-            "source": c.source,
-            "records": c.count,
-            "first": iso(c.first_ts) if c.first_ts is not None else None,
-            "last": iso(c.last_ts) if c.last_ts is not None else None,
-        }
-        for c in vault.counts()
-    ]
+    datasets = [_stream(c) for c in vault.counts()]
     return StatusReport(
         version=__version__,
         vault_dir=vault.paths.vault_dir,
@@ -59,3 +56,16 @@ def vault_status(vault: Vault, unlocked: Unlocked) -> StatusReport:
         slots=[s.describe() for s in unlocked.slots.slots],
         datasets=datasets,
     )
+
+
+def _stream(c: StreamCount) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "dataset": c.dataset,
+        "source": c.source,
+        "records": c.count,
+        "first": iso(c.first_ts) if c.first_ts is not None else None,
+        "last": iso(c.last_ts) if c.last_ts is not None else None,
+    }
+    if (c.first_ts is not None and c.first_ts < MIN_MS) or (c.last_ts is not None and c.last_ts > MAX_MS):
+        out["warning"] = OUT_OF_RANGE
+    return out

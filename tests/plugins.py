@@ -169,6 +169,22 @@ class Scripted(Connector):
         yield Checkpoint({"pos": len(script)})
 
 
+class Dated(Connector):
+    """A transaction at each time of ctx.settings['times'] (ISO 8601 text, as a vendor sends
+    it), a checkpoint after each."""
+
+    name = "test-dated"
+    title = "Dated by its vendor"
+    category = "other"
+    datasets = ("bank.transaction",)
+
+    async def fetch(self, ctx: Context, state: dict[str, Any]) -> AsyncIterator[Item]:
+        for i, text in enumerate(ctx.settings["times"]):
+            tx = _tx(f"d{i}")
+            yield Record(tx.dataset, tx.key, datetime.fromisoformat(text), tx.data)
+            yield Checkpoint({"n": i + 1})
+
+
 class Consent(Connector):
     """Needs the user's consent in a browser; the code is exchanged for a token."""
 
@@ -252,7 +268,8 @@ class OtherLines(LinesImporter):
 
 
 ALL = ",".join(
-    f"tests.plugins:{c.__name__}" for c in (PagedBank, Failing, Hanging, Invalid, Scripted, Consent, LinesImporter)
+    f"tests.plugins:{c.__name__}"
+    for c in (PagedBank, Failing, Hanging, Invalid, Scripted, Dated, Consent, LinesImporter)
 )
 
 

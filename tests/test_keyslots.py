@@ -1,15 +1,22 @@
 from __future__ import annotations
 
 import hashlib
+import json
+import re
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
+import nacl.exceptions
+import nacl.pwhash
 import pytest
 
 from daemon.paths import Paths
-from daemon.vault import INSECURE_TEST_KDF, KeySlots, RecordIn, SlotError, SlotSetup, UnlockFailed, Vault
+from daemon.vault import INSECURE_TEST_KDF, KeySlots, RecordIn, SlotError, SlotSetup, UnlockFailed, Vault, keys
+from daemon.vault.errors import SlotDamaged
 from daemon.vault.keys import parse_recovery_key
 
-from .conftest import PASSPHRASE
+from .conftest import PASSPHRASE, Cli
 
 
 def digest(path: Path) -> str:
@@ -115,3 +122,91 @@ def test_slots_of_another_vault_are_refused(paths: Paths, tmp_path: Path, machin
     master = KeySlots.load(paths.keyslots_file).unlock_machine_key(machine_key, "t")
     with pytest.raises(VaultCorrupt):
         Vault.open(paths, master)
+
+
+def edit_passphrase_slot(paths: Paths, edit: Callable[[dict[str, Any]], None]) -> None:
+    doc = json.loads(paths.keyslots_file.read_text())
+    edit(next(s for s in doc["slots"] if s["kind"] == "passphrase"))
+    paths.keyslots_file.write_text(json.dumps(doc))
+
+
+def flip_a_character(slot: dict[str, Any]) -> None:
+    w = slot["wrapped"]
+    slot["wrapped"] = w[:20] + ("A" if w[20] != "A" else "B") + w[21:]  # still base64, same length
+
+
+@pytest.mark.parametrize(
+    ("edit", "damage"),
+    [
+        (flip_a_character, "its fields no longer match their checksum"),
+        (lambda s: s.update(wrapped=s["wrapped"][:40]), "its wrapped keys are 30 bytes, not 104"),
+        (lambda s: s.update(wrapped="not base64!"), "its wrapped keys are not base64"),
+        (lambda s: s["kdf"].update(salt="c2hvcnQ="), "its salt is 5 bytes, not 16"),
+        (lambda s: s["kdf"].update(opslimit="two"), "its opslimit 'two' is not a whole number"),
+        (lambda s: s.pop("kdf"), "its KDF settings are missing"),
+    ],
+)
+def test_a_damaged_passphrase_slot_is_called_damaged_not_a_wrong_passphrase(
+    vault: Vault, paths: Paths, edit: Callable[[dict[str, Any]], None], damage: str
+) -> None:
+    if edit is not flip_a_character:  # a slot made before checksums: its structure still tells
+        edit_passphrase_slot(paths, lambda s: s.pop("check"))
+    edit_passphrase_slot(paths, edit)
+    slots = KeySlots.load(paths.keyslots_file)
+    for attempt in (PASSPHRASE, "not it"):
+        with pytest.raises(SlotDamaged, match=r"key slot \w+ \(passphrase\) is damaged: " + re.escape(damage)) as err:
+            slots.unlock_passphrase(attempt)
+        assert "wrong passphrase" not in str(err.value) and "restore" in str(err.value)
+    (described,) = [s.describe() for s in slots.slots if s.kind == "passphrase"]
+    assert described["warning"].startswith(f"damaged: {damage}")  # keys list and status say it too
+
+
+def test_the_cli_says_damaged_and_how_to_get_in(
+    initialised: Path, run: Cli, paths: Paths, passphrase_file: Path
+) -> None:
+    edit_passphrase_slot(paths, flip_a_character)
+    result = run("--passphrase-file", str(passphrase_file), "status", ok=False)
+    assert result.exit_code == 1 and "is damaged" in result.output and "wrong passphrase" not in result.output
+    listed = json.loads(run("keys", "list", "--json").output)  # the key file still opens it
+    assert [s["warning"] for s in listed if s["kind"] == "passphrase"] == [
+        "damaged: its fields no longer match their checksum"
+    ]
+
+
+def test_a_wrong_passphrase_beside_a_damaged_slot_says_both(vault: Vault, paths: Paths) -> None:
+    slots = KeySlots.load(paths.keyslots_file)
+    slots.add_passphrase(slots.unlock_passphrase(PASSPHRASE), "second one", INSECURE_TEST_KDF, label="partner")
+    slots.save()
+    edit_passphrase_slot(paths, flip_a_character)
+    with pytest.raises(SlotDamaged, match="the passphrase opens none of the others"):
+        KeySlots.load(paths.keyslots_file).unlock_passphrase("not it")
+    assert KeySlots.load(paths.keyslots_file).unlock_passphrase("second one").vault_id == vault.vault_id
+
+
+GIB = 1 << 30
+
+
+@pytest.mark.parametrize("memlimit", [64 * GIB, nacl.pwhash.argon2id.MEMLIMIT_MAX])
+def test_a_slot_asking_for_more_memory_than_there_is_is_a_clear_error(
+    initialised: Path, run: Cli, paths: Paths, passphrase_file: Path, memlimit: int
+) -> None:
+    limit = keys.memory_limit()
+    assert limit is not None and limit > 0
+    if memlimit <= limit:
+        pytest.skip("this machine has that much memory")  # never run Argon2id at 64 GiB for real
+    edit_passphrase_slot(paths, lambda s: (s.pop("check"), s["kdf"].update(memlimit=memlimit)))  # an older slot
+    result = run("--passphrase-file", str(passphrase_file), "status", ok=False)
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert f"Argon2id is asked for {memlimit >> 20:,} MiB of memory, more than selfdata has here" in result.output
+    assert "cannot be opened here" in result.output and "was it edited?" in result.output
+
+
+def test_argon2id_failing_to_get_its_memory_is_a_clear_error(
+    vault: Vault, paths: Paths, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def fails(*args: Any, **kwargs: Any) -> bytes:
+        raise nacl.exceptions.RuntimeError("Unexpected failure in key derivation")
+
+    monkeypatch.setattr(nacl.pwhash.argon2id, "kdf", fails)
+    with pytest.raises(SlotDamaged, match=r"Argon2id could not get \d+ MiB of memory \(RuntimeError\)"):
+        KeySlots.load(paths.keyslots_file).unlock_passphrase(PASSPHRASE)

@@ -204,3 +204,13 @@ def test_passphrase_never_reaches_the_vault_files(vault: Vault, paths: Paths) ->
     vault.close()
     for f in paths.vault_dir.iterdir():
         assert PASSPHRASE.encode() not in f.read_bytes()
+
+
+def test_an_empty_vault_file_is_refused_and_left_as_it_is(initialised: Path, run: Cli, paths: Paths) -> None:
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{paths.vault_file}{suffix}").write_bytes(b"")
+    result = run("status", ok=False)
+    assert result.exit_code == 1
+    assert f"the vault database '{paths.vault_file}' is empty (0 bytes)" in result.output
+    assert "Restore the vault folder from a backup" in result.output
+    assert paths.vault_file.stat().st_size == 0  # no fresh schema written over it

@@ -95,7 +95,7 @@ def _items(resource: Any, where: str, depth: int = 0) -> Iterator[Record | Delet
         return
     try:
         yield from map_resource(resource)
-    except FhirInvalid as err:
+    except (FhirInvalid, InvalidRecord) as err:  # a value its dataset refuses, too: say where it is
         raise ImportFailed(f"{where}: {err}") from None
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from . import datasets
 from .connector import Plugin
 from .errors import InvalidRecord
-from .records import Fragment, Record
+from .records import YEARS, Fragment, Record, outside_utc_years
 
 
 def to_records(plugin: Plugin, item: Record | Fragment) -> list[Record]:
@@ -26,6 +26,11 @@ def check(plugin: Plugin, record: Record) -> None:
         raise InvalidRecord(
             f"{plugin.name} yielded a record of {record.dataset!r}, which it does not declare "
             f"(it declares {', '.join(plugin.datasets)})"
+        )
+    if outside_utc_years(record.ts):
+        raise InvalidRecord(
+            f"{plugin.name}: record {record.dataset}/{record.key}: ts {record.ts.isoformat()} is outside "
+            f"the years {YEARS} in UTC, which selfdata can store"
         )
     try:
         datasets.validate(record.dataset, record.data)

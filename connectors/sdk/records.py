@@ -3,8 +3,24 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
+
+# Every time selfdata stores lies within these years once in UTC: what Python's datetime,
+# SQLite's date functions and an export can all show.
+YEARS = "0001-9999"
+
+
+def outside_utc_years(dt: datetime) -> bool:
+    """Whether an aware `dt` falls outside the years 0001-9999 once in UTC
+    (9999-12-31T23:59:59-14:00 is in the year 10000 there)."""
+    if 1 < dt.year < 9999:
+        return False  # the common case, without a conversion
+    try:
+        dt.astimezone(UTC)
+    except OverflowError:
+        return True
+    return False
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,6 +8,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, ClassVar
 
 from .errors import InvalidRecord
+from .records import YEARS, outside_utc_years
 
 _DECIMAL_RE = re.compile(r"^-?(0|[1-9][0-9]*)(\.[0-9]+)?$")
 _CURRENCY_RE = re.compile(r"^[A-Z]{3}$")
@@ -135,6 +136,8 @@ class Instant(Kind):
             raise _fail(path, f"expected an ISO 8601 date-time with offset, got {value!r}") from None
         if dt.tzinfo is None:
             raise _fail(path, f"{value!r} has no UTC offset")
+        if outside_utc_years(dt):
+            raise _fail(path, f"{value!r} is outside the years {YEARS} in UTC")
 
     def coerce(self, value: Any) -> Any:
         if isinstance(value, datetime):

@@ -2,10 +2,11 @@
 
 Records become tombstones (key and time only; their content is wiped, and
 `secure_delete` zeroes the freed bytes) so the changes feed tells apps to delete their
-copies; a source's credentials and stored files go with it. Then the WAL is
-checkpointed and truncated and the database vacuumed, so no page on disk still holds
-what was erased. The erasure is recorded — what, when, how many — without the data.
-Tombstones are purged after `vault.tombstone_retention_days`.
+copies; records an import has staged but not published go too. A source's credentials,
+stored files, run log and notifications go with it. Then the WAL is checkpointed and
+truncated and the database vacuumed, so no page on disk still holds what was erased.
+The erasure is recorded — what, when, how many — without the data. Tombstones are
+purged after `vault.tombstone_retention_days`.
 """
 
 from __future__ import annotations
@@ -65,7 +66,14 @@ def erase(vault: Vault, *, source: str | None = None, dataset: str | None = None
     if not touched and not (source and store.find(source) is not None):
         what = " of ".join(x for x in (dataset, source) if x)
         raise EraseError(f"nothing to erase: no records of {what}")
-    records = vault.writer.delete(source=source, dataset=dataset)
+    with vault.writer.transaction() as conn:
+        records = vault.writer.delete_in(conn, source=source, dataset=dataset)
+        # An import under way loses these and fails (importing._publish); a killed one left them.
+        conn.execute(
+            "DELETE FROM staging WHERE (? IS NULL OR run_id IN (SELECT id FROM runs WHERE source=?))"
+            " AND (? IS NULL OR dataset=?)",
+            (source, source, dataset, dataset),
+        )
     secrets = files = 0
     whole_source = source is not None and dataset is None
     if whole_source:
@@ -74,6 +82,10 @@ def erase(vault: Vault, *, source: str | None = None, dataset: str | None = None
         files = FileStore(vault).delete_source(source)
         if store.find(source) is not None:
             store.remove(source)
+        with vault.writer.transaction() as conn:
+            # Errors and messages can quote what the source held; a run still going keeps its row to finish.
+            conn.execute("DELETE FROM runs WHERE source=? AND status!='running'", (source,))
+            conn.execute("DELETE FROM notifications WHERE source=?", (source,))
     with vault.writer.transaction() as conn:
         conn.execute(
             "INSERT INTO erasures (at, source, dataset, records, secrets, files) VALUES (?,?,?,?,?,?)",

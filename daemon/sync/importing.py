@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from connectors.sdk import ConnectorError, Delete, Importer, Record
+from connectors.sdk import ConnectorError, Delete, Importer, ImportFailed, Record
 from connectors.sdk.fields import parse_settings
 from connectors.sdk.pipeline import to_records
 
@@ -110,11 +110,13 @@ def import_file(
     staged = 0
     try:
         staged = _stage(vault, run_id, src, importer_cls(), path, progress)
-        counts, deleted, touched = _publish(vault, run_id, src.name)
+        counts, deleted, touched = _publish(vault, run_id, src.name, staged, path)
     except (ConnectorError, OSError, UnicodeError, ValueError) as err:
         _discard(vault, run_id)
         message = str(err) if isinstance(err, ConnectorError) else f"{path.name}: {type(err).__name__}: {err}"
         run = runs.finish(vault, run_id, "failed", BatchCounts(), 0, message, {"file": path.name})
+        if store.find(src.name) is None:  # erased meanwhile
+            return ImportResult(path, importer_cls.name, src, run, staged)
         store.set_health(src.name, "failing", message)
         return ImportResult(path, importer_cls.name, store.get(src.name), run, staged)
     except BaseException:
@@ -164,12 +166,14 @@ def _stage(vault: Vault, run_id: int, src: Source, importer: Importer, path: Pat
     return n
 
 
-def _publish(vault: Vault, run_id: int, source: str) -> tuple[BatchCounts, int, tuple[str, ...]]:
+def _publish(
+    vault: Vault, run_id: int, source: str, staged: int, path: Path
+) -> tuple[BatchCounts, int, tuple[str, ...]]:
     writer = vault.writer
     counts, deleted = BatchCounts(), 0
     touched: set[str] = set()
     with writer.transaction() as conn:
-        last = 0
+        last = seen = 0
         while True:
             rows = conn.execute(
                 "SELECT id, op, dataset, key, ts, data, raw, hash FROM staging WHERE run_id=? AND id>? ORDER BY id"
@@ -179,6 +183,7 @@ def _publish(vault: Vault, run_id: int, source: str) -> tuple[BatchCounts, int, 
             if not rows:
                 break
             last = rows[-1][0]
+            seen += len(rows)
             prepared: Prepared = {}
             for _, op, dataset, key, ts, data, raw, h in rows:
                 touched.add(dataset)
@@ -189,6 +194,11 @@ def _publish(vault: Vault, run_id: int, source: str) -> tuple[BatchCounts, int, 
                 else:
                     prepared[(source, dataset, key)] = (ts, data, raw, h)
             counts.add(writer.apply(conn, prepared, run_id))
+        if seen != staged:  # rolled back: never a part of the file
+            raise ImportFailed(
+                f"{path.name}: {source} was erased while the file was read, so nothing of it was stored; "
+                "import it again if you want it"
+            )
         conn.execute("DELETE FROM staging WHERE run_id=?", (run_id,))
     return counts, deleted, tuple(sorted(touched))
 

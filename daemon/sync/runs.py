@@ -106,12 +106,7 @@ def recent(vault: Vault, source: str | None = None, limit: int = 20) -> list[Run
 
 
 def close_interrupted(vault: Vault) -> int:
-    """Runs left 'running' by a crash or kill: marked interrupted (their commits stay)."""
-    with vault.writer.transaction() as conn:
-        cur = conn.execute(
-            "UPDATE runs SET status='interrupted', ended_at=?, error='the process stopped during the run'"
-            " WHERE status='running'",
-            (now_ms(),),
-        )
-        conn.execute("DELETE FROM staging")
-        return int(cur.rowcount)
+    """How many runs a crash or kill had left 'running': `Vault.open` marked them interrupted
+    (their commits stay) and cleared what they staged, when no other process had the vault open
+    (one that has may be running them still)."""
+    return vault.leftovers.interrupted_runs

@@ -19,6 +19,10 @@ class UnlockFailed(VaultError):
     """No key we were given opens any slot."""
 
 
+class SlotDamaged(UnlockFailed):
+    """The slot that would open the vault is damaged: a wrong key is not the trouble."""
+
+
 class VaultCorrupt(VaultError):
     """The vault or its key slots are damaged; never answer with wrong data."""
 

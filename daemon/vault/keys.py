@@ -12,6 +12,7 @@ import os
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import nacl.exceptions
 import nacl.pwhash
@@ -21,6 +22,8 @@ from ..errors import SelfdataError
 from ..files import atomic_write, check_private_file
 
 KEY_BYTES = 32
+# What a slot wraps (the database key and the secrets key) as SecretBox gives it: nonce, MAC, keys.
+WRAPPED_BYTES = nacl.secret.SecretBox.NONCE_SIZE + nacl.secret.SecretBox.MACBYTES + 2 * KEY_BYTES
 
 
 class KeyFileError(SelfdataError):
@@ -29,6 +32,10 @@ class KeyFileError(SelfdataError):
 
 class RecoveryKeyError(SelfdataError):
     """A recovery key was mistyped."""
+
+
+class KdfUnaffordable(SelfdataError):
+    """Argon2id limits this machine cannot meet: a slot or an export header was edited, or made elsewhere."""
 
 
 @dataclass(frozen=True)
@@ -52,10 +59,59 @@ def random_key() -> bytes:
     return secrets.token_bytes(KEY_BYTES)
 
 
+def kdf_damage(kdf: Any) -> str | None:
+    """What is wrong with a passphrase slot's recorded Argon2id settings, or None."""
+    if not isinstance(kdf, dict) or kdf.get("alg") != "argon2id":
+        return "its KDF settings are missing or not argon2id"
+    try:
+        salt = base64.b64decode(str(kdf.get("salt")), validate=True)
+    except ValueError:
+        return "its salt is not base64"
+    if len(salt) != nacl.pwhash.argon2id.SALTBYTES:
+        return f"its salt is {len(salt)} bytes, not {nacl.pwhash.argon2id.SALTBYTES}"
+    argon = nacl.pwhash.argon2id
+    for name, lo, hi in (
+        ("opslimit", argon.OPSLIMIT_MIN, argon.OPSLIMIT_MAX),
+        ("memlimit", argon.MEMLIMIT_MIN, argon.MEMLIMIT_MAX),
+    ):
+        value = kdf.get(name)
+        if not isinstance(value, int) or isinstance(value, bool) or not lo <= value <= hi:
+            return f"its {name} {value!r} is not a whole number Argon2id accepts"
+    return None
+
+
+def memory_limit() -> int | None:
+    """The memory this process may use: the machine's, or its cgroup's (a service's MemoryMax) if lower."""
+    limits = []
+    try:
+        limits.append(os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+    except (ValueError, OSError):
+        pass
+    try:
+        for line in Path("/proc/self/cgroup").read_text().splitlines():
+            if line.startswith("0::"):  # cgroup v2, what systemd puts a service in
+                text = (Path("/sys/fs/cgroup") / line[3:].lstrip("/") / "memory.max").read_text().strip()
+                if text.isdigit():
+                    limits.append(int(text))
+    except OSError:
+        pass
+    return min(limits) if limits else None
+
+
 def passphrase_key(passphrase: str, salt: bytes, profile: KdfProfile) -> bytes:
-    return nacl.pwhash.argon2id.kdf(
-        KEY_BYTES, passphrase.encode("utf-8"), salt, opslimit=profile.opslimit, memlimit=profile.memlimit
-    )
+    # Asked for more than there is, Argon2id fails with a bare error or, under overcommit, is OOM-killed.
+    mib = profile.memlimit >> 20
+    limit = memory_limit()
+    if limit is not None and profile.memlimit > limit:
+        raise KdfUnaffordable(
+            f"Argon2id is asked for {mib:,} MiB of memory, more than selfdata has here ({limit >> 20:,} MiB)"
+        )
+    try:
+        return nacl.pwhash.argon2id.kdf(
+            KEY_BYTES, passphrase.encode("utf-8"), salt, opslimit=profile.opslimit, memlimit=profile.memlimit
+        )
+    except (MemoryError, nacl.exceptions.RuntimeError) as err:
+        raise KdfUnaffordable(f"Argon2id could not get {mib:,} MiB of memory ({type(err).__name__})") from None
 
 
 def derive(key: bytes, purpose: bytes) -> bytes:

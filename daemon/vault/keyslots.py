@@ -7,8 +7,10 @@ decrypted. Changing a passphrase rewrites one slot; the database is never re-enc
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import secrets
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,7 +18,7 @@ from typing import Any, Literal
 
 from ..files import atomic_write
 from . import keys
-from .errors import SlotError, UnlockFailed, VaultCorrupt
+from .errors import SlotDamaged, SlotError, UnlockFailed, VaultCorrupt
 
 SlotKind = Literal["passphrase", "machine", "recovery"]
 FORMAT = "selfdata-keyslots"
@@ -46,14 +48,36 @@ class KeySlot:
     wrapped: str
     kdf: dict[str, Any] | None = None
     fingerprint: str | None = None
+    # A hash of the fields above, set when the slot is made: tells a damaged slot from a wrong key
+    # (slots made before it have none).
+    check: str | None = None
 
     @property
     def weak(self) -> bool:
-        return bool(self.kdf and self.kdf.get("profile") == keys.INSECURE_TEST_KDF.name)
+        return bool(isinstance(self.kdf, dict) and self.kdf.get("profile") == keys.INSECURE_TEST_KDF.name)
+
+    def digest(self) -> str:
+        fields = {k: v for k, v in asdict(self).items() if k != "check"}
+        return hashlib.blake2b(json.dumps(fields, sort_keys=True).encode(), digest_size=16).hexdigest()
+
+    def damage(self) -> str | None:
+        """What is wrong with the slot itself, whatever key is tried on it; None when nothing is."""
+        if self.check is not None and self.check != self.digest():
+            return "its fields no longer match their checksum"
+        try:
+            wrapped = base64.b64decode(self.wrapped, validate=True)
+        except (ValueError, TypeError):
+            return "its wrapped keys are not base64"
+        if len(wrapped) != keys.WRAPPED_BYTES:
+            return f"its wrapped keys are {len(wrapped)} bytes, not {keys.WRAPPED_BYTES}"
+        return keys.kdf_damage(self.kdf) if self.kind == "passphrase" else None
 
     def describe(self) -> dict[str, Any]:
         out: dict[str, Any] = {"id": self.id, "kind": self.kind, "label": self.label, "created_at": self.created_at}
-        if self.kdf:
+        damage = self.damage()
+        if damage is not None:
+            out["warning"] = f"damaged: {damage}"
+        elif self.kdf:
             out["kdf"] = f"argon2id ops={self.kdf['opslimit']} mem={self.kdf['memlimit'] >> 20}MiB"
             if self.weak:
                 out["warning"] = "insecure test KDF"
@@ -102,6 +126,7 @@ class KeySlots:
             wrapped=base64.b64encode(keys.wrap(wrapping_key, master.payload())).decode("ascii"),
             **extra,
         )
+        slot.check = slot.digest()
         self.slots.append(slot)
         return slot
 
@@ -164,37 +189,55 @@ class KeySlots:
         payload = keys.unwrap(wrapping_key, base64.b64decode(slot.wrapped))
         if payload is None:
             return None
-        if len(payload) != 2 * keys.KEY_BYTES:
-            raise VaultCorrupt(f"key slot {slot.id} in '{self.path}' holds a payload of the wrong size")
         return MasterKeys(self.vault_id, payload[: keys.KEY_BYTES], payload[keys.KEY_BYTES :])
 
-    def unlock_passphrase(self, passphrase: str) -> MasterKeys:
-        for slot in self.slots:
-            if slot.kind != "passphrase" or not slot.kdf:
+    def _unlock(self, candidates: list[KeySlot], wrapping_key: Callable[[KeySlot], bytes], wrong: str) -> MasterKeys:
+        """The keys from the first intact candidate `wrapping_key` opens; damaged ones are named, not tried."""
+        damaged = []
+        for slot in candidates:
+            damage = slot.damage()
+            if damage is not None:
+                damaged.append(f"key slot {slot.id} ({slot.label}) is damaged: {damage}")
                 continue
-            profile = keys.KdfProfile(int(slot.kdf["opslimit"]), int(slot.kdf["memlimit"]))
-            wk = keys.passphrase_key(passphrase, base64.b64decode(slot.kdf["salt"]), profile)
-            master = self._open(slot, wk)
+            try:
+                master = self._open(slot, wrapping_key(slot))
+            except keys.KdfUnaffordable as err:
+                damaged.append(f"key slot {slot.id} ({slot.label}) cannot be opened here: {err}; was it edited?")
+                continue
             if master:
                 return master
-        raise UnlockFailed("could not unlock the vault: wrong passphrase")
+        if damaged:
+            others = f"; {wrong} opens none of the others" if len(damaged) < len(candidates) else ""
+            raise SlotDamaged(
+                f"could not unlock the vault: {'; '.join(damaged)}{others}. Unlock another way (a key file, "
+                f"the recovery key) and replace that slot, or restore '{self.path}' from a backup"
+            )
+        raise UnlockFailed(f"could not unlock the vault: {wrong} opens none of its key slots")
+
+    def unlock_passphrase(self, passphrase: str) -> MasterKeys:
+        def wrapping_key(slot: KeySlot) -> bytes:
+            assert slot.kdf is not None  # an intact passphrase slot has its KDF settings
+            profile = keys.KdfProfile(slot.kdf["opslimit"], slot.kdf["memlimit"])
+            return keys.passphrase_key(passphrase, base64.b64decode(slot.kdf["salt"]), profile)
+
+        candidates = [s for s in self.slots if s.kind == "passphrase"]
+        try:
+            return self._unlock(candidates, wrapping_key, "the passphrase")
+        except SlotDamaged:
+            raise
+        except UnlockFailed:
+            raise UnlockFailed("could not unlock the vault: wrong passphrase") from None
 
     def unlock_machine_key(self, machine_key: bytes, origin: str) -> MasterKeys:
         fpr = keys.fingerprint(machine_key)
-        for slot in self.slots:
-            if slot.kind == "machine" and slot.fingerprint == fpr:
-                master = self._open(slot, keys.derive(machine_key, b"selfdata-machine"))
-                if master:
-                    return master
-        raise UnlockFailed(f"could not unlock the vault: the key from {origin} opens none of its key slots")
+        candidates = [s for s in self.slots if s.kind == "machine" and s.fingerprint == fpr]
+        return self._unlock(
+            candidates, lambda _: keys.derive(machine_key, b"selfdata-machine"), f"the key from {origin}"
+        )
 
     def unlock_recovery(self, recovery_key: bytes) -> MasterKeys:
-        for slot in self.slots:
-            if slot.kind == "recovery":
-                master = self._open(slot, keys.derive(recovery_key, b"selfdata-recover"))
-                if master:
-                    return master
-        raise UnlockFailed("could not unlock the vault: that recovery key opens none of its key slots")
+        candidates = [s for s in self.slots if s.kind == "recovery"]
+        return self._unlock(candidates, lambda _: keys.derive(recovery_key, b"selfdata-recover"), "that recovery key")
 
     def has(self, kind: SlotKind) -> bool:
         return any(s.kind == kind for s in self.slots)

@@ -17,12 +17,15 @@ from typing import Any
 
 import orjson
 
+from ..times import MAX_MS, MIN_MS
 from .db import Connection, DatabaseError
 from .records import corrupt_from, decode_cursor, encode_cursor, record_filter
 
 
 def _time(column: str) -> str:
-    return f"json_quote(strftime('%Y-%m-%dT%H:%M:%fZ', {column} / 1000.0, 'unixepoch'))"
+    # Clamped as `times.shown_ms` does: SQLite gives NULL for a time past 9999 an older selfdata stored.
+    shown = f"min(max({column}, {MIN_MS}), {MAX_MS})"
+    return f"json_quote(strftime('%Y-%m-%dT%H:%M:%fZ', {shown} / 1000.0, 'unixepoch'))"
 
 
 # A record's JSON: each field and the SQL giving its JSON text, in the order the JSON has them.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from dataclasses import dataclass
 from pathlib import Path
 
 from ..files import ensure_private_dir
@@ -13,18 +14,30 @@ from . import keys, records, schema
 from .db import Connection, DatabaseError, connect, corrupt
 from .errors import VaultCorrupt, VaultExists, VaultNotFound
 from .keyslots import KeySlots, MasterKeys
+from .openlock import OpenLock
 from .records import RecordWriter
 from .secrets import SecretStore
+
+
+@dataclass(frozen=True)
+class Leftovers:
+    """What killed processes had left half done, cleared as the vault opened with no other user."""
+
+    staged_rows: int = 0
+    partial_files: int = 0
+    interrupted_runs: int = 0
 
 
 class Vault:
     """An open vault. One per process; it owns the single writer connection."""
 
-    def __init__(self, paths: Paths, master: MasterKeys, conn: Connection) -> None:
+    def __init__(self, paths: Paths, master: MasterKeys, conn: Connection, lock: OpenLock | None = None) -> None:
         self.paths = paths
         self._master = master
+        self._lock = lock or OpenLock(None)
         self.writer = RecordWriter(conn)
         self.secrets = SecretStore(self.writer, master.secrets_key)
+        self.leftovers = Leftovers()
 
     def __repr__(self) -> str:
         return f"Vault({self.paths.vault_file})"
@@ -48,7 +61,13 @@ class Vault:
         master = MasterKeys(secrets.token_hex(8), keys.random_key(), keys.random_key())
         slots = KeySlots.new(paths.keyslots_file, master.vault_id)
         slots_setup.apply(slots, master)
-        conn = connect(paths.vault_file, master.db_key)
+        lock, _ = OpenLock.take(paths.vault_dir)
+        lock.share()
+        try:
+            conn = connect(paths.vault_file, master.db_key)
+        except BaseException:
+            lock.release()
+            raise
         try:
             schema.migrate(conn)
             conn.execute("INSERT INTO meta (name, value) VALUES ('vault_id', ?)", (master.vault_id,))
@@ -56,6 +75,7 @@ class Vault:
             slots.save()
         except BaseException:
             conn.close()
+            lock.release()
             for suffix in ("", "-wal", "-shm"):
                 Path(f"{paths.vault_file}{suffix}").unlink(missing_ok=True)
             raise
@@ -63,25 +83,59 @@ class Vault:
             p = Path(f"{paths.vault_file}{suffix}")
             if p.exists():
                 os.chmod(p, 0o600)
-        return cls(paths, master, conn), slots
+        return cls(paths, master, conn, lock), slots
 
     @classmethod
     def open(cls, paths: Paths, master: MasterKeys) -> Vault:
         if not paths.vault_file.exists():
             raise VaultNotFound(f"no vault database at {paths.vault_file}")
-        conn = connect(paths.vault_file, master.db_key)
+        if paths.vault_file.stat().st_size == 0:  # SQLite would take it for a new database and write one
+            raise VaultCorrupt(
+                f"the vault database '{paths.vault_file}' is empty (0 bytes): it was truncated or replaced, and "
+                "selfdata writes no new vault over it. Restore the vault folder from a backup (docs/security.md)"
+            )
+        lock, alone = OpenLock.take(paths.vault_dir)
+        try:
+            conn = connect(paths.vault_file, master.db_key)
+        except BaseException:
+            lock.release()
+            raise
         try:
             schema.migrate(conn)
             row = conn.execute("SELECT value FROM meta WHERE name='vault_id'").fetchone()
-        except DatabaseError as err:
+            if row is None or row[0] != master.vault_id:
+                raise VaultCorrupt(
+                    f"the key slots in {paths.keyslots_file} belong to another vault than {paths.vault_file}"
+                )
+            vault = cls(paths, master, conn, lock)
+            if alone:
+                vault.leftovers = vault._clear_leftovers()
+            lock.share()
+        except BaseException as err:
             conn.close()
-            raise corrupt(paths.vault_file, err) from err
-        if row is None or row[0] != master.vault_id:
-            conn.close()
-            raise VaultCorrupt(
-                f"the key slots in {paths.keyslots_file} belong to another vault than {paths.vault_file}"
-            )
-        return cls(paths, master, conn)
+            lock.release()
+            if isinstance(err, DatabaseError):
+                raise corrupt(paths.vault_file, err) from err
+            raise
+        return vault
+
+    def _clear_leftovers(self) -> Leftovers:
+        """Runs still marked running, staged rows of an import and contents of a file half stored:
+        with no other process using the vault, only killed ones left them."""
+        with self.writer.transaction() as conn:
+            interrupted = conn.execute(
+                "UPDATE runs SET status='interrupted', ended_at=?, error='the process stopped during the run'"
+                " WHERE status='running'",
+                (now_ms(),),
+            ).rowcount
+            staged = conn.execute("DELETE FROM staging").rowcount
+            partial = [r[0] for r in conn.execute("SELECT id FROM file_contents WHERE complete=0")]
+            for content_id in partial:
+                conn.execute("DELETE FROM file_chunks WHERE content_id=?", (content_id,))
+                conn.execute("DELETE FROM file_contents WHERE id=?", (content_id,))
+        if staged or partial:
+            self.checkpoint()  # the WAL's older copies of those pages go too (secure_delete zeroed the rest)
+        return Leftovers(int(staged), len(partial), int(interrupted))
 
     def reader(self, cache_kib: int = 16000) -> Connection:
         """A separate read-only connection (API handlers; exports, which scan, with a small cache)."""
@@ -108,6 +162,7 @@ class Vault:
         except DatabaseError:
             pass
         self.conn.close()
+        self._lock.release()
 
 
 class SlotSetup:
