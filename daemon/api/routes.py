@@ -310,7 +310,8 @@ async def request_grant(request: web.Request) -> web.Response:
             "user_code": grant.user_code,
             "expires_in": 900,
             "interval": 2,
-            "message": f"Ask the user to run: selfdata grants approve {grant.user_code}",
+            "message": f"Ask the user to approve code {grant.user_code} on the dashboard's Apps page"
+            f" (or with: selfdata grants approve {grant.user_code})",
         },
         status=201,
     )

@@ -133,7 +133,10 @@ async def daily_counts(services: Services, params: DailyCounts, emit: Emit) -> R
     rows = services.vault.conn.execute(sql, args).fetchall()
     days: dict[str, int] = {}
     for bucket, count in rows:
-        day = datetime.fromtimestamp(bucket * bucket_ms / 1000, tz).date().isoformat()
+        try:
+            day = datetime.fromtimestamp(bucket * bucket_ms / 1000, tz).date().isoformat()
+        except (OverflowError, ValueError, OSError):  # a time stored before out-of-range ones were refused
+            continue
         days[day] = days.get(day, 0) + count
     return {"dataset": params.dataset, "zone": params.zone, "days": [{"day": d, "count": n} for d, n in days.items()]}
 
