@@ -1,14 +1,4 @@
-"""The inbox: a watched folder where the user drops exported files to have them imported.
-
-A file is taken once it is completely written: no process has it open for writing (a
-Linux read lease is refused while one does), and its size and mtime have not moved for
-`settle_s`, or it was renamed into place. Files go one at a time through the same
-import path as `selfdata import`, into the source named after their sub-folder (or
-after the importer at the root). The original is then kept in the vault, the import
-made durable on disk, and only then is the plaintext removed: a crash at any point
-leaves the file in the inbox or its records stored, never neither. Files that cannot
-be imported move to `failed/` with `<name>.error.txt` beside them.
-"""
+"""The inbox's worker: sees files, waits until each is complete, imports one at a time."""
 
 from __future__ import annotations
 
@@ -16,37 +6,33 @@ import errno
 import fcntl
 import logging
 import os
-import signal
 import stat
 import threading
 import time
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from watchdog.events import FileSystemEvent, FileSystemEventHandler
-from watchdog.observers import Observer
-
 from connectors.sdk import ConnectorError, Importer, SettingsError
 
-from .config import Config
-from .events import EventBus, InboxFailed, InboxImported, import_events
-from .plugins import Registry
-from .sources import SourceError, SourceStore
-from .sync.importing import UnknownFormat, detect, import_file
-from .times import iso, now_ms
-from .vault import Vault, VaultError
-from .vault.files import FileStore, FileStoreError
-from .vault.names import NameError_
+from ..events import EventBus, InboxFailed, InboxImported, import_events
+from ..filenames import printable, shown
+from ..plugins import Registry
+from ..sources import SourceError, SourceStore
+from ..sync.importing import UnknownFormat, detect, import_file
+from ..times import iso, now_ms
+from ..vault import Vault, VaultError
+from ..vault.files import FileStore, FileStoreError
+from ..vault.names import NameError_, check_source
+from .failing import free_target, make_dirs, write_note
+from .folder import FAILED, wanted
 
 log = logging.getLogger("selfdata.inbox")
 
-FAILED = "failed"
-PARTIAL_SUFFIXES = (".part", ".partial", ".crdownload", ".download", ".tmp", "~")
-SETTLE_ENV = "SELFDATA_INBOX_SETTLE"  # overrides inbox.settle_seconds (tests use a short one)
-KILL_ENV = "SELFDATA_TEST_KILL_INBOX_AT"  # tests: SIGKILL the daemon at this step (imported, stored, durable)
 GRACE_S = 10.0
+RESTART_S = (1.0, 60.0)  # first and longest wait before the worker starts again after an unexpected error
 EXPECTED = (UnknownFormat, SourceError, NameError_, SettingsError, ConnectorError, FileStoreError, VaultError, OSError)
 
 Hook = Callable[[str, Path], None]
@@ -91,19 +77,21 @@ class Inbox:
         self._mode = 0o700
         self._observer: Any = None
         self._worker: threading.Thread | None = None
+        self._current: Path | None = None  # the file the worker is at
+        self._problem: str | None = None  # why the worker is not importing now
+        self._logged: set[str] = set()  # unexpected errors logged since the worker last ran cleanly
 
     def start(self) -> None:
         if not self.root.exists():
             self.root.mkdir(parents=True, mode=0o700)
             os.chmod(self.root, 0o700)
         self._mode = stat.S_IMODE(self.root.stat().st_mode)
-        self._make_dirs(self.failed)
+        make_dirs(self.root, self.failed, self._mode)
         FileStore(self.vault).discard_partial()
+        from .watcher import watch  # watchdog: loaded by the daemon only
+
         try:
-            observer = Observer()
-            observer.schedule(_Handler(self), str(self.root), recursive=True)
-            observer.start()
-            self._observer = observer
+            self._observer = watch(self)
         except OSError as err:  # inotify limits: look by polling instead
             self.rescan_s = min(self.rescan_s, 5.0)
             log.warning("cannot watch %s (%s); looking for new files every %.0f s", self.root, err, self.rescan_s)
@@ -124,6 +112,17 @@ class Inbox:
             self._worker.join(timeout)
             return not self._worker.is_alive()
         return True
+
+    def health(self) -> tuple[bool, str | None]:
+        """Whether dropped files are imported, and what is wrong if anything is."""
+        worker = self._worker
+        if worker is None or not worker.is_alive():
+            return False, "the inbox worker has stopped: restart the daemon (its log says why)"
+        if self._problem:
+            return False, self._problem
+        if self._observer is not None and not self._observer.is_alive():
+            return True, f"change notifications stopped; looking for new files every {self.rescan_s:.0f} s"
+        return True, None
 
     # Seeing files (watchdog's thread and the worker)
 
@@ -152,9 +151,32 @@ class Inbox:
     def _wanted(self, path: Path) -> bool:
         return wanted(self.root, path)
 
-    # The worker: one file at a time
+    def trouble(self, doing: str, err: BaseException) -> None:
+        """An unexpected error: logged on one line, once while it repeats."""
+        what = f"{type(err).__name__}: {shown(str(err))}"[:500]
+        frames = traceback.extract_tb(err.__traceback__)
+        where = f" at {Path(frames[-1].filename).name}:{frames[-1].lineno}" if frames else ""
+        if what + where not in self._logged:  # the same error met again on the way out is not news
+            self._logged.add(what + where)
+            log.error("the inbox met an unexpected error %s: %s%s", doing, what, where)
+
+    # The worker: one file at a time, restarted after an unexpected error
 
     def _run(self) -> None:
+        wait = RESTART_S[0]
+        while not self._stopping:
+            try:
+                self._loop()
+            except Exception as err:
+                self.trouble("and starts again", err)
+                self._problem = f"the inbox worker met an unexpected error and starts again: {type(err).__name__}"
+                self._skip(self._current)  # a file that broke the worker is not tried again while unchanged
+                self._current = None
+                with self._cond:
+                    self._cond.wait(wait)
+                wait = min(wait * 2, RESTART_S[1])
+
+    def _loop(self) -> None:
         last_scan = time.monotonic()
         while True:
             with self._cond:
@@ -163,13 +185,31 @@ class Inbox:
                 self._cond.wait(max(0.02, min(self.settle_s / 4, 0.5)))
                 if self._stopping:
                     return
+            if self._observer is not None and not self._observer.is_alive():
+                log.warning("change notifications for the inbox stopped; looking for new files every 5 s")
+                self._observer, self.rescan_s = None, min(self.rescan_s, 5.0)
             if time.monotonic() - last_scan >= self.rescan_s:
                 self.scan()
                 last_scan = time.monotonic()
             for path in self._ready():
                 if self._stopping:
                     return
+                self._current = path
                 self._handle(path)
+                self._current = None
+            if self._problem is not None:
+                log.info("the inbox worker runs again")
+                self._problem = None
+                self._logged.clear()
+
+    def _skip(self, path: Path | None) -> None:
+        if path is None:
+            return
+        try:
+            st = path.lstat()
+        except OSError:
+            return
+        self._stuck[path] = (st.st_size, st.st_mtime_ns)
 
     def _ready(self) -> list[Path]:
         now = time.monotonic()
@@ -201,15 +241,16 @@ class Inbox:
         try:
             self._import(path, rel)
         except _Stopped:
-            log.info("stopping: %s stays in the inbox for the next start", rel)
+            log.info("stopping: %s stays in the inbox for the next start", shown(rel))
         except EXPECTED as err:
-            self._fail(path, rel, str(err) or type(err).__name__)
+            self._fail(path, rel, printable(str(err), path.name) or type(err).__name__)
         except Exception as err:
-            log.exception("importing %s from the inbox failed", rel)
-            self._fail(path, rel, f"{type(err).__name__}: {err} (the daemon's log has the details)")
+            self.trouble(f"importing {shown(rel)}", err)
+            self._fail(path, rel, f"{type(err).__name__}: {printable(str(err), path.name)} (see the daemon's log)")
 
     def _import(self, path: Path, rel: Path) -> None:
         importer, source, values = self._target(path, rel)
+        self._step("taken", path)
         result = import_file(
             self.vault, self.registry, path, source=source, fmt=importer.name, values=values, progress=self._check
         )
@@ -220,13 +261,22 @@ class Inbox:
             self._fail(path, rel, f"{run.error}\nNothing from this file was stored (run {run.id}).")
             return
         self._step("imported", path)
+        name = shown(rel)
         try:
             file_id, new = FileStore(self.vault).add(
-                path, source=result.source.name, importer=importer.name, run_id=run.id, progress=self._check
+                path,
+                source=result.source.name,
+                importer=importer.name,
+                run_id=run.id,
+                name=shown(path.name),
+                progress=self._check,
             )
         except EXPECTED as err:
             self._fail(
-                path, rel, f"its records were imported (run {run.id}), but the original could not be kept: {err}"
+                path,
+                rel,
+                f"its records were imported (run {run.id}), but the original could not be kept: "
+                + printable(str(err), path.name),
             )
             return
         self._step("stored", path)
@@ -234,11 +284,11 @@ class Inbox:
         self._step("durable", path)
         path.unlink(missing_ok=True)
         log.info(
-            "imported %s into %s (run %d): %d new, %d changed", rel, result.source.name, run.id, run.new, run.changed
+            "imported %s into %s (run %d): %d new, %d changed", name, result.source.name, run.id, run.new, run.changed
         )
         self.events.publish(
             InboxImported(
-                str(rel),
+                name,
                 result.source.name,
                 importer.name,
                 run.id,
@@ -255,7 +305,7 @@ class Inbox:
         """The importer, the source (the sub-folder) and settings for a new source (a profile)."""
         if len(rel.parts) == 1:
             return detect(self.registry, path), None, None
-        folder = rel.parts[0]
+        folder = check_source(rel.parts[0])  # before any lookup: a folder's name may be any bytes
         existing = SourceStore(self.vault).find(folder)
         if existing is not None and existing.kind == "importer" and existing.connector in self.registry.importers:
             return self.registry.importers[existing.connector], folder, None  # the user chose its format
@@ -267,40 +317,30 @@ class Inbox:
 
     def _fail(self, path: Path, rel: Path, message: str) -> None:
         """Move the file to failed/, its reason written beside it first so both are there when it appears."""
-        target = _free_name(self.failed / rel)
-        note = target.with_name(target.name + ".error.txt")
+        name = shown(rel)
+        target, note = free_target(self.failed, rel)
         try:
-            self._make_dirs(target.parent)
-            _write_note(
+            make_dirs(self.root, target.parent, self._mode)
+            write_note(
                 note,
-                f"selfdata could not import {rel}\n\nWhen: {iso(now_ms())}\nWhy: {message}\n\n"
+                f"selfdata could not import {name}\n\nWhen: {iso(now_ms())}\nWhy: {message}\n\n"
                 "Fix the cause, then move the file back into the inbox to try again (see docs/inbox.md).\n",
                 self._mode & 0o666,
             )
             os.rename(path, target)
         except OSError as err:
-            note.unlink(missing_ok=True)
-            if isinstance(err, FileNotFoundError) and not path.exists():
-                log.info("%s vanished before it could be imported", rel)
-                return
-            log.error("%s could not be imported (%s) nor moved to %s: %s", rel, message, self.failed, err)
             try:
-                st = path.lstat()
-                self._stuck[path] = (st.st_size, st.st_mtime_ns)
+                note.unlink(missing_ok=True)
             except OSError:
                 pass
+            if isinstance(err, FileNotFoundError) and not os.path.lexists(path):
+                log.info("%s vanished before it could be imported", name)
+                return
+            log.error("%s could not be imported (%s) nor moved to %s: %s", name, message, self.failed, shown(str(err)))
+            self._skip(path)
             return
-        log.warning("%s could not be imported, moved to %s: %s", rel, target, message)
-        self.events.publish(InboxFailed(str(rel), message, str(target.relative_to(self.root))))
-
-    def _make_dirs(self, folder: Path) -> None:
-        """Folders under failed/ get the inbox's own permissions: an inbox shared with a group stays shared."""
-        at = self.root
-        for part in folder.relative_to(self.root).parts:
-            at = at / part
-            if not at.is_dir():
-                at.mkdir()
-                os.chmod(at, self._mode)
+        log.warning("%s could not be imported, moved to %s: %s", name, shown(target), message)
+        self.events.publish(InboxFailed(name, message, shown(target.relative_to(self.root))))
 
     def _check(self, done: int) -> None:
         if self._stopping:
@@ -309,49 +349,6 @@ class Inbox:
     def _step(self, name: str, path: Path) -> None:
         if self.hook is not None:
             self.hook(name, path)
-
-
-class _Handler(FileSystemEventHandler):
-    def __init__(self, inbox: Inbox) -> None:
-        self.inbox = inbox
-
-    def on_any_event(self, event: FileSystemEvent) -> None:
-        kind = event.event_type
-        if kind not in ("created", "modified", "moved", "closed"):
-            return
-        path = Path(os.fsdecode(event.dest_path if kind == "moved" else event.src_path))
-        if event.is_directory:
-            if kind in ("created", "moved"):
-                self.inbox.scan(path)  # a folder moved in with its files
-        else:
-            self.inbox.notice(path, renamed=kind == "moved")
-
-
-def wanted(root: Path, path: Path) -> bool:
-    """Whether a file in the inbox is one to import: not in failed/, not hidden, not a
-    download still under way."""
-    try:
-        rel = path.relative_to(root)
-    except ValueError:
-        return False
-    if not rel.parts or rel.parts[0] == FAILED or any(p.startswith(".") for p in rel.parts):
-        return False
-    return not path.name.endswith(PARTIAL_SUFFIXES)
-
-
-def summary(root: Path, watched: bool) -> dict[str, Any]:
-    """What `selfdata status` says of the inbox: where it is, whether the daemon watches it,
-    the files waiting to be imported and those in failed/ (each with its .error.txt)."""
-    root = root.absolute()
-    waiting = failed = 0
-    for here, dirs, files in os.walk(root):
-        folder = Path(here)
-        dirs[:] = [d for d in dirs if not d.startswith(".")]
-        if folder == root / FAILED or root / FAILED in folder.parents:
-            failed += sum(1 for f in files if not f.startswith(".") and not f.endswith(".error.txt"))
-        else:
-            waiting += sum(1 for f in files if wanted(root, folder / f))
-    return {"path": str(root), "watched": watched, "exists": root.is_dir(), "waiting": waiting, "failed": failed}
 
 
 def commit_durably(vault: Vault) -> None:
@@ -382,42 +379,3 @@ def _open_for_writing(path: Path) -> bool:
         return False
     finally:
         os.close(fd)
-
-
-def _write_note(path: Path, text: str, mode: int) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        os.fchmod(fd, mode)  # whatever the umask
-        f.write(text)
-    os.rename(tmp, path)
-
-
-def _free_name(path: Path) -> Path:
-    n = 1
-    candidate = path
-    while candidate.exists() or candidate.with_name(candidate.name + ".error.txt").exists():
-        n += 1
-        candidate = path.with_name(f"{path.stem} ({n}){path.suffix}")
-    return candidate
-
-
-def _kill_hook(step: str) -> Hook:
-    def hook(name: str, path: Path) -> None:
-        if name == step:
-            os.kill(os.getpid(), signal.SIGKILL)
-
-    return hook
-
-
-def daemon_inbox(vault: Vault, registry: Registry, config: Config, events: EventBus) -> Inbox:
-    """The daemon's inbox as the config sets it (and the tests' overrides)."""
-    kill_at = os.environ.get(KILL_ENV)
-    return Inbox(
-        vault,
-        registry,
-        config.inbox_dir,
-        events=events,
-        settle_s=float(os.environ.get(SETTLE_ENV) or config.inbox_settle_seconds),
-        hook=_kill_hook(kill_at) if kill_at else None,
-    )
