@@ -1,8 +1,10 @@
 """The inbox: a watched folder where the user drops exported files to have them imported.
 
-A file is taken once it is completely written: no process has it open for writing (a
-Linux read lease is refused while one does), and its size and mtime have not moved for
-`settle_s`, or it was renamed into place. Files go one at a time through the same
+A file is taken once it is completely written: renamed into place, or its size and
+mtime still for `settle_s` with no process known to be writing it (readiness.py says
+how that is known, and how long a file nothing vouches for must wait). It is deleted
+only while it still holds what was imported; one that changed meanwhile stays to be
+imported again. Files go one at a time through the same
 import path as `selfdata import`, into the source named after their sub-folder (or
 after the importer at the root). The original is then kept in the vault, the import
 made durable on disk, and only then is the plaintext removed: a crash at any point

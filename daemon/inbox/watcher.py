@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
-from watchdog.observers import Observer
+from watchdog.observers.inotify import InotifyObserver
 
-KINDS = ("created", "modified", "moved", "closed")
+KINDS = ("created", "modified", "moved", "closed")  # closed: by a process that wrote to it
 
 
 class Watched(Protocol):
@@ -18,7 +18,9 @@ class Watched(Protocol):
     @property
     def root(self) -> Path: ...
 
-    def notice(self, path: Path, *, renamed: bool = False) -> None: ...
+    def notice(self, path: Path, kind: str | None = None) -> None: ...
+
+    def lost(self) -> None: ...
 
     def scan(self, folder: Path | None = None) -> None: ...
 
@@ -27,7 +29,7 @@ class Watched(Protocol):
 
 def watch(inbox: Watched) -> Any:
     """A started observer that tells `inbox` of every change under its folder (OSError if refused)."""
-    observer = Observer()
+    observer = InotifyObserver(generate_full_events=True)  # a file moved in from elsewhere is "moved"
     observer.schedule(_Handler(inbox), str(inbox.root), recursive=True)
     observer.start()
     return observer
@@ -45,6 +47,9 @@ class _Handler(FileSystemEventHandler):
 
     def _seen(self, event: FileSystemEvent) -> None:
         kind = event.event_type
+        if kind == "events_lost":
+            self.inbox.lost()
+            return
         if kind not in KINDS:
             return
         path = Path(os.fsdecode(event.dest_path if kind == "moved" else event.src_path))
@@ -52,4 +57,4 @@ class _Handler(FileSystemEventHandler):
             if kind in ("created", "moved"):
                 self.inbox.scan(path)  # a folder moved in with its files
         else:
-            self.inbox.notice(path, renamed=kind == "moved")
+            self.inbox.notice(path, kind)

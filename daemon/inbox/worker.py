@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import errno
-import fcntl
 import logging
 import os
 import stat
@@ -11,7 +9,6 @@ import threading
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,10 +25,12 @@ from ..vault.files import FileStore, FileStoreError
 from ..vault.names import NameError_, check_source
 from .failing import free_target, make_dirs, write_note
 from .folder import FAILED, wanted
+from .readiness import Snapshot, Watch, changed, open_for_writing, snapshot
 
 log = logging.getLogger("selfdata.inbox")
 
 GRACE_S = 10.0
+UNSEEN_SETTLE_S = 60.0  # how long a file no witness speaks for must hold still (readiness.py)
 RESTART_S = (1.0, 60.0)  # first and longest wait before the worker starts again after an unexpected error
 EXPECTED = (UnknownFormat, SourceError, NameError_, SettingsError, ConnectorError, FileStoreError, VaultError, OSError)
 
@@ -40,14 +39,6 @@ Hook = Callable[[str, Path], None]
 
 class _Stopped(Exception):
     """The daemon is stopping: the file stays in the inbox for the next start."""
-
-
-@dataclass
-class _Watch:
-    size: int
-    mtime_ns: int
-    since: float  # monotonic time of the last change seen
-    renamed: bool = False
 
 
 class Inbox:
@@ -59,6 +50,7 @@ class Inbox:
         *,
         events: EventBus | None = None,
         settle_s: float = 2.0,
+        unseen_settle_s: float = UNSEEN_SETTLE_S,
         rescan_s: float = 60.0,
         hook: Hook | None = None,
     ) -> None:
@@ -68,9 +60,10 @@ class Inbox:
         self.failed = self.root / FAILED
         self.events = events or EventBus()
         self.settle_s = settle_s
+        self.unseen_settle_s = max(settle_s, unseen_settle_s)
         self.rescan_s = rescan_s
         self.hook = hook
-        self._pending: dict[Path, _Watch] = {}
+        self._pending: dict[Path, Watch] = {}
         self._stuck: dict[Path, tuple[int, int]] = {}  # could not be moved away: skip while unchanged
         self._cond = threading.Condition()
         self._stopping = False
@@ -80,6 +73,7 @@ class Inbox:
         self._current: Path | None = None  # the file the worker is at
         self._problem: str | None = None  # why the worker is not importing now
         self._logged: set[str] = set()  # unexpected errors logged since the worker last ran cleanly
+        self._regrown: set[Path] = set()  # files that changed while imported, logged once each
 
     def start(self) -> None:
         if not self.root.exists():
@@ -126,7 +120,8 @@ class Inbox:
 
     # Seeing files (watchdog's thread and the worker)
 
-    def notice(self, path: Path, *, renamed: bool = False) -> None:
+    def notice(self, path: Path, kind: str | None = None) -> None:
+        """A file seen by a scan (`kind` None) or named by a change notification of `kind`."""
         if not self._wanted(path):
             return
         try:
@@ -135,9 +130,21 @@ class Inbox:
             return
         if not stat.S_ISREG(st.st_mode) or self._stuck.get(path) == (st.st_size, st.st_mtime_ns):
             return
+        now = time.monotonic()
         with self._cond:
-            self._pending[path] = _Watch(st.st_size, st.st_mtime_ns, time.monotonic(), renamed)
+            watch = self._pending.get(path)
+            if watch is None:
+                watch = self._pending[path] = Watch(st.st_size, st.st_mtime_ns, now)
+            watch.seen(kind, st.st_size, st.st_mtime_ns, now)
             self._cond.notify()
+
+    def lost(self) -> None:
+        """Change notifications were lost: nothing they said holds, and the folder is looked through."""
+        now = time.monotonic()
+        with self._cond:
+            for watch in self._pending.values():
+                watch.seen("lost", watch.size, watch.mtime_ns, now)
+        self.scan()
 
     def scan(self, folder: Path | None = None) -> None:
         """Files already there (dropped while the daemon was down, or missed events)."""
@@ -191,11 +198,11 @@ class Inbox:
             if time.monotonic() - last_scan >= self.rescan_s:
                 self.scan()
                 last_scan = time.monotonic()
-            for path in self._ready():
+            for path, seen in self._ready():
                 if self._stopping:
                     return
                 self._current = path
-                self._handle(path)
+                self._handle(path, seen)
                 self._current = None
             if self._problem is not None:
                 log.info("the inbox worker runs again")
@@ -211,44 +218,50 @@ class Inbox:
             return
         self._stuck[path] = (st.st_size, st.st_mtime_ns)
 
-    def _ready(self) -> list[Path]:
+    def _ready(self) -> list[tuple[Path, Snapshot]]:
+        """The files complete now, each with the look that found it so (see readiness.py)."""
         now = time.monotonic()
         ready = []
         with self._cond:
-            items = list(self._pending.items())
-        for path, watch in items:
+            items = [(path, watch, watch.version) for path, watch in self._pending.items()]
+        for path, watch, version in items:
             try:
-                st = path.lstat()
+                st: os.stat_result | None = path.lstat()
             except OSError:
                 st = None
             with self._cond:
-                if self._pending.get(path) is not watch:
+                if self._pending.get(path) is not watch or watch.version != version:
                     continue  # seen again meanwhile
                 if st is None or not stat.S_ISREG(st.st_mode):
                     del self._pending[path]
-                elif (st.st_size, st.st_mtime_ns) != (watch.size, watch.mtime_ns):
-                    watch.size, watch.mtime_ns, watch.since, watch.renamed = st.st_size, st.st_mtime_ns, now, False
-                elif watch.renamed or now - watch.since >= self.settle_s:
-                    if _open_for_writing(path):
-                        watch.since = now
-                    else:
-                        del self._pending[path]
-                        ready.append(path)
+                    continue
+                watch.seen(None, st.st_size, st.st_mtime_ns, now)
+                settle = 0.0 if watch.renamed else self.settle_s
+                if watch.version != version or watch.writing or now - watch.since < settle:
+                    continue
+            busy = open_for_writing(path)
+            if busy or (busy is None and not watch.witnessed and now - watch.since < self.unseen_settle_s):
+                continue
+            with self._cond:
+                if self._pending.get(path) is watch and watch.version == version:
+                    del self._pending[path]
+                    ready.append((path, snapshot(st)))
         return ready
 
-    def _handle(self, path: Path) -> None:
+    def _handle(self, path: Path, seen: Snapshot) -> None:
         rel = path.relative_to(self.root)
         try:
-            self._import(path, rel)
+            self._import(path, rel, seen)
         except _Stopped:
             log.info("stopping: %s stays in the inbox for the next start", shown(rel))
         except EXPECTED as err:
-            self._fail(path, rel, printable(str(err), path.name) or type(err).__name__)
+            self._fail(path, rel, printable(str(err), path.name) or type(err).__name__, seen)
         except Exception as err:
             self.trouble(f"importing {shown(rel)}", err)
-            self._fail(path, rel, f"{type(err).__name__}: {printable(str(err), path.name)} (see the daemon's log)")
+            message = f"{type(err).__name__}: {printable(str(err), path.name)} (see the daemon's log)"
+            self._fail(path, rel, message, seen)
 
-    def _import(self, path: Path, rel: Path) -> None:
+    def _import(self, path: Path, rel: Path, seen: Snapshot) -> None:
         importer, source, values = self._target(path, rel)
         self._step("taken", path)
         result = import_file(
@@ -258,7 +271,10 @@ class Inbox:
         for event in import_events(result, self.registry):
             self.events.publish(event)
         if not result.ok:
-            self._fail(path, rel, f"{run.error}\nNothing from this file was stored (run {run.id}).")
+            self._fail(path, rel, f"{run.error}\nNothing from this file was stored (run {run.id}).", seen)
+            return
+        if changed(path, seen):  # its records are what it held then: it stays for the rest
+            self._again(path, rel, run.id)
             return
         self._step("imported", path)
         name = shown(rel)
@@ -277,12 +293,17 @@ class Inbox:
                 rel,
                 f"its records were imported (run {run.id}), but the original could not be kept: "
                 + printable(str(err), path.name),
+                seen,
             )
             return
         self._step("stored", path)
         commit_durably(self.vault)
         self._step("durable", path)
+        if changed(path, seen):
+            self._again(path, rel, run.id)
+            return
         path.unlink(missing_ok=True)
+        self._regrown.discard(path)
         log.info(
             "imported %s into %s (run %d): %d new, %d changed", name, result.source.name, run.id, run.new, run.changed
         )
@@ -315,8 +336,25 @@ class Inbox:
             return importer, folder, {"profile": folder}
         return importer, folder, None
 
-    def _fail(self, path: Path, rel: Path, message: str) -> None:
-        """Move the file to failed/, its reason written beside it first so both are there when it appears."""
+    def _again(self, path: Path, rel: Path, run_id: int) -> None:
+        """The file changed while it was imported: it stays, to be imported again once complete."""
+        if path not in self._regrown:
+            self._regrown.add(path)
+            log.warning(
+                "%s changed while it was imported (run %d stored what it held then); it stays in the inbox and is"
+                " imported again once complete. A writer should write elsewhere, then rename it into the inbox",
+                shown(rel),
+                run_id,
+            )
+        self.notice(path)
+
+    def _fail(self, path: Path, rel: Path, message: str, seen: Snapshot) -> None:
+        """Move the file to failed/, its reason written beside it first so both are there when it appears;
+        a file that changed meanwhile is not failed for what it held before."""
+        if changed(path, seen):
+            log.info("%s changed while it was imported; it is tried again once complete", shown(rel))
+            self.notice(path)
+            return
         name = shown(rel)
         target, note = free_target(self.failed, rel)
         try:
@@ -362,20 +400,3 @@ def commit_durably(vault: Vault) -> None:
                 )
         finally:
             vault.conn.execute("PRAGMA synchronous = NORMAL")
-
-
-def _open_for_writing(path: Path) -> bool:
-    """Whether a process still has the file open for writing: Linux refuses a read lease then."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-    except OSError:
-        return False
-    try:
-        fcntl.fcntl(fd, fcntl.F_SETLEASE, fcntl.F_RDLCK)
-    except OSError as err:
-        return err.errno == errno.EAGAIN  # other errors: not our file, no leases here; rely on settling
-    else:
-        fcntl.fcntl(fd, fcntl.F_SETLEASE, fcntl.F_UNLCK)
-        return False
-    finally:
-        os.close(fd)
