@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
+import resource
 import shutil
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from daemon.inbox import SETTLE_ENV, Inbox, watcher, worker
+from daemon.sources import SourceStore
 from daemon.sync import runs
 from daemon.vault import Vault
 from daemon.vault.files import FileStore
@@ -126,3 +131,62 @@ def test_a_file_that_grows_after_its_import_is_kept_and_imported_again(
     FileStore(vault).get(stored.id, tmp_path / "back.sdl")
     assert (tmp_path / "back.sdl").read_text() == "".join(LINES)
     assert "growing.sdl changed while it was imported (run 1 stored what it held then)" in caplog.text
+
+
+@contextmanager
+def no_file_descriptors_left() -> Iterator[None]:
+    """The process at its limit of open files, as under an idle-connection flood."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    fillers: list[int] = []
+    highest = max(int(fd) for fd in os.listdir("/proc/self/fd"))
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(soft, highest + 64), hard))  # fewer to fill
+    try:
+        while len(fillers) < 100_000:
+            try:
+                fillers.append(os.open("/dev/null", os.O_RDONLY))
+            except OSError as err:
+                assert err.errno == errno.EMFILE
+                break
+        yield
+    finally:
+        for fd in fillers:
+            os.close(fd)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+@pytest.mark.parametrize("when", ["before its import", "while its importer reads it"])
+def test_a_file_met_with_too_many_open_files_is_tried_again_not_failed(
+    vault: Vault, registry: Any, tmp_path: Path, caplog: pytest.LogCaptureFixture, when: str
+) -> None:
+    caplog.set_level(logging.INFO, logger="selfdata")
+    root = tmp_path / "inbox"
+    flood = no_file_descriptors_left()
+    target = root / "during-the-flood.sdl"
+
+    def flood_now(step: str, path: Path) -> None:
+        if step == "taken" and when != "before its import" and not caplog.text.count("cannot import"):
+            flood.__enter__()  # the format is known: the importer's own open meets EMFILE
+
+    inbox = Inbox(vault, registry, root, settle_s=0.2, hook=flood_now)
+    inbox.start()
+    try:
+        (root / ".flood.tmp").write_text("".join(LINES))
+        if when == "before its import":
+            flood.__enter__()
+        (root / ".flood.tmp").rename(target)
+        wait_for(lambda: inbox.health()[1], what="the inbox meeting EMFILE")
+        watched, problem = inbox.health()
+        time.sleep(2.5)  # several tries, all refused
+        flood.__exit__(None, None, None)
+        assert watched and problem is not None and problem.startswith("cannot import files now (")
+        assert "Too many open files" in problem
+        wait_for(lambda: not target.exists(), 40)
+        assert inbox.health() == (True, None)
+    finally:
+        assert inbox.stop(10)
+    assert amounts(vault, "sd-lines") == EVERY
+    assert not (root / "failed" / "during-the-flood.sdl").exists()
+    assert caplog.text.count("cannot import files now") == 1  # logged once, however many tries
+    assert caplog.text.count("the inbox imports files again") == 1
+    assert [r.levelname for r in caplog.records if r.levelno >= logging.ERROR] == []
+    assert SourceStore(vault).get("sd-lines").health == "ok"

@@ -48,6 +48,7 @@ class Watch:
     renamed: bool = False  # moved into place: complete
     writing: bool = False  # notifications: written, and not closed since
     closed: bool = False  # notifications: closed after its last write
+    not_before: float = 0.0  # monotonic time before which it is not tried again (the system's trouble)
     version: int = 0  # bumped at every change, so a look taken before it is not acted on
 
     def seen(self, kind: str | None, size: int, mtime_ns: int, now: float) -> None:

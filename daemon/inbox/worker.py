@@ -16,6 +16,7 @@ from connectors.sdk import ConnectorError, Importer, SettingsError
 
 from ..events import EventBus, InboxFailed, InboxImported, import_events
 from ..filenames import printable, shown
+from ..files import transient
 from ..plugins import Registry
 from ..sources import SourceError, SourceStore
 from ..sync.importing import UnknownFormat, detect, import_file
@@ -31,6 +32,7 @@ log = logging.getLogger("selfdata.inbox")
 
 GRACE_S = 10.0
 UNSEEN_SETTLE_S = 60.0  # how long a file no witness speaks for must hold still (readiness.py)
+RETRY_S = (1.0, 30.0)  # first and longest wait before a file the system could not read now is tried again
 RESTART_S = (1.0, 60.0)  # first and longest wait before the worker starts again after an unexpected error
 EXPECTED = (UnknownFormat, SourceError, NameError_, SettingsError, ConnectorError, FileStoreError, VaultError, OSError)
 
@@ -74,6 +76,9 @@ class Inbox:
         self._problem: str | None = None  # why the worker is not importing now
         self._logged: set[str] = set()  # unexpected errors logged since the worker last ran cleanly
         self._regrown: set[Path] = set()  # files that changed while imported, logged once each
+        self._outage: str | None = None  # the system's passing trouble (too many open files...), while it lasts
+        self._retry_s = RETRY_S[0]
+        self._deferred = 0  # files put off for the system's trouble, ever
 
     def start(self) -> None:
         if not self.root.exists():
@@ -114,6 +119,8 @@ class Inbox:
             return False, "the inbox worker has stopped: restart the daemon (its log says why)"
         if self._problem:
             return False, self._problem
+        if self._outage:
+            return True, f"cannot import files now ({self._outage}); trying again every {self._retry_s:.0f} s"
         if self._observer is not None and not self._observer.is_alive():
             return True, f"change notifications stopped; looking for new files every {self.rescan_s:.0f} s"
         return True, None
@@ -237,7 +244,7 @@ class Inbox:
                     continue
                 watch.seen(None, st.st_size, st.st_mtime_ns, now)
                 settle = 0.0 if watch.renamed else self.settle_s
-                if watch.version != version or watch.writing or now - watch.since < settle:
+                if watch.version != version or watch.writing or now - watch.since < settle or now < watch.not_before:
                     continue
             busy = open_for_writing(path)
             if busy or (busy is None and not watch.witnessed and now - watch.since < self.unseen_settle_s):
@@ -250,16 +257,27 @@ class Inbox:
 
     def _handle(self, path: Path, seen: Snapshot) -> None:
         rel = path.relative_to(self.root)
+        deferred = self._deferred
         try:
             self._import(path, rel, seen)
         except _Stopped:
             log.info("stopping: %s stays in the inbox for the next start", shown(rel))
-        except EXPECTED as err:
-            self._fail(path, rel, printable(str(err), path.name) or type(err).__name__, seen)
         except Exception as err:
-            self.trouble(f"importing {shown(rel)}", err)
-            message = f"{type(err).__name__}: {printable(str(err), path.name)} (see the daemon's log)"
-            self._fail(path, rel, message, seen)
+            trouble = transient(err)
+            if trouble is not None:
+                self._later(path, trouble.strerror or str(trouble))
+            elif isinstance(err, EXPECTED):
+                self._fail(path, rel, printable(str(err), path.name) or type(err).__name__, seen)
+            else:
+                self._unexpected(path, rel, err, seen)
+        if self._deferred == deferred and self._outage is not None:
+            log.info("the inbox imports files again")
+            self._outage, self._retry_s = None, RETRY_S[0]
+
+    def _unexpected(self, path: Path, rel: Path, err: Exception, seen: Snapshot) -> None:
+        self.trouble(f"importing {shown(rel)}", err)
+        message = f"{type(err).__name__}: {printable(str(err), path.name)} (see the daemon's log)"
+        self._fail(path, rel, message, seen)
 
     def _import(self, path: Path, rel: Path, seen: Snapshot) -> None:
         importer, source, values = self._target(path, rel)
@@ -270,6 +288,9 @@ class Inbox:
         run = result.run
         for event in import_events(result, self.registry):
             self.events.publish(event)
+        if result.retry:
+            self._later(path, result.retry)
+            return
         if not result.ok:
             self._fail(path, rel, f"{run.error}\nNothing from this file was stored (run {run.id}).", seen)
             return
@@ -288,6 +309,8 @@ class Inbox:
                 progress=self._check,
             )
         except EXPECTED as err:
+            if transient(err) is not None:
+                raise  # tried again later, the import with it (its records are unchanged then)
             self._fail(
                 path,
                 rel,
@@ -336,6 +359,22 @@ class Inbox:
             return importer, folder, {"profile": folder}
         return importer, folder, None
 
+    def _later(self, path: Path, what: str) -> None:
+        """The system cannot read or write files now (`what`: too many open files, a full disk...):
+        the file waits, with every other, and is tried again; logged once while it lasts."""
+        what = shown(what)
+        if self._outage is None:
+            log.warning("the inbox cannot import files now (%s); it tries them again until it can", what)
+        else:
+            self._retry_s = min(self._retry_s * 2, RETRY_S[1])
+        self._outage = what
+        self._deferred += 1
+        self.notice(path)
+        with self._cond:
+            watch = self._pending.get(path)
+            if watch is not None:
+                watch.not_before = time.monotonic() + self._retry_s
+
     def _again(self, path: Path, rel: Path, run_id: int) -> None:
         """The file changed while it was imported: it stays, to be imported again once complete."""
         if path not in self._regrown:
@@ -371,6 +410,10 @@ class Inbox:
                 note.unlink(missing_ok=True)
             except OSError:
                 pass
+            trouble = transient(err)
+            if trouble is not None:
+                self._later(path, trouble.strerror or str(trouble))
+                return
             if isinstance(err, FileNotFoundError) and not os.path.lexists(path):
                 log.info("%s vanished before it could be imported", name)
                 return

@@ -18,6 +18,7 @@ from connectors.sdk.pipeline import to_records
 
 from ..errors import SelfdataError
 from ..filenames import printable, shown
+from ..files import transient
 from ..plugins import Registry
 from ..sources import Source, SourceError, SourceStore
 from ..times import to_ms
@@ -44,6 +45,7 @@ class ImportResult:
     run: runs.Run
     records: int
     datasets: tuple[str, ...] = ()  # those the file's records and deletions went to
+    retry: str | None = None  # the system's passing trouble it failed for (too many open files...), if so
 
     @property
     def ok(self) -> bool:
@@ -120,8 +122,11 @@ def import_file(
         message = str(err) if isinstance(err, ConnectorError) else f"{path.name}: {type(err).__name__}: {err}"
         message = printable(message, path.name)
         run = runs.finish(vault, run_id, "failed", BatchCounts(), 0, message, {"file": name})
-        store.set_health(src.name, "failing", message)
-        return ImportResult(path, importer_cls.name, store.get(src.name), run, staged)
+        trouble = transient(err)
+        retry = (trouble.strerror or str(trouble)) if trouble is not None else None
+        if retry is None:  # the system's trouble says nothing of the source
+            store.set_health(src.name, "failing", message)
+        return ImportResult(path, importer_cls.name, store.get(src.name), run, staged, retry=retry)
     except BaseException:
         _discard(vault, run_id)
         runs.finish(vault, run_id, "failed", BatchCounts(), 0, "interrupted", {"file": name})
