@@ -310,3 +310,20 @@ def test_selfdata_run_keeps_importing_after_a_latin1_name_and_after_a_restart(da
         "relev\\xe9-ao\\xfbt (2).sdl",
         "later.sdl",
     }
+
+
+def test_stopped_change_notifications_are_reported_and_files_still_found(
+    vault: Vault, registry: Any, tmp_path: Path
+) -> None:
+    root = tmp_path / "inbox"
+    inbox = Inbox(vault, registry, root, settle_s=0.2)
+    inbox.start()
+    try:
+        inbox._observer.stop()  # as if the watcher's thread had died
+        inbox._observer.join(5)
+        wait_for(lambda: inbox.rescan_s == 5.0)
+        assert inbox.health() == (True, "change notifications stopped; looking for new files every 5 s")
+        write_lines(root / "found.sdl", ROWS[:3])
+        wait_for(lambda: not (root / "found.sdl").exists(), 20)
+    finally:
+        assert inbox.stop(10)

@@ -199,9 +199,9 @@ class Inbox:
                 self._cond.wait(max(0.02, min(self.settle_s / 4, 0.5)))
                 if self._stopping:
                     return
-            if self._observer is not None and not self._observer.is_alive():
+            if self._observer is not None and not self._observer.is_alive() and self.rescan_s > 5.0:
                 log.warning("change notifications for the inbox stopped; looking for new files every 5 s")
-                self._observer, self.rescan_s = None, min(self.rescan_s, 5.0)
+                self.rescan_s = 5.0
             if time.monotonic() - last_scan >= self.rescan_s:
                 self.scan()
                 last_scan = time.monotonic()
