@@ -2,12 +2,44 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 import tempfile
 from pathlib import Path
 
 from .errors import SelfdataError
+
+# The system's passing trouble, not the file's: too many open files (in this process or the
+# whole system), no memory, a full disk or quota, a busy or stale network file.
+TRANSIENT_ERRNOS = frozenset(
+    {
+        errno.EMFILE,
+        errno.ENFILE,
+        errno.ENOMEM,
+        errno.ENOBUFS,
+        errno.EAGAIN,
+        errno.EINTR,
+        errno.EBUSY,
+        errno.ENOSPC,
+        errno.EDQUOT,
+        errno.ENOLCK,
+        errno.ETIMEDOUT,
+        errno.ESTALE,
+    }
+)
+
+
+def transient(err: BaseException) -> OSError | None:
+    """The OSError of passing trouble behind `err` (itself or an error it came from), if any."""
+    seen: BaseException | None = err
+    for _ in range(8):  # a chain of causes is short; a cycle must not hang
+        if seen is None:
+            return None
+        if isinstance(seen, OSError) and seen.errno in TRANSIENT_ERRNOS:
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None
 
 
 class InsecurePermissions(SelfdataError):

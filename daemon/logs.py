@@ -9,6 +9,8 @@ from typing import Any
 
 import orjson
 
+from .filenames import utf8
+
 _STANDARD = set(vars(logging.makeLogRecord({})).keys()) | {"message", "asctime"}
 
 
@@ -25,7 +27,11 @@ class JsonFormatter(logging.Formatter):
                 out[key] = value
         if record.exc_info:
             out["error"] = self.formatException(record.exc_info)
-        return orjson.dumps(out, default=str).decode()
+        try:
+            return orjson.dumps(out, default=str).decode()
+        except TypeError:  # a string orjson refuses: a file name's bytes that are not UTF-8
+            clean = {k: utf8(v) if isinstance(v, str) else v for k, v in out.items()}
+            return orjson.dumps(clean, default=lambda v: utf8(str(v))).decode()
 
 
 def configure(level: str = "info", *, json_lines: bool | None = None) -> None:

@@ -149,10 +149,11 @@ class Daemon:
         self.home = home
         self.env = env
         self.proc: subprocess.Popen[str] | None = None
+        self.prefix: list[str] = []  # a command the daemon runs under (setpriv, say)
 
     def start(self, wait: bool = True) -> Daemon:
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "daemon", "run"],
+            [*self.prefix, sys.executable, "-m", "daemon", "run"],
             cwd=ROOT,
             env=self.env,
             stdout=subprocess.PIPE,

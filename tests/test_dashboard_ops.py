@@ -92,7 +92,7 @@ async def test_inbox_listing_gives_each_failed_file_its_reason_whatever_its_name
     (inbox / ".hidden.part").write_text("")
     listing = await dispatch.run(svc, "inbox.files", {})
     assert listing["failed_files"][0]["reason"] == "no importer recognises this file"
-    assert listing["failed_files"][0]["file"] == "failed/relev\ufffd.ofx"
+    assert listing["failed_files"][0]["file"] == "failed/relev\\xe9.ofx"
     assert [f["file"] for f in listing["waiting_files"]] == ["waiting.csv"]
 
 

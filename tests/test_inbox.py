@@ -204,7 +204,14 @@ def test_a_bad_file_moves_to_failed_with_the_reason(start: Callable[..., Inbox],
     assert (root / "failed" / "my-bank" / "bad.sdl.error.txt").stat().st_mode & 0o777 == 0o600
     time.sleep(SETTLE * 3)
     assert moved.exists()  # failed/ is not watched: no second attempt
-    assert summary(root, True) == {"path": str(root), "watched": True, "exists": True, "waiting": 0, "failed": 1}
+    assert summary(root, True) == {
+        "path": str(root),
+        "watched": True,
+        "exists": True,
+        "waiting": 0,
+        "failed": 1,
+        "problem": None,
+    }
 
 
 def test_the_summary_counts_waiting_and_failed_files(root: Path) -> None:
@@ -214,7 +221,14 @@ def test_the_summary_counts_waiting_and_failed_files(root: Path) -> None:
     for name in ("a.ofx", "my-bank/b.csv", "c.ofx.part", ".hidden", "failed/d.xml", "failed/my-bank/e.csv"):
         (root / name).write_text("x")
     (root / "failed" / "d.xml.error.txt").write_text("why")
-    assert summary(root, False) == {"path": str(root), "watched": False, "exists": True, "waiting": 2, "failed": 2}
+    assert summary(root, False) == {
+        "path": str(root),
+        "watched": False,
+        "exists": True,
+        "waiting": 2,
+        "failed": 2,
+        "problem": None,
+    }
 
 
 def test_an_inbox_shared_with_a_group_keeps_failed_files_readable_by_it(

@@ -178,7 +178,9 @@ def status(ctx: click.Context, as_json: bool) -> None:
 
 
 def _inbox_state(inbox: dict[str, Any], running: bool) -> str:
-    if inbox["watched"]:
+    if inbox.get("problem"):
+        state = ("watched, but " if inbox["watched"] else "NOT watched: ") + str(inbox["problem"])
+    elif inbox["watched"]:
         state = "watched"
     elif running:
         state = "NOT watched: the daemon's log says why"

@@ -146,14 +146,15 @@ async def inbox_files(services: Services, params: NoParams, emit: Emit) -> Resul
     """The inbox's waiting files, and its failed ones with the reason each failed."""
     from .. import inbox  # loads watchdog, which most commands never need
 
+    watched, problem = services.inbox.health() if services.inbox is not None else (False, None)
     return {
-        **await asyncio.to_thread(inbox.summary, services.config.inbox_dir, services.inbox is not None),
+        **await asyncio.to_thread(inbox.summary, services.config.inbox_dir, watched, problem),
         **await asyncio.to_thread(_inbox_listing, services.config.inbox_dir),
     }
 
 
 def _inbox_listing(root: Path, limit: int = 50) -> dict[str, Any]:
-    from .. import inbox
+    from .. import filenames, inbox
 
     root = root.absolute()
     waiting: list[dict[str, Any]] = []
@@ -166,11 +167,11 @@ def _inbox_listing(root: Path, limit: int = 50) -> dict[str, Any]:
         in_failed = folder == root / inbox.FAILED or root / inbox.FAILED in folder.parents
         for name in sorted(files):
             path = folder / name
-            shown = os.fsencode(path.relative_to(root)).decode("utf-8", "replace")  # names are bytes
+            shown = filenames.shown(path.relative_to(root))  # names are bytes
             if in_failed and not name.startswith(".") and not name.endswith(".error.txt"):
                 note = path.with_name(name + ".error.txt")
                 try:
-                    reason = note.read_text(errors="replace").strip().splitlines()[0][:300]
+                    reason = filenames.printable(note.read_text(errors="replace").strip().splitlines()[0][:300])
                 except (OSError, IndexError):
                     reason = "no reason recorded"
                 try:

@@ -6,6 +6,7 @@ import asyncio
 from typing import Any
 
 from .. import __version__
+from ..inbox import summary
 from ..services import Services
 from ..sources import SourceStore
 from ..status import vault_status
@@ -39,10 +40,9 @@ async def status(services: Services, params: NoParams, emit: Emit) -> Result:
     if services.scheduler is not None:
         report["scheduler"] = services.scheduler.describe()
     report["notifications"] = _recent_notifications(services)
-    from ..inbox import summary  # not at import: it loads watchdog, which the CLI rarely needs
-
+    watched, problem = services.inbox.health() if services.inbox is not None else (False, None)
     # A walk of the folder: off the daemon's loop.
-    report["inbox"] = await asyncio.to_thread(summary, services.config.inbox_dir, services.inbox is not None)
+    report["inbox"] = await asyncio.to_thread(summary, services.config.inbox_dir, watched, problem)
     return report
 
 

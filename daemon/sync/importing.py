@@ -17,6 +17,8 @@ from connectors.sdk.fields import parse_settings
 from connectors.sdk.pipeline import to_records
 
 from ..errors import SelfdataError
+from ..filenames import printable, shown
+from ..files import transient
 from ..plugins import Registry
 from ..sources import Source, SourceError, SourceStore
 from ..times import to_ms
@@ -43,6 +45,7 @@ class ImportResult:
     run: runs.Run
     records: int
     datasets: tuple[str, ...] = ()  # those the file's records and deletions went to
+    retry: str | None = None  # the system's passing trouble it failed for (too many open files...), if so
 
     @property
     def ok(self) -> bool:
@@ -62,10 +65,12 @@ def detect(registry: Registry, path: Path, fmt: str | None = None) -> type[Impor
     matches = [cls for cls in registry.importers.values() if _sniff(cls, head, path.name)]
     if not matches:
         known = "; ".join(f"{c.name} ({c.title})" for c in sorted(registry.importers.values(), key=lambda c: c.name))
-        raise UnknownFormat(f"{path.name}: no importer recognises this file. Formats known: {known or 'none'}")
+        raise UnknownFormat(f"{shown(path.name)}: no importer recognises this file. Formats known: {known or 'none'}")
     if len(matches) > 1:
         names = ", ".join(sorted(c.name for c in matches))
-        raise UnknownFormat(f"{path.name}: several importers recognise this file ({names}); choose with --format")
+        raise UnknownFormat(
+            f"{shown(path.name)}: several importers recognise this file ({names}); choose with --format"
+        )
     return matches[0]
 
 
@@ -107,6 +112,7 @@ def import_file(
     store = SourceStore(vault)
     src = import_source(store, importer_cls, source, values)
     run_id = runs.start(vault, src.name, "import")
+    name = shown(path.name)  # the run, the health and the logs take valid UTF-8 only
     staged = 0
     try:
         staged = _stage(vault, run_id, src, importer_cls(), path, progress)
@@ -114,16 +120,20 @@ def import_file(
     except (ConnectorError, OSError, UnicodeError, ValueError) as err:
         _discard(vault, run_id)
         message = str(err) if isinstance(err, ConnectorError) else f"{path.name}: {type(err).__name__}: {err}"
-        run = runs.finish(vault, run_id, "failed", BatchCounts(), 0, message, {"file": path.name})
+        message = printable(message, path.name)
+        run = runs.finish(vault, run_id, "failed", BatchCounts(), 0, message, {"file": name})
         if store.find(src.name) is None:  # erased meanwhile
             return ImportResult(path, importer_cls.name, src, run, staged)
-        store.set_health(src.name, "failing", message)
-        return ImportResult(path, importer_cls.name, store.get(src.name), run, staged)
+        trouble = transient(err)
+        retry = (trouble.strerror or str(trouble)) if trouble is not None else None
+        if retry is None:  # the system's trouble says nothing of the source
+            store.set_health(src.name, "failing", message)
+        return ImportResult(path, importer_cls.name, store.get(src.name), run, staged, retry=retry)
     except BaseException:
         _discard(vault, run_id)
-        runs.finish(vault, run_id, "failed", BatchCounts(), 0, "interrupted", {"file": path.name})
+        runs.finish(vault, run_id, "failed", BatchCounts(), 0, "interrupted", {"file": name})
         raise
-    run = runs.finish(vault, run_id, "ok", counts, deleted, None, {"file": path.name, "records": staged})
+    run = runs.finish(vault, run_id, "ok", counts, deleted, None, {"file": name, "records": staged})
     store.set_health(src.name, "ok", None, failures=0)
     return ImportResult(path, importer_cls.name, store.get(src.name), run, staged, touched)
 
