@@ -229,3 +229,11 @@ def test_passphrase_signs_in_and_wrong_ones_are_limited(site: tuple[Daemon, str]
     status, _, page, _ = stranger.request("POST", "/signin", form, stranger.origin())
     assert status == 429 and "Too many wrong passphrases" in page
     assert "sd_session" not in stranger.cookies
+
+
+def test_an_unknown_source_or_dataset_is_a_page_saying_so(site: tuple[Daemon, str]) -> None:
+    daemon, base = site
+    browser = signed_in(daemon, base)
+    for path, says in (("/sources/nobody", "nobody"), ("/data/bank.nothing", "bank.nothing")):
+        status, headers, page, _ = browser.request("GET", path)
+        assert status == 404 and headers["content-type"].startswith("text/html") and says in page, path

@@ -271,6 +271,8 @@ def test_a_home_user_does_everything_from_the_page(demo: Demo, tmp_path: Path) -
         page.get_by_role("link", name="Next page").click()
         expect(page.locator("table.records tbody tr").first).to_be_visible()
         shot("data", full_page=False)
+        page.goto(demo.base + "/data/energy.reading?from=yesterday")
+        expect(page.get_by_role("alert")).to_contain_text("is not a date")
 
         # Export everything, then erase the source added above.
         page.get_by_role("link", name="Export and erase").click()

@@ -18,6 +18,7 @@ from urllib.parse import quote, urlsplit
 
 from aiohttp import web
 
+from .. import __version__
 from ..services import Services
 from . import signin
 
@@ -90,6 +91,23 @@ def refuse(status: int, text: str) -> web.Response:
     return response
 
 
+def not_found(request: web.Request, message: str) -> web.Response:
+    from .render import render
+
+    session = request.get(SESSION)
+    body = render(
+        "error.html",
+        title="Not found",
+        message=message if message and not message.startswith("404") else "There is no such page.",
+        tz=None,
+        csrf=session.csrf if session else "",
+        flashes=[],
+        version=__version__,
+        path=request.path,
+    )
+    return web.Response(status=404, text=body, content_type="text/html")
+
+
 def page(*, change: bool = False, upload: bool = False) -> Callable[[Handler], Handler]:
     """Guard a dashboard handler: a session is needed; `change` handlers need the CSRF token too.
 
@@ -120,7 +138,10 @@ def page(*, change: bool = False, upload: bool = False) -> Callable[[Handler], H
                     return refuse(403, "the form's security token is missing or wrong: reload the page and try again")
             request[SESSION] = session
             request[SESSION_TOKEN] = token
-            response = await handler(request)
+            try:
+                response = await handler(request)
+            except web.HTTPNotFound as err:
+                response = not_found(request, err.text or "")
             if not response.prepared:
                 secure_headers(response)
             return response

@@ -811,6 +811,7 @@ async def dataset_page(request: web.Request) -> web.StreamResponse:
         raise web.HTTPNotFound(text=f"no dataset {name!r}")
     info = known[name]
     source = q.get("source", "") or None
+    start: str | None = None
     try:
         start = _day_bounds(q.get("from", ""), tz, end=False)
         end = _day_bounds(q.get("to", ""), tz, end=True)
