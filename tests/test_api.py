@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import aiohttp
 import orjson
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
@@ -368,11 +369,59 @@ async def test_access_log_aggregates_a_polling_app(api: Api) -> None:
 async def test_failed_logins_are_rate_limited(api: Api) -> None:
     for _ in range(10):
         assert (await api.get("/api/v1/datasets", "sd_wrong"))[0] == 401
-    async with api.client.get("/api/v1/datasets", headers=api.auth()) as r:
+    async with api.client.get("/api/v1/datasets", headers=api.auth("sd_wrong")) as r:
         assert r.status == 429 and int(r.headers["Retry-After"]) > 0
+        assert (await r.json())["error"]["code"] == "too_many_failures"
     # Without trusted proxies a forwarded address is the client's own word: not believed.
     other = {"X-Forwarded-For": "203.0.113.9"}
-    assert (await api.get("/api/v1/datasets", headers=other))[0] == 429
+    assert (await api.get("/api/v1/datasets", "sd_wrong", headers=other))[0] == 429
+
+
+async def _get_from(api: Api, address: str, token: str) -> int:
+    """A request from another loopback address: another client, as the API tells them apart."""
+    connector = aiohttp.TCPConnector(local_addr=(address, 0))
+    async with aiohttp.ClientSession(connector=connector) as session:
+        url = api.client.make_url("/api/v1/datasets")
+        async with session.get(url, headers={**api.auth(token), "Host": "localhost"}) as r:
+            return r.status
+
+
+async def test_a_client_hammering_a_revoked_token_slows_no_one_else(api: Api) -> None:
+    grant, revoked = api.grants.create_token("old dashboard", "show my heart rate", ["read:health.*"])
+    api.grants.revoke(grant.id)
+    other, other_bad = api.grants.create_token("other app", "show my heart rate", ["read:health.*"])
+    api.grants.revoke(other.id)
+    statuses = []
+    for _ in range(50):
+        statuses.append((await api.get("/api/v1/datasets", revoked))[0])
+        # The same address with a valid token is never held back.
+        assert (await api.get("/api/v1/datasets"))[0] == 200
+    assert statuses[:10] == [401] * 10 and set(statuses[10:]) == {429}
+    # Another app on the same address, whose own token was revoked, is told so, not made to wait.
+    assert (await api.get("/api/v1/datasets", other_bad))[0] == 401
+    # Another client (another address) is not slowed at all.
+    assert await _get_from(api, "127.0.0.2", revoked) == 401
+    assert await _get_from(api, "127.0.0.2", api.token) == 200
+
+
+async def test_a_client_guessing_tokens_waits_but_its_valid_token_does_not(api: Api) -> None:
+    guesses = [f"sd_guess{i:03d}" for i in range(21)]
+    assert [(await api.get("/api/v1/datasets", g))[0] for g in guesses] == [401] * 20 + [429]
+    assert (await api.get("/api/v1/datasets", "sd_guess999"))[0] == 429
+    assert (await api.get("/api/v1/datasets"))[0] == 200
+    assert await _get_from(api, "127.0.0.3", "sd_guess999") == 401
+
+
+def test_failed_logins_keep_bounded_memory() -> None:
+    from daemon.api import security
+
+    failures = security.FailedLogins()
+    for i in range(security.MAX_CLIENTS + 50):
+        failures.fail(f"10.0.{i // 256}.{i % 256}", failures.fingerprint("sd_x"))
+    for i in range(500):
+        failures.fail("10.9.9.9", failures.fingerprint(f"sd_{i}"))
+    assert len(failures._failures) <= security.MAX_CLIENTS
+    assert len(failures._failures["10.9.9.9"]) <= security.MAX_BAD_TOKENS
 
 
 async def test_behind_a_trusted_proxy_clients_are_limited_apart(vault: Vault, registry: Registry) -> None:
@@ -380,12 +429,14 @@ async def test_behind_a_trusted_proxy_clients_are_limited_apart(vault: Vault, re
         bad = {"X-Forwarded-For": "198.51.100.7"}
         for _ in range(10):
             assert (await api.get("/api/v1/datasets", "sd_wrong", headers=bad))[0] == 401
-        assert (await api.get("/api/v1/datasets", headers=bad))[0] == 429
+        assert (await api.get("/api/v1/datasets", "sd_wrong", headers=bad))[0] == 429
+        assert (await api.get("/api/v1/datasets", headers=bad))[0] == 200  # its valid token still works
         # Another client behind the same proxy, and one that puts the blocked address
-        # further left (where the proxy does not vouch for it), still get in.
-        assert (await api.get("/api/v1/datasets", headers={"X-Forwarded-For": "198.51.100.8"}))[0] == 200
+        # further left (where the proxy does not vouch for it), are not held back.
+        other = {"X-Forwarded-For": "198.51.100.8"}
+        assert (await api.get("/api/v1/datasets", "sd_wrong", headers=other))[0] == 401
         spoofed = {"X-Forwarded-For": "198.51.100.7, 198.51.100.8"}
-        assert (await api.get("/api/v1/datasets", headers=spoofed))[0] == 200
+        assert (await api.get("/api/v1/datasets", "sd_wrong", headers=spoofed))[0] == 401
 
 
 @pytest.mark.parametrize(

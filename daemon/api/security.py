@@ -3,10 +3,12 @@ security headers, tokens only in the Authorization header, limits on failed logi
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import logging
+import os
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
@@ -21,7 +23,9 @@ GRANT: web.RequestKey[Grant] = web.RequestKey("grant")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 FAILURE_WINDOW_S = 60.0
-MAX_FAILURES = 10
+MAX_FAILURES = 10  # tries of one bad token by one client a minute
+MAX_BAD_TOKENS = 20  # different bad tokens from one client a minute
+MAX_CLIENTS = 4096  # clients with recent failures kept in memory
 
 
 def host_allowed(host: str, extra: tuple[str, ...]) -> bool:
@@ -65,29 +69,58 @@ def client_address(remote: str | None, forwarded: list[str], trusted: tuple[Netw
 
 
 class FailedLogins:
-    """After MAX_FAILURES bad tokens in a minute from one client, it must wait. Clients are
-    told apart by address; behind a trusted proxy, by the address the proxy forwards."""
+    """Bad tokens, counted per client and per token it presents. A client that keeps sending
+    one bad token (an app whose token was revoked) is told to wait with that token; one that
+    tries many different tokens (guessing) is told to wait with any bad token. A valid token
+    is never held back, and one client's failures never delay another's. Clients are told
+    apart by address; behind a trusted proxy, by the address the proxy forwards. Tokens are
+    kept only as keyed hashes, and only so many, so a spray of tokens cannot fill memory."""
 
     def __init__(self, trusted_proxies: tuple[str, ...] = ()) -> None:
-        self._failures: dict[str, deque[float]] = {}
+        self._key = os.urandom(16)
+        # client -> fingerprint of a bad token -> times it failed, least recently failed first
+        self._failures: OrderedDict[str, OrderedDict[bytes, deque[float]]] = OrderedDict()
         self.trusted = tuple(ipaddress.ip_network(p, strict=False) for p in trusted_proxies)
 
     def client(self, request: web.Request) -> str:
         return client_address(request.remote, request.headers.getall("X-Forwarded-For", []), self.trusted)
 
-    def blocked_for(self, peer: str) -> float:
-        times = self._failures.get(peer)
-        if not times:
+    def fingerprint(self, presented: str) -> bytes:
+        return hashlib.blake2b(presented.encode(errors="replace"), key=self._key, digest_size=16).digest()
+
+    def blocked_for(self, client: str, fingerprint: bytes) -> float:
+        """Seconds this client must wait before this bad token is checked again (0: not blocked)."""
+        tokens = self._failures.get(client)
+        if not tokens:
             return 0.0
         now = time.monotonic()
-        while times and now - times[0] > FAILURE_WINDOW_S:
-            times.popleft()
-        if len(times) < MAX_FAILURES:
-            return 0.0
-        return FAILURE_WINDOW_S - (now - times[0])
+        for fp in [fp for fp, times in tokens.items() if now - times[-1] > FAILURE_WINDOW_S]:
+            del tokens[fp]
+        wait = 0.0
+        times = tokens.get(fingerprint)
+        if times is not None:
+            recent = [t for t in times if now - t <= FAILURE_WINDOW_S]
+            if len(recent) >= MAX_FAILURES:
+                wait = FAILURE_WINDOW_S - (now - recent[-MAX_FAILURES])
+        if fingerprint not in tokens and len(tokens) >= MAX_BAD_TOKENS:
+            # Guessing: a new bad token waits until the oldest of the last ones ages out.
+            wait = max(wait, FAILURE_WINDOW_S - (now - min(times[-1] for times in tokens.values())))
+        return max(0.0, wait)
 
-    def fail(self, peer: str) -> None:
-        self._failures.setdefault(peer, deque(maxlen=MAX_FAILURES * 2)).append(time.monotonic())
+    def fail(self, client: str, fingerprint: bytes) -> None:
+        tokens = self._failures.get(client)
+        if tokens is None:
+            tokens = self._failures[client] = OrderedDict()
+            if len(self._failures) > MAX_CLIENTS:
+                self._failures.popitem(last=False)
+        self._failures.move_to_end(client)
+        times = tokens.get(fingerprint)
+        if times is None:
+            times = tokens[fingerprint] = deque(maxlen=MAX_FAILURES)
+            if len(tokens) > MAX_BAD_TOKENS:
+                tokens.popitem(last=False)
+        tokens.move_to_end(fingerprint)
+        times.append(time.monotonic())
 
 
 def make_middleware(allowed_hosts: tuple[str, ...], grants: GrantStore) -> Middleware:
@@ -155,15 +188,6 @@ def prepare_headers(request: web.Request, response: web.StreamResponse) -> None:
 
 
 def authenticate(request: web.Request, grants: GrantStore, failures: FailedLogins) -> Grant:
-    peer = failures.client(request)
-    wait = failures.blocked_for(peer)
-    if wait > 0:
-        raise ApiError(
-            429,
-            "too_many_failures",
-            "too many bad tokens; wait before trying again",
-            {"Retry-After": str(int(wait) + 1)},
-        )
     header = request.headers.get("Authorization", "")
     if not header:
         raise ApiError(
@@ -175,7 +199,17 @@ def authenticate(request: web.Request, grants: GrantStore, failures: FailedLogin
     scheme, _, token = header.partition(" ")
     grant = grants.authenticate(token.strip()) if scheme.lower() == "bearer" else None
     if grant is None:
-        failures.fail(peer)
+        client, fingerprint = failures.client(request), failures.fingerprint(header)
+        wait = failures.blocked_for(client, fingerprint)
+        if wait > 0:
+            raise ApiError(
+                429,
+                "too_many_failures",
+                "the token is unknown, revoked or expired, and this client sent too many bad tokens: wait, or get "
+                "a new token",
+                {"Retry-After": str(int(wait) + 1)},
+            )
+        failures.fail(client, fingerprint)
         raise ApiError(
             401,
             "bad_token",
