@@ -3,6 +3,7 @@ security headers, tokens only in the Authorization header, limits on failed logi
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import ipaddress
 import logging
@@ -16,6 +17,7 @@ from aiohttp.typedefs import Middleware
 
 from ..grants import Grant, GrantStore
 from .errors import HTTP_CODES, ApiError, envelope
+from .listener import awaiting_client
 
 log = logging.getLogger("selfdata.api")
 # The grant of an authenticated request, set by the token check below.
@@ -26,6 +28,7 @@ FAILURE_WINDOW_S = 60.0
 MAX_FAILURES = 10  # tries of one bad token by one client a minute
 MAX_BAD_TOKENS = 20  # different bad tokens from one client a minute
 MAX_CLIENTS = 4096  # clients with recent failures kept in memory
+BODY_S = 30.0  # a declared body arrives within this
 
 
 def host_allowed(host: str, extra: tuple[str, ...]) -> bool:
@@ -138,9 +141,13 @@ def make_middleware(allowed_hosts: tuple[str, ...], grants: GrantStore) -> Middl
                 return _preflight(origin, grants)
             if "token" in request.query or "access_token" in request.query:
                 raise ApiError(400, "token_in_url", "tokens go in the Authorization header, never in a URL")
+            if request.can_read_body:
+                await _read_body(request)
             response = await handler(request)
         except ApiError as err:
             response = envelope(err.status, err.code, err.message, err.headers)
+            if err.status == 408:
+                response.force_close()
         except web.HTTPException as err:
             if err.status < 400:
                 raise
@@ -152,6 +159,18 @@ def make_middleware(allowed_hosts: tuple[str, ...], grants: GrantStore) -> Middl
         return response
 
     return defend
+
+
+async def _read_body(request: web.Request) -> None:
+    """A declared body must arrive within BODY_S; the handler's own read gets it from the cache."""
+    try:
+        with awaiting_client(request.transport):
+            async with asyncio.timeout(BODY_S):
+                await request.read()
+    except TimeoutError:
+        raise ApiError(408, "body_timeout", f"the request body did not arrive within {BODY_S:.0f} s") from None
+    except (ConnectionError, web.RequestPayloadError):
+        raise ApiError(400, "incomplete_body", "the request body was cut short") from None
 
 
 def _preflight(origin: str | None, grants: GrantStore) -> web.Response:
