@@ -23,7 +23,7 @@ from aiohttp import web
 from . import __version__, logs
 from .admin.server import SERVICES, admin_app, secure_socket
 from .api.app import UnsafeBind, api_app, check_bind
-from .api.listener import ConnectionGuard, GuardedSite, connection_cap, tcp_sockets, unix_socket
+from .api.listener import ConnectionGuard, GuardedSite, HttpLog, connection_cap, tcp_sockets, unix_socket
 from .errors import SelfdataError
 from .events import RunFinished, RunStarted
 from .inbox import GRACE_S as INBOX_GRACE_S
@@ -137,6 +137,7 @@ async def _start_api(services: Services) -> web.AppRunner:
         shutdown_timeout=2.0,
         keepalive_timeout=API_KEEPALIVE_S,
         lingering_time=API_LINGER_S,
+        logger=HttpLog(),
     )
     await runner.setup()
     guard = ConnectionGuard(connection_cap())

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import http.client
+import json
 import logging
 import os
 import re
@@ -29,7 +30,7 @@ from daemon.services import DaemonInfo, Services
 from daemon.vault import Vault
 from daemon.vault.keysources import Unlocked
 
-from .conftest import ROOT
+from .conftest import ROOT, Daemon
 
 HEALTH = b"GET /api/v1/health HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
 
@@ -250,3 +251,26 @@ def test_an_idle_flood_under_1024_descriptors_leaves_health_answering(env: dict[
     text = log.read_text()
     assert len(text) < 10_000 and "Traceback" not in text, text[:3000]
     assert text.count("its limit") == 1
+
+
+def test_malformed_requests_are_logged_in_one_line_that_does_not_echo_them(daemon: Daemon) -> None:
+    daemon.start()
+    port = int(daemon.json("status")["daemon"]["api_url"].rsplit(":", 1)[1])
+    for raw in (
+        b"GET /api/v1/health HTTP/1.1\r\nHost: localhost\r\nBad Header MARKER: x\r\n\r\n",
+        b"GET /api/v1/MARKER\x01 HTTP/1.1\r\nHost: localhost\r\n\r\n",
+        b"GET /api/v1/health HTTP/1.1\r\nHost: localhost\r\nContent-Length: MARKER\r\n\r\n",
+    ):
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+            sock.sendall(raw)
+            assert sock.recv(4096).startswith(b"HTTP/1.")
+    assert daemon.stop() == 0
+    assert daemon.proc is not None and daemon.proc.stderr is not None
+    log = daemon.proc.stderr.read()
+    lines = [json.loads(line) for line in log.splitlines()]  # one JSON object a line, nothing else
+    said = [line for line in lines if line["logger"] == "selfdata.api.http"]
+    # The first is said; the next ones within the minute are counted for the next such line.
+    assert [(s["level"], s["msg"]) for s in said] == [
+        ("warning", "refused a malformed HTTP request from 127.0.0.1: Invalid header token (HTTP 400)")
+    ]
+    assert "MARKER" not in log and "Traceback" not in log

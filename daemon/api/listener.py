@@ -14,7 +14,9 @@ refused accept. So the API is served from its own accept loop:
   or, when every one is busy, is answered 503 and closed;
 - running out of descriptors (EMFILE) pauses accepting for a second;
 
-each of the last two is logged once when it starts and once when it ends.
+each of the last two is logged once when it starts and once when it ends. What aiohttp
+itself logs about requests it cannot parse goes through `HttpLog`: one line, without the
+request's bytes.
 """
 
 from __future__ import annotations
@@ -22,14 +24,17 @@ from __future__ import annotations
 import asyncio
 import errno
 import logging
+import re
 import resource
 import socket
+import time
 from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 log = logging.getLogger("selfdata.api")
 
@@ -38,6 +43,7 @@ MAX_CONNECTIONS = 256
 RESERVED_FDS = 128  # kept for the vault, the inbox, connectors' requests, the admin socket
 ACCEPT_RETRY_S = 1.0
 ACCEPT_BATCH = 64
+MALFORMED_EVERY_S = 60.0  # at most one line this often about malformed requests
 _OUT_OF_RESOURCES = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
 
 
@@ -347,3 +353,39 @@ def unix_socket(path: str) -> socket.socket:
         sock.close()
         raise
     return sock
+
+
+class HttpLog(logging.LoggerAdapter[logging.Logger]):
+    """The logger aiohttp's server writes to. A request it cannot parse becomes one warning,
+    naming the client and the kind of fault but not echoing the request (aiohttp's own text
+    quotes it), at most one every MALFORMED_EVERY_S with a count of the others; anything
+    else is passed on as it is."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.getLogger("selfdata.api.http"), {})
+        self._quiet_until = 0.0
+        self._unsaid = 0
+
+    def log(self, level: int, msg: object, *args: Any, **kwargs: Any) -> None:
+        error = kwargs.get("exc_info")
+        if not isinstance(error, HttpProcessingError):
+            self.logger.log(level, msg, *args, **kwargs)
+            return
+        if level < logging.WARNING:
+            return  # aiohttp's debug lines (non-HTTP bytes on the port)
+        now = time.monotonic()
+        if now < self._quiet_until:
+            self._unsaid += 1
+            return
+        self._quiet_until = now + MALFORMED_EVERY_S
+        client = args[0] if args else "?"
+        kind = re.match(r"[A-Za-z][A-Za-z0-9 -]{0,60}", error.message.split("\n", 1)[0] if error.message else "")
+        more = f"; {self._unsaid} more since the last such line" if self._unsaid else ""
+        self._unsaid = 0
+        self.logger.warning(
+            "refused a malformed HTTP request from %s: %s (HTTP %s)%s",
+            client,
+            kind.group(0).strip() if kind else type(error).__name__,
+            error.code,
+            more,
+        )
