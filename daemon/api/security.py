@@ -8,6 +8,7 @@ import hashlib
 import ipaddress
 import logging
 import os
+import re
 import time
 from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable
@@ -31,21 +32,25 @@ MAX_CLIENTS = 4096  # clients with recent failures kept in memory
 BODY_S = 30.0  # a declared body arrives within this
 
 
+# What a browser sends: a name or IPv4 address, or an IPv6 address in brackets, then an
+# optional port of digits. Anything else (`localhost:80.evil.example`, `[::1].evil.example`)
+# is no host a browser could have resolved to this machine's loopback.
+_HOST = re.compile(r"(?:\[(?P<ip6>[0-9A-Fa-f:.]+)\]|(?P<name>[A-Za-z0-9_.-]+))(?::[0-9]{0,5})?")
+
+
 def host_allowed(host: str, extra: tuple[str, ...]) -> bool:
     """Loopback addresses, localhost, *.localhost, or a configured name (port ignored)."""
-    if not host:
+    match = _HOST.fullmatch(host)
+    if match is None:
         return False
-    if host.startswith("["):
-        name = host[1 : host.find("]")] if "]" in host else ""
-    else:
-        name = host.rsplit(":", 1)[0] if host.count(":") == 1 else host
-    name = name.lower().rstrip(".")
+    name = (match.group("ip6") or match.group("name")).lower().rstrip(".")
     if name == "localhost" or name.endswith(".localhost") or name in {h.lower().rstrip(".") for h in extra}:
         return True
     try:
-        return ipaddress.ip_address(name).is_loopback
+        address = ipaddress.ip_address(name)
     except ValueError:
         return False
+    return address.is_loopback and (address.version == 6) == (match.group("ip6") is not None)
 
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
