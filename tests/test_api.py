@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import ipaddress
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -329,6 +330,29 @@ async def test_apps_write_only_under_their_own_prefix(api: Api) -> None:
     bad = {"records": [{"key": "g2", "ts": "soon", "data": {}}]}
     async with api.client.post("/api/v1/datasets/app.budget.goals/records", json=bad, headers=api.auth(token)) as r:
         assert r.status == 400 and "records[0]" in (await r.json())["error"]["message"]
+
+
+@pytest.mark.parametrize("depth", [64, 65, 300, 500, 1000])
+async def test_deeply_nested_data_is_a_clear_400_and_stores_nothing(api: Api, depth: int) -> None:
+    _, token = api.grants.create_token("notes", "keeps notes", ["write:app.notes.*"])
+    data = '{"a":' * (depth - 1) + "[1]" + "}" * (depth - 1)  # `depth` levels: objects, then an array
+    body = '{"records": [{"key": "k", "ts": "2026-05-01T00:00:00Z", "data": ' + data + "}]}"
+    headers = {**api.auth(token), "Content-Type": "application/json"}
+    async with api.client.post("/api/v1/datasets/app.notes.items/records", data=body, headers=headers) as r:
+        answer = await r.json()
+    if depth <= 64:
+        assert r.status == 200 and answer["new"] == 1
+    else:
+        assert r.status == 400 and answer["error"]["message"] == "records[0]: 'data' is nested deeper than 64 levels"
+        stored = api.services.vault.conn.execute("SELECT count(*) FROM records WHERE source='app-notes'")
+        assert stored.fetchone()[0] == 0
+
+
+@pytest.mark.parametrize("position", [f"{10**30}:1", f"1:{10**30}", f"-{2**63 + 1}:1", f"{2**63}:{2**63}"])
+async def test_a_cursor_holding_a_huge_integer_is_a_clear_400(api: Api, position: str) -> None:
+    cursor = base64.urlsafe_b64encode(position.encode()).decode().rstrip("=")
+    status, body = await api.get(f"/api/v1/datasets/health.observation/records?cursor={cursor}")
+    assert status == 400 and body["error"]["code"] == "bad_cursor"
 
 
 async def test_events_stream_record_changes_and_resume(api: Api) -> None:
