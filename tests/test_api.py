@@ -536,3 +536,36 @@ async def test_openapi_describes_every_route(api: Api) -> None:
         assert route.method.lower() in spec["paths"][path], (route.method, path)
         for status in spec["paths"][path][route.method.lower()]["responses"]:
             assert status.isdigit()
+
+
+async def test_openapi_declares_the_limits_and_name_patterns_the_api_enforces(api: Api) -> None:
+    from daemon.grants import APP_RE
+    from daemon.vault.names import DATASET_RE, SOURCE_RE
+
+    async with api.client.get("/api/v1/openapi.json") as r:
+        spec = await r.json()
+    params = {
+        (path, p["name"]): p["schema"]
+        for path, item in spec["paths"].items()
+        for op in item.values()
+        for p in op.get("parameters", [])
+    }
+    records, changes = "/api/v1/datasets/{dataset}/records", "/api/v1/changes"
+    assert params[(records, "limit")]["minimum"] == 1
+    assert (params[(changes, "limit")]["minimum"], params[(changes, "limit")]["maximum"]) == (1, 10_000)
+    assert params[(records, "source")]["pattern"] == SOURCE_RE.pattern
+    assert params[(records, "dataset")]["pattern"] == params[(changes, "dataset")]["pattern"] == DATASET_RE.pattern
+    grant = spec["paths"]["/api/v1/grants"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    assert grant["properties"]["app"]["pattern"] == APP_RE.pattern
+    # What the spec declares is what the API does at the edges.
+    assert (await api.get("/api/v1/changes?limit=0"))[0] == 400
+    assert (await api.get("/api/v1/changes?limit=10000"))[0] == 200
+    assert (await api.get("/api/v1/datasets/health.observation/records?source=Bad_Name"))[0] == 400
+
+
+async def test_a_wrong_method_gets_405_with_allow(api: Api) -> None:
+    async with api.client.delete("/api/v1/datasets", headers=api.auth()) as r:
+        assert r.status == 405 and (await r.json())["error"]["code"] == "method_not_allowed"
+        assert "GET" in r.headers["Allow"]
+    async with api.client.put("/api/v1/datasets/health.observation/records", headers=api.auth()) as r:
+        assert r.status == 405 and {"GET", "POST"} <= {m.strip() for m in r.headers["Allow"].split(",")}

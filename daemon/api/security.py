@@ -156,7 +156,8 @@ def make_middleware(allowed_hosts: tuple[str, ...], grants: GrantStore) -> Middl
         except web.HTTPException as err:
             if err.status < 400:
                 raise
-            response = envelope(err.status, HTTP_CODES.get(err.status, "error"), err.reason)
+            allow = {"Allow": err.headers["Allow"]} if "Allow" in err.headers else None  # with a 405
+            response = envelope(err.status, HTTP_CODES.get(err.status, "error"), err.reason, allow)
         except Exception:
             log.exception("request %s %s failed", request.method, request.path)
             response = envelope(500, "internal", "internal error; the daemon's log has the details")
