@@ -143,7 +143,7 @@ async def test_past_the_cap_a_new_connection_replaces_one_waiting_for_its_client
             writer.write(stream)
         await asyncio.sleep(0.2)
         refused = await talk(address, HEALTH)
-        assert refused.startswith(b"HTTP/1.1 503") and b"Retry-After: 1" in refused
+        assert refused.startswith(b"HTTP/1.1 503") and b"Retry-After: 1" in refused and b"nosniff" in refused
         for _, writer in streams:
             writer.close()
         await asyncio.sleep(0.2)

@@ -51,7 +51,7 @@ def _answer(status: str, code: str, message: str, extra: str = "") -> bytes:
     body = f'{{"ok":false,"error":{{"code":"{code}","message":"{message}"}}}}'.encode()
     head = (
         f"HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n"
-        f"Connection: close\r\nCache-Control: no-store\r\n{extra}\r\n"
+        f"Connection: close\r\nCache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\n{extra}\r\n"
     )
     return head.encode() + body
 
