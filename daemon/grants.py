@@ -32,7 +32,7 @@ _CODE_ALPHABET = "BCDFGHJKLMNPQRSTVWXZ"
 _READ_RE = re.compile(r"^read:[a-z0-9_*][a-z0-9_.*]*$")
 _WRITE_RE = re.compile(r"^write:app\.([a-z][a-z0-9_]*)\.\*$")
 _ORIGIN_RE = re.compile(r"^https?://[a-z0-9.-]+(:[0-9]{1,5})?$")
-_APP_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._-]{0,63}$")
+APP_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._-]{0,63}$")
 
 
 class GrantError(SelfdataError, ValueError):
@@ -111,7 +111,7 @@ def check_scopes(scopes: list[str]) -> list[str]:
 
 
 def check_request(app: Any, purpose: Any, scopes: Any, origins: Any) -> tuple[str, str, list[str], list[str]]:
-    if not isinstance(app, str) or not _APP_RE.match(app):
+    if not isinstance(app, str) or not APP_RE.match(app):
         raise GrantError("'app' must be a name of 1 to 64 letters, digits, spaces, '.', '_' or '-'")
     if not isinstance(purpose, str) or not 3 <= len(purpose.strip()) <= 500:
         raise GrantError("'purpose' must say, in 3 to 500 characters, what the app does with the data")

@@ -23,6 +23,7 @@ from aiohttp import web
 from . import __version__, logs
 from .admin.server import SERVICES, admin_app, secure_socket
 from .api.app import UnsafeBind, api_app, check_bind
+from .api.listener import ConnectionGuard, GuardedSite, HttpLog, connection_cap, tcp_sockets, unix_socket
 from .errors import SelfdataError
 from .events import RunFinished, RunStarted
 from .inbox import GRACE_S as INBOX_GRACE_S
@@ -36,6 +37,8 @@ from .sync.scheduler import Scheduler
 
 log = logging.getLogger("selfdata.daemon")
 GRACE_S = 10.0
+API_KEEPALIVE_S = 15.0  # an idle API connection is closed after this
+API_LINGER_S = 2.0  # after an answer, the rest of an unread body is awaited this long
 
 
 class AlreadyRunning(SelfdataError):
@@ -128,22 +131,29 @@ def build_app(services: Services) -> web.Application:
 async def _start_api(services: Services) -> web.AppRunner:
     cfg = services.config
     check_bind(cfg.api_bind, cfg.api_unsafe_allow_remote_bind)
-    runner = web.AppRunner(api_app(services), access_log=None, shutdown_timeout=2.0)
+    runner = web.AppRunner(
+        api_app(services),
+        access_log=None,
+        shutdown_timeout=2.0,
+        keepalive_timeout=API_KEEPALIVE_S,
+        lingering_time=API_LINGER_S,
+        logger=HttpLog(),
+    )
     await runner.setup()
+    guard = ConnectionGuard(connection_cap())
     try:
-        site = web.TCPSite(runner, cfg.api_bind, cfg.api_port)
-        await site.start()
+        tcp = GuardedSite(runner, tcp_sockets(cfg.api_bind, cfg.api_port), guard)
+        await tcp.start()
         if cfg.api_unix_socket is not None:
             cfg.api_unix_socket.unlink(missing_ok=True)
-            await web.UnixSite(runner, str(cfg.api_unix_socket)).start()
-            os.chmod(cfg.api_unix_socket, 0o600)
+            sock = unix_socket(str(cfg.api_unix_socket))
+            os.chmod(cfg.api_unix_socket, 0o600)  # before it listens
+            await GuardedSite(runner, [sock], guard).start()
     except OSError:
         await runner.cleanup()
         raise
-    host, port = runner.addresses[0][:2]
-    shown = f"[{host}]" if ":" in host else host
     assert services.daemon is not None
-    services.daemon.api_url = f"http://{shown}:{port}"
+    services.daemon.api_url = tcp.name
     return runner
 
 

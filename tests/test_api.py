@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import ipaddress
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -10,6 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import aiohttp
 import orjson
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
@@ -107,6 +109,17 @@ async def test_health_needs_no_token_and_says_only_ok_and_version(api: Api) -> N
         ("evil.example:7350", False),
         ("", False),
         ("127.0.0.1.evil.example", False),
+        # Names no browser sends: a port that goes on into a domain, text after the brackets.
+        ("localhost:7350.evil.example", False),
+        ("127.0.0.1:7350.evil.example", False),
+        ("[::1].evil.example", False),
+        ("[::1]evil.example", False),
+        ("localhost:7350:80", False),
+        ("localhost evil.example", False),
+        ("[127.0.0.1]", False),
+        ("::1", False),
+        ("[::1]", True),
+        ("localhost:", True),
         ("localhost:7350", True),
         ("app.localhost", True),
         ("127.0.0.2:80", True),
@@ -319,6 +332,29 @@ async def test_apps_write_only_under_their_own_prefix(api: Api) -> None:
         assert r.status == 400 and "records[0]" in (await r.json())["error"]["message"]
 
 
+@pytest.mark.parametrize("depth", [64, 65, 300, 500, 1000])
+async def test_deeply_nested_data_is_a_clear_400_and_stores_nothing(api: Api, depth: int) -> None:
+    _, token = api.grants.create_token("notes", "keeps notes", ["write:app.notes.*"])
+    data = '{"a":' * (depth - 1) + "[1]" + "}" * (depth - 1)  # `depth` levels: objects, then an array
+    body = '{"records": [{"key": "k", "ts": "2026-05-01T00:00:00Z", "data": ' + data + "}]}"
+    headers = {**api.auth(token), "Content-Type": "application/json"}
+    async with api.client.post("/api/v1/datasets/app.notes.items/records", data=body, headers=headers) as r:
+        answer = await r.json()
+    if depth <= 64:
+        assert r.status == 200 and answer["new"] == 1
+    else:
+        assert r.status == 400 and answer["error"]["message"] == "records[0]: 'data' is nested deeper than 64 levels"
+        stored = api.services.vault.conn.execute("SELECT count(*) FROM records WHERE source='app-notes'")
+        assert stored.fetchone()[0] == 0
+
+
+@pytest.mark.parametrize("position", [f"{10**30}:1", f"1:{10**30}", f"-{2**63 + 1}:1", f"{2**63}:{2**63}"])
+async def test_a_cursor_holding_a_huge_integer_is_a_clear_400(api: Api, position: str) -> None:
+    cursor = base64.urlsafe_b64encode(position.encode()).decode().rstrip("=")
+    status, body = await api.get(f"/api/v1/datasets/health.observation/records?cursor={cursor}")
+    assert status == 400 and body["error"]["code"] == "bad_cursor"
+
+
 async def test_events_stream_record_changes_and_resume(api: Api) -> None:
     async with api.client.get("/api/v1/events", headers=api.auth()) as r:
         assert r.status == 200 and r.content_type == "text/event-stream"
@@ -368,11 +404,59 @@ async def test_access_log_aggregates_a_polling_app(api: Api) -> None:
 async def test_failed_logins_are_rate_limited(api: Api) -> None:
     for _ in range(10):
         assert (await api.get("/api/v1/datasets", "sd_wrong"))[0] == 401
-    async with api.client.get("/api/v1/datasets", headers=api.auth()) as r:
+    async with api.client.get("/api/v1/datasets", headers=api.auth("sd_wrong")) as r:
         assert r.status == 429 and int(r.headers["Retry-After"]) > 0
+        assert (await r.json())["error"]["code"] == "too_many_failures"
     # Without trusted proxies a forwarded address is the client's own word: not believed.
     other = {"X-Forwarded-For": "203.0.113.9"}
-    assert (await api.get("/api/v1/datasets", headers=other))[0] == 429
+    assert (await api.get("/api/v1/datasets", "sd_wrong", headers=other))[0] == 429
+
+
+async def _get_from(api: Api, address: str, token: str) -> int:
+    """A request from another loopback address: another client, as the API tells them apart."""
+    connector = aiohttp.TCPConnector(local_addr=(address, 0))
+    async with aiohttp.ClientSession(connector=connector) as session:
+        url = api.client.make_url("/api/v1/datasets")
+        async with session.get(url, headers={**api.auth(token), "Host": "localhost"}) as r:
+            return r.status
+
+
+async def test_a_client_hammering_a_revoked_token_slows_no_one_else(api: Api) -> None:
+    grant, revoked = api.grants.create_token("old dashboard", "show my heart rate", ["read:health.*"])
+    api.grants.revoke(grant.id)
+    other, other_bad = api.grants.create_token("other app", "show my heart rate", ["read:health.*"])
+    api.grants.revoke(other.id)
+    statuses = []
+    for _ in range(50):
+        statuses.append((await api.get("/api/v1/datasets", revoked))[0])
+        # The same address with a valid token is never held back.
+        assert (await api.get("/api/v1/datasets"))[0] == 200
+    assert statuses[:10] == [401] * 10 and set(statuses[10:]) == {429}
+    # Another app on the same address, whose own token was revoked, is told so, not made to wait.
+    assert (await api.get("/api/v1/datasets", other_bad))[0] == 401
+    # Another client (another address) is not slowed at all.
+    assert await _get_from(api, "127.0.0.2", revoked) == 401
+    assert await _get_from(api, "127.0.0.2", api.token) == 200
+
+
+async def test_a_client_guessing_tokens_waits_but_its_valid_token_does_not(api: Api) -> None:
+    guesses = [f"sd_guess{i:03d}" for i in range(21)]
+    assert [(await api.get("/api/v1/datasets", g))[0] for g in guesses] == [401] * 20 + [429]
+    assert (await api.get("/api/v1/datasets", "sd_guess999"))[0] == 429
+    assert (await api.get("/api/v1/datasets"))[0] == 200
+    assert await _get_from(api, "127.0.0.3", "sd_guess999") == 401
+
+
+def test_failed_logins_keep_bounded_memory() -> None:
+    from daemon.api import security
+
+    failures = security.FailedLogins()
+    for i in range(security.MAX_CLIENTS + 50):
+        failures.fail(f"10.0.{i // 256}.{i % 256}", failures.fingerprint("sd_x"))
+    for i in range(500):
+        failures.fail("10.9.9.9", failures.fingerprint(f"sd_{i}"))
+    assert len(failures._failures) <= security.MAX_CLIENTS
+    assert len(failures._failures["10.9.9.9"]) <= security.MAX_BAD_TOKENS
 
 
 async def test_behind_a_trusted_proxy_clients_are_limited_apart(vault: Vault, registry: Registry) -> None:
@@ -380,12 +464,14 @@ async def test_behind_a_trusted_proxy_clients_are_limited_apart(vault: Vault, re
         bad = {"X-Forwarded-For": "198.51.100.7"}
         for _ in range(10):
             assert (await api.get("/api/v1/datasets", "sd_wrong", headers=bad))[0] == 401
-        assert (await api.get("/api/v1/datasets", headers=bad))[0] == 429
+        assert (await api.get("/api/v1/datasets", "sd_wrong", headers=bad))[0] == 429
+        assert (await api.get("/api/v1/datasets", headers=bad))[0] == 200  # its valid token still works
         # Another client behind the same proxy, and one that puts the blocked address
-        # further left (where the proxy does not vouch for it), still get in.
-        assert (await api.get("/api/v1/datasets", headers={"X-Forwarded-For": "198.51.100.8"}))[0] == 200
+        # further left (where the proxy does not vouch for it), are not held back.
+        other = {"X-Forwarded-For": "198.51.100.8"}
+        assert (await api.get("/api/v1/datasets", "sd_wrong", headers=other))[0] == 401
         spoofed = {"X-Forwarded-For": "198.51.100.7, 198.51.100.8"}
-        assert (await api.get("/api/v1/datasets", headers=spoofed))[0] == 200
+        assert (await api.get("/api/v1/datasets", "sd_wrong", headers=spoofed))[0] == 401
 
 
 @pytest.mark.parametrize(
@@ -450,3 +536,36 @@ async def test_openapi_describes_every_route(api: Api) -> None:
         assert route.method.lower() in spec["paths"][path], (route.method, path)
         for status in spec["paths"][path][route.method.lower()]["responses"]:
             assert status.isdigit()
+
+
+async def test_openapi_declares_the_limits_and_name_patterns_the_api_enforces(api: Api) -> None:
+    from daemon.grants import APP_RE
+    from daemon.vault.names import DATASET_RE, SOURCE_RE
+
+    async with api.client.get("/api/v1/openapi.json") as r:
+        spec = await r.json()
+    params = {
+        (path, p["name"]): p["schema"]
+        for path, item in spec["paths"].items()
+        for op in item.values()
+        for p in op.get("parameters", [])
+    }
+    records, changes = "/api/v1/datasets/{dataset}/records", "/api/v1/changes"
+    assert params[(records, "limit")]["minimum"] == 1
+    assert (params[(changes, "limit")]["minimum"], params[(changes, "limit")]["maximum"]) == (1, 10_000)
+    assert params[(records, "source")]["pattern"] == SOURCE_RE.pattern
+    assert params[(records, "dataset")]["pattern"] == params[(changes, "dataset")]["pattern"] == DATASET_RE.pattern
+    grant = spec["paths"]["/api/v1/grants"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    assert grant["properties"]["app"]["pattern"] == APP_RE.pattern
+    # What the spec declares is what the API does at the edges.
+    assert (await api.get("/api/v1/changes?limit=0"))[0] == 400
+    assert (await api.get("/api/v1/changes?limit=10000"))[0] == 200
+    assert (await api.get("/api/v1/datasets/health.observation/records?source=Bad_Name"))[0] == 400
+
+
+async def test_a_wrong_method_gets_405_with_allow(api: Api) -> None:
+    async with api.client.delete("/api/v1/datasets", headers=api.auth()) as r:
+        assert r.status == 405 and (await r.json())["error"]["code"] == "method_not_allowed"
+        assert "GET" in r.headers["Allow"]
+    async with api.client.put("/api/v1/datasets/health.observation/records", headers=api.auth()) as r:
+        assert r.status == 405 and {"GET", "POST"} <= {m.strip() for m in r.headers["Allow"].split(",")}

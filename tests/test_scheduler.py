@@ -18,6 +18,7 @@ from daemon.sync import runs
 from daemon.sync.runner import Runner, RunnerSettings
 from daemon.sync.schedule import parse_schedule
 from daemon.sync.scheduler import Scheduler
+from daemon.times import iso, to_ms
 from daemon.vault import Vault
 from daemon.vault.keysources import Unlocked
 
@@ -224,3 +225,28 @@ async def test_housekeeping_applies_the_retention(vault: Vault, registry: Regist
     assert vault.conn.execute("SELECT count(*) FROM access_log").fetchone()[0] == 0
     scheduler.housekeeping(datetime.now(UTC) + timedelta(days=31))
     assert vault.conn.execute("SELECT count(*) FROM records").fetchone()[0] == 0
+
+
+@pytest.mark.parametrize("started", ["manual", "scheduled"])
+async def test_a_429_told_to_wait_an_hour_holds_off_the_next_run_however_the_run_started(
+    vault: Vault, registry: Registry, started: str
+) -> None:
+    from daemon.operations import dispatch
+
+    async with bank_api(pages=1, per_page=2) as api:
+        store = SourceStore(vault)
+        store.add("bank", "test-bank", "connector", {"url": api.url}, {"token": TOKEN}, schedule="every 5m")
+        api.fail(429, times=100, headers={"Retry-After": "3600"}, path_prefix="/tx")
+        svc = services_for(vault, registry)
+        start = datetime.now(UTC)
+        clock = FakeClock(start)
+        if started == "manual":  # `selfdata sync bank`, with the next slot five minutes away
+            store.update("bank", next_run=to_ms(start + timedelta(minutes=5)))
+            result = await dispatch.run(svc, "sync", {"name": "bank"})
+            assert result["run"]["status"] == "failed"
+        # The scheduler over the next 59 minutes: the vendor is not asked again.
+        await simulate(svc, clock, start + timedelta(minutes=59))
+        asked = api.count("/tx")
+        assert asked == 1, asked
+        nxt = store.get("bank").next_run
+        assert nxt is not None and nxt >= to_ms(start + timedelta(seconds=3600)), iso(nxt)

@@ -141,6 +141,14 @@ def test_system_unit_hardening(system: Unit) -> None:
     assert mebibytes(one(system, "Service", "MemoryHigh")) < mebibytes(one(system, "Service", "MemoryMax"))
 
 
+@pytest.mark.parametrize("unit", ["system", "user"])
+def test_units_give_the_api_its_whole_connection_cap(unit: str, request: pytest.FixtureRequest) -> None:
+    from daemon.api import listener
+
+    limit = int(one(request.getfixturevalue(unit), "Service", "LimitNOFILE"))
+    assert limit >= 2 * listener.MAX_CONNECTIONS + listener.RESERVED_FDS
+
+
 def test_user_unit_runs_with_the_users_own_files_and_key(user: Unit) -> None:
     assert one(user, "Service", "Type") == "notify"
     assert one(user, "Service", "ExecStart") == f"{USER_EXEC} run"

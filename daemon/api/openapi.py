@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from .. import __version__
+from ..grants import APP_RE
+from ..vault.names import DATASET_RE, SOURCE_RE
 
 ERROR = {"$ref": "#/components/schemas/Error"}
 
@@ -35,7 +37,7 @@ DATASET_PARAM = {
     "in": "path",
     "required": True,
     "description": "e.g. energy.reading",
-    "schema": {"type": "string", "pattern": r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*){1,4}$"},
+    "schema": {"type": "string", "pattern": DATASET_RE.pattern},
 }
 TIME = {"type": "string", "description": "ISO 8601 date-time with offset, or a date (midnight UTC)"}
 AUTH: list[dict[str, list[str]]] = [{"bearer": []}]
@@ -72,8 +74,8 @@ def spec() -> dict[str, Any]:
                                 "type": "object",
                                 "required": ["app", "purpose", "scopes"],
                                 "properties": {
-                                    "app": {"type": "string"},
-                                    "purpose": {"type": "string"},
+                                    "app": {"type": "string", "pattern": APP_RE.pattern},
+                                    "purpose": {"type": "string", "minLength": 3, "maxLength": 500},
                                     "scopes": {
                                         "type": "array",
                                         "items": {"type": "string"},
@@ -167,7 +169,7 @@ def spec() -> dict[str, Any]:
                     DATASET_PARAM,
                     _q("from", "Start, inclusive", TIME),
                     _q("to", "End, exclusive", TIME),
-                    _q("source", "Only this source", {"type": "string"}),
+                    _q("source", "Only this source", {"type": "string", "pattern": SOURCE_RE.pattern}),
                     _q("fields", "Comma-separated fields of data to return", {"type": "string"}),
                     _q(
                         "limit",
@@ -248,8 +250,12 @@ def spec() -> dict[str, Any]:
                 "security": AUTH,
                 "parameters": [
                     _q("since", "The last seq seen (0 for everything)", {"type": "integer", "minimum": 0}),
-                    _q("dataset", "Only this dataset", {"type": "string"}),
-                    _q("limit", "At most this many (1-10000, default 1000)", {"type": "integer"}),
+                    _q("dataset", "Only this dataset", {"type": "string", "pattern": DATASET_RE.pattern}),
+                    _q(
+                        "limit",
+                        "At most this many (1-10000, default 1000)",
+                        {"type": "integer", "minimum": 1, "maximum": 10_000},
+                    ),
                 ],
                 "responses": {
                     "200": _ok(

@@ -25,6 +25,7 @@ from .state import API, ApiState
 
 MAX_LIMIT = 1000
 MAX_WRITE = 1000
+MAX_DEPTH = 64  # levels of objects and arrays in an app's `data` (the vault's JSON encoder stops at 255)
 EXPORT_CHUNK = 2000
 HEARTBEAT_S = 15.0
 NDJSON = "application/x-ndjson"
@@ -112,6 +113,8 @@ def _record_query(request: web.Request, dataset: str) -> RecordQuery:
             after = decode_cursor(cursor)
         except CursorError as err:
             raise ApiError(400, "bad_cursor", str(err)) from None
+        if not all(-(2**63) <= n < 2**63 for n in after):  # past what SQLite's integers hold
+            raise ApiError(400, "bad_cursor", "the cursor is not one this server gave out")
     fields = None
     if "fields" in request.query:
         fields = [f for f in request.query["fields"].split(",") if f]
@@ -189,6 +192,8 @@ async def post_records(request: web.Request) -> web.Response:
             raise ApiError(400, "bad_records", f"records[{i}]: 'key' must be a non-empty string")
         if not isinstance(item.get("data"), dict):
             raise ApiError(400, "bad_records", f"records[{i}]: 'data' must be an object")
+        if _deeper_than(item["data"], MAX_DEPTH):
+            raise ApiError(400, "bad_records", f"records[{i}]: 'data' is nested deeper than {MAX_DEPTH} levels")
         ts_text = item.get("ts")
         try:
             ts = parse_instant(ts_text) if isinstance(ts_text, str) else None
@@ -202,6 +207,20 @@ async def post_records(request: web.Request) -> web.Response:
     if counts.new or counts.changed:
         services.events.publish(RecordsChanged(source, (dataset,), counts.new, counts.changed))
     return ok({"new": counts.new, "changed": counts.changed, "unchanged": counts.unchanged}, status=200)
+
+
+def _deeper_than(value: Any, limit: int) -> bool:
+    """Whether objects and arrays nest more than `limit` levels (the value itself is level 1)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else None
+        if children is None:
+            continue
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in children)
+    return False
 
 
 async def changes(request: web.Request) -> web.Response:

@@ -43,7 +43,7 @@ from ..events import (
 )
 from ..plugins import Registry
 from ..sources import Health, Source, SourceStore
-from ..times import to_ms
+from ..times import now_ms, to_ms
 from ..vault import BatchCounts, RecordIn, Vault
 from ..vault.records import prepare
 from . import runs
@@ -63,7 +63,7 @@ class RunnerSettings:
     timeout_s: float = 3600.0
     attempts: int = 3
     backoff_base_s: float = 5.0
-    max_wait_s: float = 900.0  # a longer Retry-After is left to the scheduler
+    max_wait_s: float = 900.0  # a longer Retry-After ends the run and holds off the next scheduled one
 
 
 @dataclass
@@ -268,7 +268,21 @@ class Runner:
             )
         )
         retry_after = error.retry_after if isinstance(error, Retryable) else None
+        if retry_after:
+            await asyncio.to_thread(self._not_before, name, retry_after)
         return RunResult(run, health, changed, attempts, waits or [], previous, retry_after)
+
+    def _not_before(self, name: str, retry_after: float) -> None:
+        """A vendor's Retry-After holds for the next scheduled run, whoever started this one:
+        a manual `selfdata sync` told to wait an hour moves the next run at least an hour on.
+        After its own runs the scheduler plans again, never sooner than the wait either."""
+        source = self.sources.get(name)
+        if source.schedule is None:  # manual: no next run to move
+            return
+        until = now_ms() + int(retry_after * 1000)
+        if source.next_run is None or source.next_run < until:
+            self.sources.update(name, next_run=until)
+            log.info("source %s: the vendor asked to wait %.0f s; no scheduled run before then", name, retry_after)
 
     async def _fetch(
         self, connector: Connector, source: Source, run_id: int, totals: BatchCounts, deleted: list[int]

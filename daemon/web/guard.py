@@ -148,6 +148,9 @@ def page(*, change: bool = False, upload: bool = False) -> Callable[[Handler], H
 
         guarded.__name__ = handler.__name__
         guarded.__doc__ = handler.__doc__
+        # An upload reads its own body, chunk by chunk: the API's whole-body read would hold it
+        # in memory and refuse it beyond the API's 1 MiB.
+        guarded.streams_body = upload  # type: ignore[attr-defined]
         return guarded
 
     return wrap
