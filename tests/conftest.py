@@ -13,12 +13,18 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
+from hypothesis import settings
 
 from daemon.cli import cli
 from daemon.paths import Paths, home_paths
 from daemon.vault import INSECURE_TEST_KDF, SlotSetup, Vault
 
 PASSPHRASE = "correct horse battery staple"
+
+# Speed is measured in bench/, never in tests: on a loaded 2-core CI machine an example can take
+# longer than hypothesis's default 200 ms deadline without anything being wrong.
+settings.register_profile("selfdata", deadline=None)
+settings.load_profile("selfdata")
 
 
 @pytest.fixture(autouse=True)
