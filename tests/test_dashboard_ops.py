@@ -101,3 +101,29 @@ async def test_records_per_local_day_in_a_zone_of_quarter_hours(vault: Vault) ->
     vault.writer.upsert([reading("a", "2026-05-01T18:14:00+00:00"), reading("b", "2026-05-01T18:15:00+00:00")])
     out = await dispatch.run(services(vault), "records.daily", {"dataset": "energy.reading", "zone": "Asia/Kathmandu"})
     assert out["days"] == [{"day": "2026-05-01", "count": 1}, {"day": "2026-05-02", "count": 1}]
+
+
+@pytest.mark.parametrize("day_by_day", [False, True])
+async def test_both_ways_of_counting_per_day_agree_with_the_records(
+    vault: Vault, monkeypatch: pytest.MonkeyPatch, day_by_day: bool
+) -> None:
+    from collections import Counter
+    from datetime import timedelta
+
+    from daemon.operations import dashboard
+
+    monkeypatch.setattr(dashboard, "DAY_BY_DAY_ABOVE", 0 if day_by_day else 10**9)
+    start = datetime(2026, 10, 20, tzinfo=ZoneInfo("UTC"))  # across the end of summer time in Paris
+    moments = [start + timedelta(minutes=37 * i) for i in range(600)]
+    vault.writer.upsert([reading(f"r{i}", m.isoformat()) for i, m in enumerate(moments)])
+    vault.writer.delete(source="meter", keys=[f"r{i}" for i in range(0, 600, 7)])
+    kept = [m for i, m in enumerate(moments) if i % 7]
+    svc = services(vault)
+    for window in ({}, {"start": "2026-10-24T00:00:00+00:00", "end": "2026-10-27T12:00:00+00:00"}):
+        out = await dispatch.run(svc, "records.daily", {"dataset": "energy.reading", "zone": "Europe/Paris", **window})
+        lo = datetime.fromisoformat(window["start"]) if window else None
+        hi = datetime.fromisoformat(window["end"]) if window else None
+        expected = Counter(
+            m.astimezone(PARIS).date().isoformat() for m in kept if (lo is None or m >= lo) and (hi is None or m < hi)
+        )
+        assert {d["day"]: d["count"] for d in out["days"]} == dict(expected), window
