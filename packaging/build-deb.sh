@@ -133,12 +133,10 @@ build_one() {
         >"$root/usr/lib/systemd/user/selfdata.service"
     chmod 0644 "$root/usr/lib/systemd/user/selfdata.service"
     ln -s /opt/selfdata/venv/bin/selfdata "$root/usr/bin/selfdata"
-    local doc
-    for doc in README.md docs/install.md docs/remote-access.md docs/configuration.md docs/security.md docs/cli.md \
-        docs/daemon.md docs/api.md; do
-        if [ -f "$ROOT/$doc" ]; then
-            install -m 0644 "$ROOT/$doc" "$root/usr/share/doc/selfdata/$(basename "$doc")"
-        fi
+    # Every doc, as the tree it is (messages name docs/inbox.md, docs/sources/energy.md, ...).
+    install -m 0644 "$ROOT/README.md" "$root/usr/share/doc/selfdata/README.md"
+    (cd "$ROOT/docs" && find . -type f \( -name '*.md' -o -name '*.png' \) | sort) | while read -r doc; do
+        install -D -m 0644 "$ROOT/docs/$doc" "$root/usr/share/doc/selfdata/${doc#./}"
     done
     install -m 0644 "$DEBIAN_DIR/copyright" "$root/usr/share/doc/selfdata/copyright"
 

@@ -177,8 +177,15 @@ def test_deb_installs_units_command_and_docs(deb: Path, tmp_path: Path) -> None:
     files = contents(deb)
     assert files["/usr/bin/selfdata"].startswith("lrwxrwxrwx")
     assert files["/usr/bin/selfdata"].endswith("-> /opt/selfdata/venv/bin/selfdata")
-    for doc in ("install.md", "remote-access.md", "copyright"):
+    for doc in ("install.md", "remote-access.md", "copyright", "README.md", "dashboard.md", "screenshots/home.png"):
         assert f"/usr/share/doc/selfdata/{doc}" in files
+    # Every doc a message or a doc names is there, sources/ included.
+    named = set()
+    for path in [*(ROOT / "daemon").rglob("*.py"), *(ROOT / "connectors").rglob("*.py"), *DOCS.rglob("*.md")]:
+        named |= set(re.findall(r"docs/((?:sources/)?[a-z0-9_-]+\.md)", path.read_text()))
+    named |= {str(p.relative_to(DOCS)) for p in DOCS.rglob("*.md")}
+    missing = sorted(d for d in named if f"/usr/share/doc/selfdata/{d}" not in files)
+    assert not missing, f"docs the package does not ship: {missing}"
     assert not any(p.startswith(("/opt", "/var", "/etc")) for p in files), "the venv and the state are made at install"
     run("dpkg-deb", "--extract", str(deb), str(tmp_path))
     system = (tmp_path / "usr/lib/systemd/system/selfdata.service").read_text()
