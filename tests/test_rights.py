@@ -19,7 +19,7 @@ from daemon.vault import INSECURE_TEST_KDF, MasterKeys, RecordIn, SlotSetup, Vau
 from daemon.vault import records as rec
 from daemon.vault.db import connect
 
-from .conftest import Cli
+from .conftest import Cli, Daemon
 
 MARKER = "ERASE-ME-7Q2"
 DAY = 86_400_000
@@ -237,3 +237,48 @@ def test_erasing_what_is_not_there_says_so(vault: Vault) -> None:
     with pytest.raises(EraseError, match="nothing to erase: no records of telecom.call"):
         erase(vault, dataset="telecom.call")
     assert vault.conn.execute("SELECT count(*) FROM erasures").fetchone()[0] == 0
+
+
+def _lines(folder: Path, n: int, prefix: str = "r") -> Path:
+    path = folder / f"{prefix}.jsonl"
+    path.write_text(
+        "".join(
+            json.dumps({"key": f"{prefix}{i}", "ts": f"2026-01-{1 + i:02d}T00:00+01:00", "data": {"quantity": "1.5"}})
+            + "\n"
+            for i in range(n)
+        )
+    )
+    return path
+
+
+def test_restore_puts_a_backup_back_and_keeps_the_replaced_vault(daemon: Daemon, tmp_path: Path) -> None:
+    home = daemon.home
+    daemon.cli("import-jsonl", str(_lines(tmp_path, 3)), "--source", "meter", "--dataset", "energy.reading")
+    backup = tmp_path / "backup"
+    daemon.cli("backup", str(backup))
+    daemon.cli("import-jsonl", str(_lines(tmp_path, 5, "later")), "--source", "meter", "--dataset", "energy.reading")
+    assert daemon.json("status")["datasets"][0]["records"] == 8
+    # Not a backup, or while a daemon runs: refused, nothing changed.
+    assert "is not a selfdata backup" in daemon.cli("restore", str(tmp_path), "--yes", ok=False).stderr
+    daemon.start()
+    refused = daemon.cli("restore", str(backup), "--yes", ok=False)
+    assert refused.returncode == 1 and "a selfdata daemon is running" in refused.stderr
+    daemon.stop()
+    out = daemon.cli("restore", str(backup), "--yes").stdout
+    assert "Restored 3 records" in out
+    assert daemon.json("status")["datasets"][0]["records"] == 3
+    [aside] = [p for p in home.iterdir() if p.name.startswith("vault.replaced-")]
+    assert (aside / "vault.db").is_file() and (aside / "keyslots.json").is_file()
+    assert not any(p.name.startswith(".restore-") for p in home.iterdir())
+
+
+def test_restore_refuses_a_backup_this_machine_cannot_open(daemon: Daemon, tmp_path: Path) -> None:
+    backup = tmp_path / "backup"
+    daemon.cli("backup", str(backup))
+    before = (daemon.home / "vault" / "vault.db").read_bytes()
+    (backup / "vault" / "keyslots.json").write_text(
+        (backup / "vault" / "keyslots.json").read_text().replace('"machine"', '"nothing"')
+    )
+    refused = daemon.cli("restore", str(backup), "--yes", ok=False)
+    assert refused.returncode == 1 and "nothing was changed" in refused.stderr
+    assert (daemon.home / "vault" / "vault.db").read_bytes() == before

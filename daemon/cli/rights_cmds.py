@@ -132,4 +132,27 @@ def backup(ctx: click.Context, out: Path) -> None:
     """Copy the encrypted vault and its key slots to the new folder OUT, safely while the daemon runs."""
     r = invoke(ctx, ops.backup, ops.Backup(str(out.absolute())))
     click.echo(f"Backed up {r['records']:,} records ({render.human_bytes(r['size_bytes'])}, still encrypted) to {out}.")
-    click.echo("It opens with the same passphrase, key file or recovery key. Restoring: docs/install.md.")
+    click.echo(f"It opens with the same passphrase, key file or recovery key. Restore it with: selfdata restore {out}")
+
+
+@cli.command()
+@click.argument("backup", type=click.Path(file_okay=False, exists=True, path_type=Path))
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.pass_context
+def restore(ctx: click.Context, backup: Path, yes: bool) -> None:
+    """Put the backup BACKUP (a folder `selfdata backup` wrote) back as the vault; the replaced vault is kept aside."""
+    from ..rights.restore import backup_folder
+    from ..rights.restore import restore as do_restore
+    from .base import session
+
+    s = session(ctx)
+    backup_folder(backup)  # not a backup: said before asking anything
+    if not yes:
+        click.confirm(
+            f"Replace the vault in {s.paths.vault_dir} with the backup in {backup}? (the current one is kept aside)",
+            abort=True,
+        )
+    r = do_restore(s, backup)
+    click.echo(f"Restored {r.records:,} records into {r.vault_dir}.")
+    if r.replaced:
+        click.echo(f"The vault it replaced is kept in {r.replaced}; remove it once all is well.")
