@@ -115,6 +115,11 @@ def test_sqlite_export_opens_with_sqlite_utils(vault: Vault, tmp_path: Path) -> 
     assert manifest["filter"] == {"dataset": None, "source": "bank"}
     first = next(db.query("SELECT * FROM bank_transaction ORDER BY ts_ms LIMIT 1"))
     assert first["amount"] == "-0.50" and first["ts"] == "2026-01-01T00:00:00.000Z"
+    # Amounts sort as numbers through their REAL twin; the exact text stays.
+    assert db["bank_transaction"].columns_dict["amount_value"] is float
+    by_value = [r["amount"] for r in db.query("SELECT amount FROM bank_transaction ORDER BY amount_value")]
+    assert by_value == sorted(by_value, key=float)
+    assert by_value != sorted(by_value)  # as text they would sort otherwise
 
 
 def test_encrypted_export_round_trip_and_failures(vault: Vault, tmp_path: Path) -> None:

@@ -18,7 +18,7 @@ from typing import Any
 import orjson
 
 from connectors.sdk import datasets as schemas
-from connectors.sdk.schema import AnyJson, ListOf, Nested
+from connectors.sdk.schema import AnyJson, DecimalText, Integer, Kind, ListOf, Nested
 
 from .. import __version__
 from ..errors import SelfdataError
@@ -114,6 +114,34 @@ def columns_of(dataset: str) -> list[tuple[str, Getter]]:
             out.append((name, _plain(name)))
     out.append(("extra", _extra(set(shape.fields()))))
     return out
+
+
+def kinds_of(dataset: str) -> dict[str, Kind]:
+    """The schema's kind of each flat column `columns_of` gives (nested fields by dotted name)."""
+    shape = schemas.schema_of(dataset)
+    out: dict[str, Kind] = {}
+    if shape is None:
+        return out
+    for name, kind in shape.fields().items():
+        if isinstance(kind, Nested):
+            out.update({f"{name}.{sub}": k for sub, k in kind.shape.fields().items()})
+        else:
+            out[name] = kind
+    return out
+
+
+def _number(text: Any) -> float | None:
+    """A decimal's value as a REAL, for sorting and charts only: the exact text stays beside it."""
+    if text is None:
+        return None
+    try:
+        return float(str(text))
+    except ValueError:
+        return None
+
+
+def _valued(get: Getter) -> Getter:
+    return lambda d: _number(get(d))
 
 
 def _manifest(
@@ -266,12 +294,19 @@ def _sqlite(
     plain.execute("PRAGMA synchronous = OFF")
     db = sqlite_utils.Database(plain)
     for ds in counts:
-        cols = columns_of(ds)
+        kinds = kinds_of(ds)
+        # Exact decimals stay text; each also gets a REAL `<name>_value` that sorts and sums as a
+        # number in sqlite3 or Datasette. Whole numbers are INTEGER.
+        cols: list[tuple[str, Getter]] = []
+        types: dict[str, type] = {}
+        for c, get in columns_of(ds):
+            cols.append((c, get))
+            types[c] = int if isinstance(kinds.get(c), Integer) else str
+            if isinstance(kinds.get(c), DecimalText):
+                cols.append((f"{c}_value", _valued(get)))
+                types[f"{c}_value"] = float
         table = db.table(table_name(ds))
-        table.create(
-            {"source": str, "key": str, "ts": str, "ts_ms": int, **{c: str for c, _ in cols}},
-            pk=("source", "key"),
-        )
+        table.create({"source": str, "key": str, "ts": str, "ts_ms": int, **types}, pk=("source", "key"))
         names = ", ".join(f'"{c}"' for c in [*FLAT_FIELDS, "ts_ms", *(c for c, _ in cols)])
         sql = f'INSERT INTO "{table_name(ds)}" ({names}) VALUES ({", ".join("?" * (4 + len(cols)))})'
         batch: list[tuple[Any, ...]] = []
