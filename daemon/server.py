@@ -28,6 +28,7 @@ from .events import RunFinished, RunStarted
 from .inbox import GRACE_S as INBOX_GRACE_S
 from .inbox import daemon_inbox
 from .notify import Notifier
+from .ports import PortInUse, check_free, in_use_message
 from .sdnotify import SdNotify
 from .services import DaemonInfo, Services, open_services
 from .session import Session
@@ -127,7 +128,6 @@ def build_app(services: Services) -> web.Application:
 
 async def _start_api(services: Services) -> web.AppRunner:
     cfg = services.config
-    check_bind(cfg.api_bind, cfg.api_unsafe_allow_remote_bind)
     runner = web.AppRunner(api_app(services), access_log=None, shutdown_timeout=2.0)
     await runner.setup()
     try:
@@ -189,11 +189,23 @@ async def _report_status(services: Services, sd: SdNotify) -> None:
         services.events.unsubscribe(queue)
 
 
+def _api_failed(reason: object) -> int:
+    log.error("%s", reason)
+    print(f"error: {reason}", file=sys.stderr)
+    return 1
+
+
 async def run_services(services: Services, stop: asyncio.Event, ready: Callable[[], None] | None = None) -> int:
     """The daemon's parts around an open vault, until `stop` is set (`selfdata run`, the demo)."""
     loop = asyncio.get_running_loop()
     services.events.bind(loop)
     services.daemon = DaemonInfo()
+    cfg = services.config
+    try:  # before the inbox or the scheduler start: a taken port stops the daemon with nothing done
+        check_bind(cfg.api_bind, cfg.api_unsafe_allow_remote_bind)
+        check_free(cfg.api_bind, cfg.api_port, services.paths.config_file)
+    except (UnsafeBind, PortInUse) as err:
+        return _api_failed(err if isinstance(err, PortInUse) else f"the API cannot start: {err}")
     sd = SdNotify()
     interrupted = await asyncio.to_thread(runs.close_interrupted, services.vault)
     if interrupted:
@@ -211,12 +223,10 @@ async def run_services(services: Services, stop: asyncio.Event, ready: Callable[
     secure_socket(sock, services.paths.system)
     try:
         api_runner = await _start_api(services)
-    except (UnsafeBind, OSError) as err:
-        log.error("the API cannot start: %s", err)
-        print(f"error: the API cannot start: {err}", file=sys.stderr)
+    except OSError as err:  # taken between the check and the bind
         await runner.cleanup()
         sock.unlink(missing_ok=True)
-        return 1
+        return _api_failed(in_use_message(cfg.api_bind, cfg.api_port, services.paths.config_file, err))
     watchdog = asyncio.create_task(sd.watchdog(), name="watchdog")
     status = asyncio.create_task(_report_status(services, sd), name="sd-status")
     # Everything loaded so far lives as long as the daemon: keep the collector off it, and
