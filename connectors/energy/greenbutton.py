@@ -102,6 +102,14 @@ def _parse(path: Path, reader: FeedReader) -> Iterator[Record]:
         raise ImportFailed(f"{path.name}: refused: {err} (Green Button files have no DTD or entities)") from None
     except OSError as err:
         raise ImportFailed(f"{path.name}: cannot read: {err}") from None
+    except LookupError as err:
+        if type(err) is not LookupError:  # a KeyError here is selfdata's own fault
+            raise
+        name = str(err).rpartition(": ")[2]  # expat: an encoding Python does not know
+        raise ImportFailed(
+            f"{path.name}: the XML declaration names the encoding {name!r}, which is not a known one "
+            "(Green Button files are UTF-8)"
+        ) from None
     yield from reader.out
     reader.out = []
 

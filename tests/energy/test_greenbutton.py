@@ -30,6 +30,8 @@ from connectors.testing.generators.greenbutton import (
 from connectors.testing.harness import import_file, read_file
 from connectors.testing.memory import MemoryStore
 
+from ..conftest import Cli
+
 SAMPLES = Path("/work/shared/samples/energy")
 EPOCH_2026 = 1_767_225_600  # 2026-01-01T00:00:00Z
 
@@ -326,6 +328,18 @@ def test_entity_expansion_is_refused(tmp_path: Path) -> None:
     )
     with pytest.raises(ImportFailed, match="laughs.xml: refused"):
         records(path)
+
+
+def test_an_unknown_declared_encoding_is_a_clear_error(initialised: Path, run: Cli, tmp_path: Path) -> None:
+    path = one_channel(tmp_path, count=2)
+    path.write_text(path.read_text().replace('encoding="UTF-8"', 'encoding="U-F-8"', 1))
+    said = "feed.xml: the XML declaration names the encoding 'U-F-8', which is not a known one"
+    with pytest.raises(ImportFailed, match=said):
+        records(path)
+    result = run("import", str(path), ok=False)
+    print(result.output)
+    assert result.exit_code == 1 and said in result.output
+    assert "Traceback" not in result.output and "LookupError" not in result.output
 
 
 def test_unknown_uom_code(tmp_path: Path) -> None:
