@@ -203,6 +203,12 @@ class SourceStore:
             "UPDATE sources SET state=?, updated_at=? WHERE name=?", (orjson.dumps(state).decode(), now_ms(), name)
         )
 
+    @staticmethod
+    def save_settings(conn: Connection, name: str, settings: dict[str, Any]) -> None:
+        """Inside the transaction that publishes the records read with them (an import)."""
+        text = orjson.dumps(settings).decode()
+        conn.execute("UPDATE sources SET settings=?, updated_at=? WHERE name=?", (text, now_ms(), name))
+
     def remove(self, name: str) -> None:
         """Forget the source and its credentials; its records stay (erase removes those)."""
         self.get(name)

@@ -111,3 +111,34 @@ def test_renormalize_remaps_from_raw(
     assert run.status == "ok" and run.changed == 10
     assert {r.data.get("category") for r in rec.iter_records(vault.conn, "bank.transaction")} == {"imported"}
     assert renormalize(vault, registry, "sd-lines").unchanged == 10
+
+
+def test_a_failed_import_changes_no_setting_and_a_new_currency_goes_to_a_new_source(
+    initialised: Path, run: Cli, tmp_path: Path
+) -> None:
+    from connectors.testing.generators.bank_csv import write_continental, write_midata
+
+    midata, german = tmp_path / "midata.csv", tmp_path / "de.csv"
+    write_midata(midata)
+    write_continental(german)
+    first = run("import", str(midata)).output
+    assert "into bank-csv: 107 new" in first
+    shared = run("import", str(german), "--format", "bank-csv", "--set", "currency=EUR", ok=False)
+    print(shared.output)
+    assert shared.exit_code == 1
+    assert (
+        "source 'bank-csv' already holds 107 records read with currency unset; changing currency could bring the "
+        "same records in again beside them. Import into a source of its own: --source NAME" in shared.output
+    )
+    named = run(
+        "import", str(german), "--format", "bank-csv", "--set", "currency=EUR", "--source", "bank-csv", ok=False
+    )
+    assert named.exit_code == 1 and "Nothing from this file was stored" in named.output
+    assert "currency" not in json.loads(run("source", "show", "bank-csv", "--json").output)["settings"]
+    new = run("import", str(german), "--format", "bank-csv", "--set", "currency=EUR", "--source", "de", ok=False)
+    assert new.exit_code == 1 and "de" not in [s["name"] for s in json.loads(run("source", "list", "--json").output)]
+    again = run("import", str(midata)).output
+    assert "0 new, 0 changed, 107 unchanged" in again
+    euro = run("import", str(midata), "--set", "currency=EUR", "--source", "uk-eur").output
+    assert "into uk-eur: 107 new" in euro
+    assert json.loads(run("source", "show", "uk-eur", "--json").output)["settings"]["currency"] == "EUR"
