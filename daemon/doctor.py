@@ -109,7 +109,10 @@ def source_checks(status: dict[str, Any]) -> list[Check]:
     out = []
     for src in status.get("sources", []):
         last = src.get("last_run")
-        when = f"last run {last['status']} at {last['started_at'][:16]}" if last else "never run"
+        what = "import" if src.get("kind") == "importer" else "run"
+        when = f"last {what} {last['status']} at {last['started_at'][:16]}" if last else "never run"
+        if last and last["status"] == "failed" and what == "import" and src["health"] == "ok":
+            when += f" (that file's fault, not the source's: selfdata runs {src['name']} says why)"
         if not src["enabled"]:
             out.append(Check(f"source {src['name']}", "ok", f"disabled; {when}"))
         elif src["health"] == "ok" and src.get("kind") == "connector" and not src.get("schedule"):

@@ -148,7 +148,7 @@ def import_file(
         if target.created:
             store.remove(src.name)
             return ImportResult(path, importer_cls.name, src, run, staged)
-        store.set_health(src.name, "failing", message)
+        # The file failed, not the source: its health stays, the run log and the answer say why.
         return ImportResult(path, importer_cls.name, store.get(src.name), run, staged)
     except BaseException:
         _discard(vault, run_id)
