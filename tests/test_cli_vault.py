@@ -201,3 +201,30 @@ def test_init_with_a_key_file_and_no_terminal_says_there_is_no_passphrase_slot(
     out = run("init", "--key-file", str(tmp_path / "m.key")).output
     assert "No passphrase slot" in out and "selfdata keys add-passphrase" in out
     assert "if you lose the key file" in out
+
+
+def test_mistyped_names_are_errors_that_list_the_known_ones(initialised: Path, run: Cli, tmp_path: Path) -> None:
+    f = tmp_path / "r.jsonl"
+    f.write_text(json.dumps({"key": "k", "ts": "2026-01-01T00:00:00Z", "data": {"amount": "-1.00"}}) + "\n")
+    run("import-jsonl", str(f), "--source", "my-bank", "--dataset", "bank.transaction")
+    cases = [
+        (["query", "bank.transactions"], "no dataset named 'bank.transactions'; datasets: "),
+        (["query", "bank.transaction", "--source", "octopus"], "no source named 'octopus'; sources: my-bank"),
+        (["runs", "my-bnak"], "no source named 'my-bnak'; sources: my-bank"),
+        (["export", "--format", "jsonl", "--source", "my-bnak", str(tmp_path / "out")], "no source named 'my-bnak'"),
+    ]
+    for args, said in cases:
+        result = run(*args, ok=False)
+        print(result.output)
+        assert result.exit_code == 1 and f"error: {said}" in result.output, result.output
+    assert "bank.transaction, " in run("query", "bank.transactions", ok=False).output  # the list names the real one
+    assert not (tmp_path / "out").exists()
+    # A dataset a connector declares has no records yet: an empty answer, not an error.
+    assert json.loads(run("query", "energy.reading", "--json").output)["records"] == []
+    for scope in ("read:bnak.*", "read:bank"):
+        made = run("token", "create", "--app", "a", "--purpose", "try it", "--scope", scope)
+        print(made.output)
+        assert f"warning: {scope} matches no dataset selfdata knows today" in made.output
+    assert "Did you mean read:bank.*?" in made.output
+    fine = run("token", "create", "--app", "a", "--purpose", "try it", "--scope", "read:bank.*").output
+    assert "warning" not in fine

@@ -122,6 +122,8 @@ def token_create(
     grant = invoke(ctx, ops.token_create, ops.CreateToken(app, purpose, scopes, _days(expires), origins))
     click.echo(grant["token"])
     click.echo(f"(grant {grant['id']}, expires {grant['expires_at'][:10]}; shown once)", err=True)
+    if grant.get("warning"):
+        click.secho(f"warning: {grant['warning']}", fg="yellow", err=True)
 
 
 @cli.command("access-log")
