@@ -228,3 +228,40 @@ def test_mistyped_names_are_errors_that_list_the_known_ones(initialised: Path, r
     assert "Did you mean read:bank.*?" in made.output
     fine = run("token", "create", "--app", "a", "--purpose", "try it", "--scope", "read:bank.*").output
     assert "warning" not in fine
+
+
+def test_times_are_shown_in_local_time_with_their_offset(
+    initialised: Path, run: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+) -> None:
+    import time
+
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    request.addfinalizer(time.tzset)  # after monkeypatch puts TZ back
+    f = tmp_path / "r.jsonl"
+    f.write_text(json.dumps({"key": "k", "ts": "2026-01-15T13:01:00Z", "data": {"amount": "-1.00"}}) + "\n")
+    run("import-jsonl", str(f), "--source", "my-bank", "--dataset", "bank.transaction")
+    from daemon.session import Session
+
+    vault, _ = Session.from_env().open()
+    with vault.writer.transaction() as conn:
+        conn.execute(
+            "INSERT INTO access_log (minute, grant_id, app, purpose, endpoint, dataset, requests, records)"
+            " VALUES (?, 'g_1', 'notebook', 'explore', '/records', 'bank.transaction', 1, 1)",
+            (1_768_482_060_000,),  # 2026-01-15T13:01:00Z
+        )
+        conn.execute(
+            "INSERT INTO runs (source, kind, started_at, ended_at, status) VALUES ('my-bank', 'sync', ?, ?, 'ok')",
+            (1_768_482_065_000, 1_768_482_066_000),
+        )
+    vault.close()
+    status = run("status").output
+    print(status)
+    assert "2026-01-15 08:01 -05:00" in status and "13:01" not in status
+    runs = run("runs").output
+    print(runs)
+    assert "2026-01-15 08:01:05 -05:00" in runs
+    log = run("access-log").output
+    print(log)
+    assert "2026-01-15 08:01 -05:00" in log
+    assert json.loads(run("access-log", "--json").output)[0]["minute"] == "2026-01-15T13:01:00.000Z"

@@ -121,7 +121,17 @@ def erasures(ctx: click.Context, as_json: bool) -> None:
     render.table(
         None,
         ["when", "source", "dataset", "records", "credentials", "files"],
-        [(r["at"][:19], r["source"] or "", r["dataset"] or "", r["records"], r["secrets"], r["files"]) for r in rows],
+        [
+            (
+                render.local(r["at"], "second"),
+                r["source"] or "",
+                r["dataset"] or "",
+                r["records"],
+                r["secrets"],
+                r["files"],
+            )
+            for r in rows
+        ],
     )
 
 

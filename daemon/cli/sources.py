@@ -171,8 +171,8 @@ def source_show(ctx: click.Context, name: str, as_json: bool) -> None:
         out.print(f"  warning: {doc['warning']}")
     for r in doc["runs"]:
         out.print(
-            f"  run {r['id']}: {r['kind']} {r['status']} at {r['started_at']} — {r['new']} new, "
-            f"{r['changed']} changed" + (f"; {r['error']}" if r["error"] else "")
+            f"  run {r['id']}: {r['kind']} {r['status']} at {render.local(r['started_at'], 'second')} — "
+            f"{r['new']} new, {r['changed']} changed" + (f"; {r['error']}" if r["error"] else "")
         )
 
 
@@ -309,7 +309,7 @@ def runs(ctx: click.Context, name: str | None, limit: int, as_json: bool) -> Non
                 r["id"],
                 r["source"],
                 r["kind"],
-                r["started_at"][:19],
+                render.local(r["started_at"], "second"),
                 r["status"],
                 r["new"],
                 r["changed"],

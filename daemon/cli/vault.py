@@ -30,7 +30,7 @@ def _next_run(src: dict[str, Any]) -> str:
         return "when a file comes"
     if not src["schedule"]:
         return "manual (selfdata sync)"
-    return str(src["next_run"] or "")[:16] if src["enabled"] else "disabled"
+    return render.local(src["next_run"]) if src["enabled"] else "disabled"
 
 
 def _on_terminal() -> bool:
@@ -154,7 +154,7 @@ def status(ctx: click.Context, as_json: bool) -> None:
         rows = []
         for src in report["sources"]:
             last = src["last_run"]
-            last_text = f"{last['status']} {last['started_at'][:16]}" if last else "never"
+            last_text = f"{last['status']} {render.local(last['started_at'])}" if last else "never"
             health = src["health"] + (f": {src['health_message']}" if src["health_message"] else "")
             rows.append(
                 (
@@ -173,7 +173,10 @@ def status(ctx: click.Context, as_json: bool) -> None:
     render.table(
         "Records",
         ["dataset", "source", "records", "first", "last"],
-        [(d["dataset"], d["source"], f"{d['records']:,}", d["first"], d["last"]) for d in report["datasets"]],
+        [
+            (d["dataset"], d["source"], f"{d['records']:,}", render.local(d["first"]), render.local(d["last"]))
+            for d in report["datasets"]
+        ],
     )
 
 
@@ -219,7 +222,7 @@ def keys_list(ctx: click.Context, as_json: bool) -> None:
         detail = s.get("kdf") or s.get("fingerprint") or ""
         if s.get("warning"):
             detail += f" ({s['warning']})"
-        rows.append((s["id"], s["kind"], s["label"], s["created_at"], detail))
+        rows.append((s["id"], s["kind"], s["label"], render.local(s["created_at"]), detail))
     render.table(None, ["id", "kind", "label", "created", "detail"], rows)
 
 
