@@ -172,8 +172,8 @@ def test_removing_the_last_slot_is_refused(home: Path, run: Cli, tmp_path: Path)
     machine = next(s for s in slots if s["kind"] == "machine")
     for s in slots:
         if s is not machine:
-            run("keys", "remove", s["id"])
-    last = run("keys", "remove", machine["id"], ok=False)
+            run("keys", "remove", s["id"], "--yes")
+    last = run("keys", "remove", machine["id"], "--yes", ok=False)
     assert last.exit_code == 1 and "last key slot" in last.output
 
 
@@ -265,3 +265,25 @@ def test_times_are_shown_in_local_time_with_their_offset(
     print(log)
     assert "2026-01-15 08:01 -05:00" in log
     assert json.loads(run("access-log", "--json").output)[0]["minute"] == "2026-01-15T13:01:00.000Z"
+
+
+def test_removing_the_slot_in_use_or_the_only_recovery_key_asks_first_and_doctor_sees_a_dead_key_file(
+    initialised: Path, run: Cli, passphrase_file: Path
+) -> None:
+    slots = json.loads(run("keys", "list", "--json").output)
+    machine = next(s["id"] for s in slots if s["kind"] == "machine")
+    recovery = next(s["id"] for s in slots if s["kind"] == "recovery")
+    kept = run("keys", "remove", recovery, input="n\n", ok=False)
+    print(kept.output)
+    assert kept.exit_code == 1 and "is the vault's only recovery key" in kept.output
+    asked = run("keys", "remove", machine, input="n\n", ok=False)
+    print(asked.output)
+    assert asked.exit_code == 1 and f"is the one the key file {initialised} (vault.key_file) opens" in asked.output
+    assert len(json.loads(run("keys", "list", "--json").output)) == 3  # nothing removed
+    assert "opens key slot " + machine in run("doctor", ok=False).output
+    assert "Removed key slot" in run("keys", "remove", machine, input="y\n").output
+    doctor = run("--passphrase-file", str(passphrase_file), "doctor", ok=False)
+    print(doctor.output)
+    assert doctor.exit_code == 1
+    assert f"FAIL  key file (vault.key_file): {initialised}: it opens no key slot of this vault" in doctor.output
+    assert f"selfdata keys add-keyfile '{initialised}'" in doctor.output

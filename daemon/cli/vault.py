@@ -22,7 +22,7 @@ from ..sync import jsonl as jsonl_ops
 from ..times import parse_instant
 from ..vault import records
 from . import render
-from .base import cli, invoke
+from .base import cli, invoke, session
 
 
 def _next_run(src: dict[str, Any]) -> str:
@@ -271,11 +271,30 @@ def keys_add_recovery(ctx: click.Context) -> None:
 
 @keys.command("remove")
 @click.argument("slot_id")
+@click.option("--yes", is_flag=True, help="Do not ask before removing a slot in use or the only recovery key.")
 @click.pass_context
-def keys_remove(ctx: click.Context, slot_id: str) -> None:
+def keys_remove(ctx: click.Context, slot_id: str, yes: bool) -> None:
     """Remove the key slot SLOT_ID (never the last one)."""
+    risk = _removal_risk(ctx, slot_id)
+    if risk and not yes and not click.confirm(f"Key slot {slot_id} {risk}. Remove it?", default=False):
+        raise click.Abort()
     slot = invoke(ctx, key_ops.keys_remove, key_ops.RemoveSlot(slot_id))
     click.echo(f"Removed key slot {slot['id']} ({slot['kind']}).")
+
+
+def _removal_risk(ctx: click.Context, slot_id: str) -> str | None:
+    """What removing the slot would cost, when it is more than one way in among several."""
+    slots = invoke(ctx, key_ops.keys_list, NoParams())
+    slot = next((s for s in slots if s["id"] == slot_id), None)
+    if slot is None:
+        return None  # the operation names the slots
+    if slot["kind"] == "recovery" and sum(s["kind"] == "recovery" for s in slots) == 1:
+        return "is the vault's only recovery key: without it, a lost passphrase and key file lose the vault"
+    uses = [u for u in session(ctx).key_files() if u.slot == slot_id]
+    if uses:
+        held = ", ".join(f"{u.path} ({u.origin})" for u in uses)
+        return f"is the one the key file {held} opens: the daemon and commands unlock with it"
+    return None
 
 
 @keys.command("change-passphrase")
