@@ -287,3 +287,49 @@ def test_removing_the_slot_in_use_or_the_only_recovery_key_asks_first_and_doctor
     assert doctor.exit_code == 1
     assert f"FAIL  key file (vault.key_file): {initialised}: it opens no key slot of this vault" in doctor.output
     assert f"selfdata keys add-keyfile '{initialised}'" in doctor.output
+
+
+@pytest.mark.parametrize(
+    ("passphrase", "weak"),
+    [
+        ("x", True),
+        ("aaaaaaaaaaaaaaaaaaaaaaaa", True),
+        ("hunter2!", True),
+        ("correct horse battery", False),  # 21 characters
+        ("correct horse battery staple", False),
+        ("tuba-lamp-kiwi-oak", False),  # four words
+    ],
+)
+def test_the_weak_passphrase_rule(passphrase: str, weak: bool) -> None:
+    from daemon.passphrases import weakness
+
+    assert (weakness(passphrase) is not None) == weak
+
+
+def test_a_weak_passphrase_is_taken_with_a_warning(home: Path, run: Cli, tmp_path: Path) -> None:
+    weak = tmp_path / "weak.txt"
+    weak.write_text("x\n")
+    made = run("init", "--passphrase-file", str(weak))
+    print(made.output)
+    assert "warning: this passphrase is weak (it repeats one or two characters)" in made.output
+    short = tmp_path / "short.txt"
+    short.write_text("hunter2!\n")
+    added = run("--passphrase-file", str(weak), "keys", "add-passphrase", "--new-passphrase-file", str(short)).output
+    print(added)
+    assert "weak (it has 8 characters and 1 word; use 4 or more words, or 20 characters or more)" in added
+    strong = tmp_path / "strong.txt"
+    strong.write_text("tuba lamp kiwi oak\n")
+    changed = run("--passphrase-file", str(weak), "keys", "add-passphrase", "--new-passphrase-file", str(strong))
+    assert "weak" not in changed.output
+    export = run(
+        "--passphrase-file",
+        str(strong),
+        "export",
+        "--format",
+        "jsonl",
+        "--encrypt",
+        "--export-passphrase-file",
+        str(short),
+        str(tmp_path / "e.sdx"),
+    ).output
+    assert "whoever copies the encrypted export can try guesses offline" in export

@@ -11,6 +11,7 @@ from typing import Any
 import click
 from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
 
+from .. import passphrases
 from ..operations import keys as key_ops
 from ..operations import records as record_ops
 from ..operations import status as status_ops
@@ -39,10 +40,19 @@ def _on_terminal() -> bool:
 
 def _new_passphrase(passphrase_file: Path | None) -> str:
     if passphrase_file is not None:
-        return read_secret_file(passphrase_file)
-    if not _on_terminal():
+        chosen = read_secret_file(passphrase_file)
+    elif not _on_terminal():
         raise click.UsageError("no terminal to type a passphrase on: give --passphrase-file FILE")
-    return str(click.prompt("New passphrase", hide_input=True, confirmation_prompt=True))
+    else:
+        chosen = str(click.prompt("New passphrase", hide_input=True, confirmation_prompt=True))
+    warn_if_weak(chosen)
+    return chosen
+
+
+def warn_if_weak(passphrase: str) -> None:
+    said = passphrases.warning(passphrase)
+    if said and passphrase:  # an empty one is refused by the command itself
+        click.secho(f"warning: {said}", fg="yellow", err=True)
 
 
 def _warn_weak_kdf() -> None:
