@@ -20,8 +20,9 @@ from typing import Any
 from connectors.testing.fakeserver import FakeServer
 
 from . import config as config_mod
+from . import daemonlock
 from .events import InboxImported, RunFinished
-from .paths import home_paths
+from .paths import Paths, home_paths
 from .services import Services, open_services
 from .session import Session
 from .setup import init_vault
@@ -140,8 +141,13 @@ def curl_commands(api: str, token: str) -> list[str]:
 
 
 async def run(home: Path, say: Say, duration: float | None = None, port: int | None = None) -> int:
-    prepare_home(home, port)
     paths = home_paths(home)
+    with daemonlock.hold(paths.state_dir):  # like selfdata run: one daemon, one inbox watcher per home
+        return await _run(home, paths, say, duration, port)
+
+
+async def _run(home: Path, paths: Paths, say: Say, duration: float | None, port: int | None) -> int:
+    prepare_home(home, port)
     session = Session(paths, config_mod.load(paths))
     services = open_services(session)
     servers = vendors()

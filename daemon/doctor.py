@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from . import RELEASE_EPOCH
+from .errors import SelfdataError
 from .files import InsecurePermissions, check_private_file
 from .session import Session
 from .vault.keysources import machine_key_candidates
@@ -44,6 +45,10 @@ def check_clock() -> Check:
 
 def check_key_files(session: Session) -> list[Check]:
     out = []
+    try:
+        opens = {use.origin: use for use in session.key_files()}
+    except SelfdataError:  # no vault: the vault check says so
+        opens = {}
     for origin, path in machine_key_candidates(session.config.key_file):
         if not path.exists():
             out.append(
@@ -57,9 +62,23 @@ def check_key_files(session: Session) -> list[Check]:
             continue
         try:
             check_private_file(path)
-            out.append(Check(f"key file ({origin})", "ok", f"{path}, readable by its owner only"))
         except InsecurePermissions as err:
             out.append(Check(f"key file ({origin})", "fail", str(err), f"chmod 600 '{path}'"))
+            continue
+        use = opens.get(origin)
+        if use is not None and use.slot is None:
+            out.append(
+                Check(
+                    f"key file ({origin})",
+                    "fail",
+                    f"{path}: {use.problem}",
+                    f"unlock another way and add it back: selfdata keys add-keyfile '{path}'; "
+                    "or point the setting at the key file that opens the vault",
+                )
+            )
+        else:
+            slot = f", opens key slot {use.slot}" if use is not None else ""
+            out.append(Check(f"key file ({origin})", "ok", f"{path}, readable by its owner only{slot}"))
     return out
 
 
@@ -109,7 +128,10 @@ def source_checks(status: dict[str, Any]) -> list[Check]:
     out = []
     for src in status.get("sources", []):
         last = src.get("last_run")
-        when = f"last run {last['status']} at {last['started_at'][:16]}" if last else "never run"
+        what = "import" if src.get("kind") == "importer" else "run"
+        when = f"last {what} {last['status']} at {last['started_at'][:16]}" if last else "never run"
+        if last and last["status"] == "failed" and what == "import" and src["health"] == "ok":
+            when += f" (that file's fault, not the source's: selfdata runs {src['name']} says why)"
         if not src["enabled"]:
             out.append(Check(f"source {src['name']}", "ok", f"disabled; {when}"))
         elif src["health"] == "ok" and src.get("kind") == "connector" and not src.get("schedule"):

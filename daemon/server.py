@@ -8,19 +8,16 @@ application on TCP, so admin routes never reach the network.
 from __future__ import annotations
 
 import asyncio
-import fcntl
 import gc
 import logging
 import os
 import signal
 import sys
 from collections.abc import AsyncIterator, Callable
-from pathlib import Path
-from typing import IO
 
 from aiohttp import web
 
-from . import __version__, logs
+from . import __version__, daemonlock, logs
 from .admin.server import SERVICES, admin_app, secure_socket
 from .api.app import UnsafeBind, api_app, check_bind
 from .api.listener import ConnectionGuard, GuardedSite, HttpLog, connection_cap, tcp_sockets, unix_socket
@@ -29,6 +26,7 @@ from .events import RunFinished, RunStarted
 from .inbox import GRACE_S as INBOX_GRACE_S
 from .inbox import daemon_inbox
 from .notify import Notifier
+from .ports import PortInUse, check_free, in_use_message
 from .sdnotify import SdNotify
 from .services import DaemonInfo, Services, open_services
 from .session import Session
@@ -41,34 +39,11 @@ API_KEEPALIVE_S = 15.0  # an idle API connection is closed after this
 API_LINGER_S = 2.0  # after an answer, the rest of an unread body is awaited this long
 
 
-class AlreadyRunning(SelfdataError):
-    pass
-
-
-def _lock(state_dir: Path) -> IO[str]:
-    state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    handle = (state_dir / "daemon.lock").open("a+")
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError as err:
-        handle.seek(0)
-        pid = handle.read().strip()
-        handle.close()
-        raise AlreadyRunning(
-            f"a selfdata daemon already runs for {state_dir}" + (f" (pid {pid})" if pid else "")
-        ) from err
-    handle.seek(0)
-    handle.truncate()
-    handle.write(str(os.getpid()))
-    handle.flush()
-    return handle
-
-
 def serve(session: Session) -> int:
     logs.configure(session.config.log_level)
     try:
-        lock = _lock(session.paths.state_dir)
-    except AlreadyRunning as err:
+        lock = daemonlock.hold(session.paths.state_dir)
+    except daemonlock.AlreadyRunning as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
     try:
@@ -130,7 +105,6 @@ def build_app(services: Services) -> web.Application:
 
 async def _start_api(services: Services) -> web.AppRunner:
     cfg = services.config
-    check_bind(cfg.api_bind, cfg.api_unsafe_allow_remote_bind)
     runner = web.AppRunner(
         api_app(services),
         access_log=None,
@@ -211,11 +185,23 @@ async def _report_status(services: Services, sd: SdNotify) -> None:
         services.events.unsubscribe(queue)
 
 
+def _api_failed(reason: object) -> int:
+    log.error("%s", reason)
+    print(f"error: {reason}", file=sys.stderr)
+    return 1
+
+
 async def run_services(services: Services, stop: asyncio.Event, ready: Callable[[], None] | None = None) -> int:
     """The daemon's parts around an open vault, until `stop` is set (`selfdata run`, the demo)."""
     loop = asyncio.get_running_loop()
     services.events.bind(loop)
     services.daemon = DaemonInfo()
+    cfg = services.config
+    try:  # before the inbox or the scheduler start: a taken port stops the daemon with nothing done
+        check_bind(cfg.api_bind, cfg.api_unsafe_allow_remote_bind)
+        check_free(cfg.api_bind, cfg.api_port, services.paths.config_file)
+    except (UnsafeBind, PortInUse) as err:
+        return _api_failed(err if isinstance(err, PortInUse) else f"the API cannot start: {err}")
     sd = SdNotify()
     interrupted = await asyncio.to_thread(runs.close_interrupted, services.vault)
     if interrupted:
@@ -233,12 +219,10 @@ async def run_services(services: Services, stop: asyncio.Event, ready: Callable[
     secure_socket(sock, services.paths.system)
     try:
         api_runner = await _start_api(services)
-    except (UnsafeBind, OSError) as err:
-        log.error("the API cannot start: %s", err)
-        print(f"error: the API cannot start: {err}", file=sys.stderr)
+    except OSError as err:  # taken between the check and the bind
         await runner.cleanup()
         sock.unlink(missing_ok=True)
-        return 1
+        return _api_failed(in_use_message(cfg.api_bind, cfg.api_port, services.paths.config_file, err))
     watchdog = asyncio.create_task(sd.watchdog(), name="watchdog")
     status = asyncio.create_task(_report_status(services, sd), name="sd-status")
     # Everything loaded so far lives as long as the daemon: keep the collector off it, and

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from . import config as config_mod
 from .config import Config
+from .errors import SelfdataError
 from .paths import Paths, resolve
 from .plugins import Registry
 from .vault import DEFAULT_KDF, INSECURE_TEST_KDF, KdfProfile, Unlocked, Vault, unlock
@@ -25,6 +26,14 @@ def read_secret_file(path: Path) -> str:
     """The first line of a file (a passphrase or a recovery key), without its newline."""
     text = path.read_text(encoding="utf-8")
     return text.splitlines()[0] if text else ""
+
+
+@dataclass(frozen=True)
+class KeyFileUse:
+    origin: str
+    path: Path
+    slot: str | None  # the slot it opens
+    problem: str | None  # why it opens none
 
 
 @dataclass
@@ -61,6 +70,25 @@ class Session:
             passphrase=self.passphrase,
             recovery_key=self.recovery_key,
         )
+
+    def key_files(self) -> list[KeyFileUse]:
+        """The key files this session would unlock with (systemd credential, SELFDATA_KEY_FILE,
+        vault.key_file) and the machine-key slot each opens, found by its fingerprint."""
+        from .vault import keys
+        from .vault.keysources import load_slots, machine_key_candidates
+
+        slots = load_slots(self.paths.keyslots_file)
+        out = []
+        for origin, path in machine_key_candidates(self.config.key_file):
+            try:
+                fpr = keys.fingerprint(keys.read_key_file(path))
+            except (SelfdataError, OSError) as err:
+                out.append(KeyFileUse(origin, path, None, str(err)))
+                continue
+            slot = next((s.id for s in slots.slots if s.kind == "machine" and s.fingerprint == fpr), None)
+            problem = None if slot else "it opens no key slot of this vault (was its slot removed?)"
+            out.append(KeyFileUse(origin, path, slot, problem))
+        return out
 
     def open(self) -> tuple[Vault, Unlocked]:
         unlocked = self.unlock()

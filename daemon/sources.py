@@ -27,6 +27,12 @@ ACTIONS: dict[str, str] = {
     "needs_action": "do what the message says at the vendor, then run selfdata sync NAME",
     "needs_authorization": "authorise access in your browser: selfdata source authorize NAME",
 }
+# A file importer is never synced: what it needs is another file.
+IMPORTER_ACTIONS: dict[str, str] = {
+    "ok": "",
+    "failing": "look at the last error (selfdata runs NAME), then import a corrected file: "
+    "selfdata import FILE --source NAME",
+}
 
 
 class SourceError(SelfdataError, ValueError):
@@ -57,7 +63,8 @@ class Source:
 
     @property
     def action(self) -> str:
-        return ACTIONS.get(self.health, "").replace("NAME", self.name)
+        table = IMPORTER_ACTIONS if self.kind == "importer" else ACTIONS
+        return table.get(self.health, "").replace("NAME", self.name)
 
     @property
     def runs_automatically(self) -> bool:
@@ -202,6 +209,12 @@ class SourceStore:
         conn.execute(
             "UPDATE sources SET state=?, updated_at=? WHERE name=?", (orjson.dumps(state).decode(), now_ms(), name)
         )
+
+    @staticmethod
+    def save_settings(conn: Connection, name: str, settings: dict[str, Any]) -> None:
+        """Inside the transaction that publishes the records read with them (an import)."""
+        text = orjson.dumps(settings).decode()
+        conn.execute("UPDATE sources SET settings=?, updated_at=? WHERE name=?", (text, now_ms(), name))
 
     def remove(self, name: str) -> None:
         """Forget the source and its credentials; its records stay (erase removes those)."""

@@ -89,8 +89,19 @@ async def add_source(
             name, cls.name, "connector", settings, secrets, schedule=schedule, health="needs_authorization"
         )
     if check:
-        await check_connector(cls, name, settings, secrets)
+        try:
+            await check_connector(cls, name, settings, secrets)
+        except SelfdataError as err:
+            raise _not_saved(err, name, cls.name) from None
     return store.add(name, cls.name, "connector", settings, secrets, schedule=schedule)
+
+
+def _not_saved(err: SelfdataError, name: str, connector: str) -> SelfdataError:
+    """The check's error, said of a source that does not exist yet: connectors advise
+    `source edit`, which only a saved source has."""
+    text = str(err).replace(f"selfdata source edit {name}", f"selfdata source add {name} {connector} again")
+    err.args = (f"{text} ({name} was not saved)",)
+    return err
 
 
 async def edit_source(

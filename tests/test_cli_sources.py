@@ -159,3 +159,23 @@ def test_a_source_added_without_schedule_runs_on_its_connectors_own(
     assert "manual: it runs only when you run selfdata sync asked" in doctor
     run("source", "edit", "bank", "--schedule", "manual")
     assert json.loads(run("source", "show", "bank", "--json").output)["schedule"] is None
+
+
+def test_a_failed_add_never_offers_editing_the_unsaved_source_and_names_are_checked_first(
+    initialised: Path, run: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    failed = run("source", "add", "my-bank", "simplefin", ok=False)
+    print(failed.output)
+    assert failed.exit_code == 1 and "source edit" not in failed.output
+    assert "set it with: selfdata source add my-bank simplefin again (my-bank was not saved)" in failed.output
+    assert json.loads(run("source", "list", "--json").output) == []
+    from daemon.cli import sources as source_cmds
+
+    monkeypatch.setattr(source_cmds, "_on_terminal", lambda: True)
+    bad = run("source", "add", "My Bank", "simplefin", input="\n" * 10, ok=False)
+    print(bad.output)
+    assert bad.exit_code == 1 and "'My Bank' is not a source name" in bad.output and "setup_token" not in bad.output
+    run("source", "add", "notes", "bank-csv", input="\n" * 20)
+    taken = run("source", "add", "notes", "bank-csv", input="\n" * 20, ok=False)
+    print(taken.output)
+    assert "a source named 'notes' already exists" in taken.output and "profile" not in taken.output

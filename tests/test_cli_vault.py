@@ -172,8 +172,8 @@ def test_removing_the_last_slot_is_refused(home: Path, run: Cli, tmp_path: Path)
     machine = next(s for s in slots if s["kind"] == "machine")
     for s in slots:
         if s is not machine:
-            run("keys", "remove", s["id"])
-    last = run("keys", "remove", machine["id"], ok=False)
+            run("keys", "remove", s["id"], "--yes")
+    last = run("keys", "remove", machine["id"], "--yes", ok=False)
     assert last.exit_code == 1 and "last key slot" in last.output
 
 
@@ -201,3 +201,135 @@ def test_init_with_a_key_file_and_no_terminal_says_there_is_no_passphrase_slot(
     out = run("init", "--key-file", str(tmp_path / "m.key")).output
     assert "No passphrase slot" in out and "selfdata keys add-passphrase" in out
     assert "if you lose the key file" in out
+
+
+def test_mistyped_names_are_errors_that_list_the_known_ones(initialised: Path, run: Cli, tmp_path: Path) -> None:
+    f = tmp_path / "r.jsonl"
+    f.write_text(json.dumps({"key": "k", "ts": "2026-01-01T00:00:00Z", "data": {"amount": "-1.00"}}) + "\n")
+    run("import-jsonl", str(f), "--source", "my-bank", "--dataset", "bank.transaction")
+    cases = [
+        (["query", "bank.transactions"], "no dataset named 'bank.transactions'; datasets: "),
+        (["query", "bank.transaction", "--source", "octopus"], "no source named 'octopus'; sources: my-bank"),
+        (["runs", "my-bnak"], "no source named 'my-bnak'; sources: my-bank"),
+        (["export", "--format", "jsonl", "--source", "my-bnak", str(tmp_path / "out")], "no source named 'my-bnak'"),
+    ]
+    for args, said in cases:
+        result = run(*args, ok=False)
+        print(result.output)
+        assert result.exit_code == 1 and f"error: {said}" in result.output, result.output
+    assert "bank.transaction, " in run("query", "bank.transactions", ok=False).output  # the list names the real one
+    assert not (tmp_path / "out").exists()
+    # A dataset a connector declares has no records yet: an empty answer, not an error.
+    assert json.loads(run("query", "energy.reading", "--json").output)["records"] == []
+    for scope in ("read:bnak.*", "read:bank"):
+        made = run("token", "create", "--app", "a", "--purpose", "try it", "--scope", scope)
+        print(made.output)
+        assert f"warning: {scope} matches no dataset selfdata knows today" in made.output
+    assert "Did you mean read:bank.*?" in made.output
+    fine = run("token", "create", "--app", "a", "--purpose", "try it", "--scope", "read:bank.*").output
+    assert "warning" not in fine
+
+
+def test_times_are_shown_in_local_time_with_their_offset(
+    initialised: Path, run: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+) -> None:
+    import time
+
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    request.addfinalizer(time.tzset)  # after monkeypatch puts TZ back
+    f = tmp_path / "r.jsonl"
+    f.write_text(json.dumps({"key": "k", "ts": "2026-01-15T13:01:00Z", "data": {"amount": "-1.00"}}) + "\n")
+    run("import-jsonl", str(f), "--source", "my-bank", "--dataset", "bank.transaction")
+    from daemon.session import Session
+
+    vault, _ = Session.from_env().open()
+    with vault.writer.transaction() as conn:
+        conn.execute(
+            "INSERT INTO access_log (minute, grant_id, app, purpose, endpoint, dataset, requests, records)"
+            " VALUES (?, 'g_1', 'notebook', 'explore', '/records', 'bank.transaction', 1, 1)",
+            (1_768_482_060_000,),  # 2026-01-15T13:01:00Z
+        )
+        conn.execute(
+            "INSERT INTO runs (source, kind, started_at, ended_at, status) VALUES ('my-bank', 'sync', ?, ?, 'ok')",
+            (1_768_482_065_000, 1_768_482_066_000),
+        )
+    vault.close()
+    status = run("status").output
+    print(status)
+    assert "2026-01-15 08:01 -05:00" in status and "13:01" not in status
+    runs = run("runs").output
+    print(runs)
+    assert "2026-01-15 08:01:05 -05:00" in runs
+    log = run("access-log").output
+    print(log)
+    assert "2026-01-15 08:01 -05:00" in log
+    assert json.loads(run("access-log", "--json").output)[0]["minute"] == "2026-01-15T13:01:00.000Z"
+
+
+def test_removing_the_slot_in_use_or_the_only_recovery_key_asks_first_and_doctor_sees_a_dead_key_file(
+    initialised: Path, run: Cli, passphrase_file: Path
+) -> None:
+    slots = json.loads(run("keys", "list", "--json").output)
+    machine = next(s["id"] for s in slots if s["kind"] == "machine")
+    recovery = next(s["id"] for s in slots if s["kind"] == "recovery")
+    kept = run("keys", "remove", recovery, input="n\n", ok=False)
+    print(kept.output)
+    assert kept.exit_code == 1 and "is the vault's only recovery key" in kept.output
+    asked = run("keys", "remove", machine, input="n\n", ok=False)
+    print(asked.output)
+    assert asked.exit_code == 1 and f"is the one the key file {initialised} (vault.key_file) opens" in asked.output
+    assert len(json.loads(run("keys", "list", "--json").output)) == 3  # nothing removed
+    assert "opens key slot " + machine in run("doctor", ok=False).output
+    assert "Removed key slot" in run("keys", "remove", machine, input="y\n").output
+    doctor = run("--passphrase-file", str(passphrase_file), "doctor", ok=False)
+    print(doctor.output)
+    assert doctor.exit_code == 1
+    assert f"FAIL  key file (vault.key_file): {initialised}: it opens no key slot of this vault" in doctor.output
+    assert f"selfdata keys add-keyfile '{initialised}'" in doctor.output
+
+
+@pytest.mark.parametrize(
+    ("passphrase", "weak"),
+    [
+        ("x", True),
+        ("aaaaaaaaaaaaaaaaaaaaaaaa", True),
+        ("hunter2!", True),
+        ("correct horse battery", False),  # 21 characters
+        ("correct horse battery staple", False),
+        ("tuba-lamp-kiwi-oak", False),  # four words
+    ],
+)
+def test_the_weak_passphrase_rule(passphrase: str, weak: bool) -> None:
+    from daemon.passphrases import weakness
+
+    assert (weakness(passphrase) is not None) == weak
+
+
+def test_a_weak_passphrase_is_taken_with_a_warning(home: Path, run: Cli, tmp_path: Path) -> None:
+    weak = tmp_path / "weak.txt"
+    weak.write_text("x\n")
+    made = run("init", "--passphrase-file", str(weak))
+    print(made.output)
+    assert "warning: this passphrase is weak (it repeats one or two characters)" in made.output
+    short = tmp_path / "short.txt"
+    short.write_text("hunter2!\n")
+    added = run("--passphrase-file", str(weak), "keys", "add-passphrase", "--new-passphrase-file", str(short)).output
+    print(added)
+    assert "weak (it has 8 characters and 1 word; use 4 or more words, or 20 characters or more)" in added
+    strong = tmp_path / "strong.txt"
+    strong.write_text("tuba lamp kiwi oak\n")
+    changed = run("--passphrase-file", str(weak), "keys", "add-passphrase", "--new-passphrase-file", str(strong))
+    assert "weak" not in changed.output
+    export = run(
+        "--passphrase-file",
+        str(strong),
+        "export",
+        "--format",
+        "jsonl",
+        "--encrypt",
+        "--export-passphrase-file",
+        str(short),
+        str(tmp_path / "e.sdx"),
+    ).output
+    assert "whoever copies the encrypted export can try guesses offline" in export

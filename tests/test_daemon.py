@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import random
 import signal
 import socket
@@ -181,3 +182,19 @@ def test_status_lines_say_what_the_daemon_is_doing(daemon: Daemon, tmp_path: Pat
             messages.append(sock.recv(4096).decode())
     assert any("STATUS=syncing bank" in m for m in messages)
     sock.close()
+
+
+def test_a_taken_port_names_its_holder_and_the_setting_before_anything_starts(daemon: Daemon, home: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        config = home / "config.toml"
+        config.write_text(config.read_text().replace("port = 0", f"port = {port}"))
+        result = daemon.cli("run", ok=False)
+    print(result.stderr)
+    assert result.returncode == 1
+    assert f"the API cannot listen on 127.0.0.1:{port}: the port is in use by pid {os.getpid()} (" in result.stderr
+    assert f"api.port in {config}" in result.stderr and "Errno" not in result.stderr
+    assert not (home / "inbox").exists()  # the inbox watcher never started
+    assert not (home / "admin.sock").exists()

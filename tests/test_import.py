@@ -53,7 +53,7 @@ def test_a_file_that_fails_half_way_stores_nothing(
     assert "bad.txt, line 38" in (result.run.error or "")
     assert stored(vault, "sd-lines") == {k: a for k, _, a in ROWS[:5]}
     assert vault.conn.execute("SELECT count(*) FROM staging").fetchone()[0] == 0
-    assert SourceStore(vault).get("sd-lines").health == "failing"
+    assert SourceStore(vault).get("sd-lines").health == "ok"  # the file failed, not the source
 
 
 def test_deletes_in_a_file_apply_in_order(vault: Vault, registry: Registry, tmp_path: Path) -> None:
@@ -111,3 +111,56 @@ def test_renormalize_remaps_from_raw(
     assert run.status == "ok" and run.changed == 10
     assert {r.data.get("category") for r in rec.iter_records(vault.conn, "bank.transaction")} == {"imported"}
     assert renormalize(vault, registry, "sd-lines").unchanged == 10
+
+
+def test_a_failed_import_changes_no_setting_and_a_new_currency_goes_to_a_new_source(
+    initialised: Path, run: Cli, tmp_path: Path
+) -> None:
+    from connectors.testing.generators.bank_csv import write_continental, write_midata
+
+    midata, german = tmp_path / "midata.csv", tmp_path / "de.csv"
+    write_midata(midata)
+    write_continental(german)
+    first = run("import", str(midata)).output
+    assert "into bank-csv: 107 new" in first
+    shared = run("import", str(german), "--format", "bank-csv", "--set", "currency=EUR", ok=False)
+    print(shared.output)
+    assert shared.exit_code == 1
+    assert (
+        "source 'bank-csv' already holds 107 records read with currency unset; changing currency could bring the "
+        "same records in again beside them. Import into a source of its own: --source NAME" in shared.output
+    )
+    named = run(
+        "import", str(german), "--format", "bank-csv", "--set", "currency=EUR", "--source", "bank-csv", ok=False
+    )
+    assert named.exit_code == 1 and "Nothing from this file was stored" in named.output
+    assert "currency" not in json.loads(run("source", "show", "bank-csv", "--json").output)["settings"]
+    new = run("import", str(german), "--format", "bank-csv", "--set", "currency=EUR", "--source", "de", ok=False)
+    assert new.exit_code == 1 and "de" not in [s["name"] for s in json.loads(run("source", "list", "--json").output)]
+    again = run("import", str(midata)).output
+    assert "0 new, 0 changed, 107 unchanged" in again
+    euro = run("import", str(midata), "--set", "currency=EUR", "--source", "uk-eur").output
+    assert "into uk-eur: 107 new" in euro
+    assert json.loads(run("source", "show", "uk-eur", "--json").output)["settings"]["currency"] == "EUR"
+
+
+def test_a_bad_file_leaves_its_source_healthy_and_doctor_never_offers_sync(
+    initialised: Path, run: Cli, registry: Registry, tmp_path: Path, home: Path
+) -> None:
+    run("import", str(write_lines(tmp_path / "good.txt", ROWS[:3])))
+    bad = run("import", str(write_lines(tmp_path / "bad.txt", ROWS[:3], tail="boom\n")), ok=False)
+    assert bad.exit_code == 1 and "bad.txt, line 5" in bad.output
+    shown = json.loads(run("source", "show", "sd-lines", "--json").output)
+    assert (shown["health"], shown["action"]) == ("ok", "")
+    doctor = run("doctor").output
+    print(doctor)
+    assert "ok  source sd-lines: last import failed at" in doctor and "selfdata sync sd-lines" not in doctor
+    # A vault whose importer source was marked failing before: the way out is another file.
+    from daemon.session import Session
+
+    vault, _ = Session.from_env().open()
+    SourceStore(vault).set_health("sd-lines", "failing", "bad.txt, line 5: boom")
+    vault.close()
+    doctor = run("doctor", ok=False).output
+    print(doctor)
+    assert "selfdata import FILE --source sd-lines" in doctor and "selfdata sync sd-lines" not in doctor

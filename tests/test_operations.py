@@ -55,6 +55,17 @@ def test_the_demo_shows_every_category_and_its_curl_commands_work(tmp_path: Path
     names = {d["name"] for d in answers[0]["datasets"]}
     assert {"bank.transaction", "energy.reading", "health.observation", "telecom.call"} <= names
     assert len(answers[1]["records"]) == 5 and answers[2]["changes"]
+    home = tmp_path / "demo"
+    for second in (["demo", "--home", str(home), "--duration", "1", "--port", "0"], ["--home", str(home), "run"]):
+        refused = subprocess.run(
+            [sys.executable, "-m", "daemon", *second], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+        )
+        print(refused.stdout + refused.stderr)
+        assert refused.returncode == 1, refused.stdout + refused.stderr
+        assert f"error: a selfdata daemon already runs for {home} (pid {proc.pid})" in refused.stderr
+    assert (home / "admin.sock").exists()  # still the first demo's
+    status = [sys.executable, "-m", "daemon", "--home", str(home), "status"]
+    assert "running (pid" in subprocess.run(status, cwd=ROOT, env=env, capture_output=True, text=True).stdout
     proc.send_signal(signal.SIGINT)
     assert proc.wait(30) == 0
 

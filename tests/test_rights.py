@@ -287,3 +287,31 @@ def test_restore_refuses_a_backup_this_machine_cannot_open(daemon: Daemon, tmp_p
     refused = daemon.cli("restore", str(backup), "--yes", ok=False)
     assert refused.returncode == 1 and "nothing was changed" in refused.stderr
     assert (daemon.home / "vault" / "vault.db").read_bytes() == before
+
+
+def test_decrypt_export_on_a_python_without_tar_filters_and_a_retry_after_a_wrong_passphrase(
+    initialised: Path, run: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import tarfile
+
+    # Debian 12's Python 3.11.2 has no tarfile.data_filter (it arrived in 3.11.4).
+    monkeypatch.delattr(tarfile, "data_filter", raising=False)
+    f = tmp_path / "r.jsonl"
+    f.write_text(json.dumps({"key": "k", "ts": "2026-01-01T00:00:00Z", "data": {"n": 1}}) + "\n")
+    run("import-jsonl", str(f), "--source", "notes", "--dataset", "app.notes.items")
+    right, wrong = tmp_path / "pw", tmp_path / "wrong"
+    right.write_text("export secret\n")
+    wrong.write_text("not it\n")
+    sealed = tmp_path / "e.sdx"
+    run("export", "--format", "jsonl", "--encrypt", "--export-passphrase-file", str(right), str(sealed))
+    out = tmp_path / "opened"
+    failed = run("decrypt-export", str(sealed), str(out), "--export-passphrase-file", str(wrong), ok=False)
+    print(failed.output)
+    assert failed.exit_code == 1 and "wrong passphrase, or the file is damaged" in failed.output
+    assert not out.exists() and [p.name for p in tmp_path.glob(".opened*")] == []
+    opened = run("decrypt-export", str(sealed), str(out), "--export-passphrase-file", str(right))
+    print(opened.output)
+    assert "Decrypted 2 files" in opened.output
+    assert json.loads((out / "app.notes.items.jsonl").read_text())["key"] == "k"
+    assert oct(out.stat().st_mode & 0o777) == "0o700"
+    assert oct((out / "manifest.json").stat().st_mode & 0o777) == "0o600"

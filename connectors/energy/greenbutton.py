@@ -31,6 +31,7 @@ from .units import IsoClock, Series, Skip, check_zone, reading_series, zone
 ATOM_NS = "http://www.w3.org/2005/Atom"
 ESPI_NS = "http://naesb.org/espi"
 CHUNK = 1 << 16
+MAX_EXPONENT = 100  # no meter reads 1e100 of anything
 # Sanity bounds: a reading lasts at most a year and starts between 1990 and 2100.
 MIN_START, MAX_START = 631_152_000, 4_102_444_800
 MAX_DURATION = units.MAX_DURATION
@@ -102,6 +103,14 @@ def _parse(path: Path, reader: FeedReader) -> Iterator[Record]:
         raise ImportFailed(f"{path.name}: refused: {err} (Green Button files have no DTD or entities)") from None
     except OSError as err:
         raise ImportFailed(f"{path.name}: cannot read: {err}") from None
+    except LookupError as err:
+        if type(err) is not LookupError:  # a KeyError here is selfdata's own fault
+            raise
+        name = str(err).rpartition(": ")[2]  # expat: an encoding Python does not know
+        raise ImportFailed(
+            f"{path.name}: the XML declaration names the encoding {name!r}, which is not a known one "
+            "(Green Button files are UTF-8)"
+        ) from None
     yield from reader.out
     reader.out = []
 
@@ -390,6 +399,8 @@ class FeedReader:
             raise self._fail(f"IntervalReading {what} {(text or '').strip()!r} is not a number") from None
         if not value.is_finite():
             raise self._fail(f"IntervalReading {what} {(text or '').strip()!r} is not a finite number")
+        if value and abs(value.adjusted()) > MAX_EXPONENT:  # scaling it would overflow the decimal context
+            raise self._fail(f"IntervalReading {what} {(text or '').strip()!r} is out of range")
         return value
 
     # --- resolving what a block measures ---

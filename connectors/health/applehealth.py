@@ -240,5 +240,12 @@ def _top_level(export: _Export, label: str) -> Iterator[tuple[int, ET.Element]]:
         raise ImportFailed(f"{label}: malformed XML at line {line:,}, column {column}: {err.msg}") from None
     except (zipfile.BadZipFile, EOFError, zlib.error) as err:
         raise ImportFailed(f"{label}: the zip is damaged ({err}); was the download cut short?") from None
+    except LookupError as err:
+        if type(err) is not LookupError:  # a KeyError here is selfdata's own fault
+            raise
+        name = str(err).rpartition(": ")[2]  # expat: an encoding Python does not know
+        raise ImportFailed(
+            f"{label}: the XML declaration names the encoding {name!r}, which is not a known one"
+        ) from None
     if root is None:
         raise ImportFailed(f"{label}: no Apple Health data")

@@ -108,6 +108,13 @@ class SmsBackup(Importer):
                 raise ImportFailed(f"{path.name}: refused unsafe XML ({type(err).__name__})") from None
             except _BadAttachment as err:
                 raise ImportFailed(f"{path.name}: {err} (after byte {stream.consumed})") from None
+            except LookupError as err:
+                if type(err) is not LookupError:  # a KeyError here is selfdata's own fault
+                    raise
+                name = str(err).rpartition(": ")[2]  # expat: an encoding Python does not know
+                raise ImportFailed(
+                    f"{path.name}: the XML declaration names the encoding {name!r}, which is not a known one"
+                ) from None
 
     def normalize(self, fragment: Fragment) -> Record | None:
         raw = fragment.raw

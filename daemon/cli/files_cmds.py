@@ -30,7 +30,14 @@ def files_list(ctx: click.Context, source: str | None, as_json: bool) -> None:
         click.echo("No stored files. Files imported from the inbox are kept here (see docs/inbox.md).")
         return
     rows = [
-        (f["id"], f["name"], render.human_bytes(f["size"]), f["source"], f["importer"] or "", f["added_at"][:16])
+        (
+            f["id"],
+            f["name"],
+            render.human_bytes(f["size"]),
+            f["source"],
+            f["importer"] or "",
+            render.local(f["added_at"]),
+        )
         for f in items
     ]
     render.table(None, ["id", "name", "size", "source", "importer", "added"], rows)

@@ -39,9 +39,9 @@ def grants_list(ctx: click.Context, as_json: bool) -> None:
                 g["purpose"],
                 " ".join(g["scopes"]),
                 g["status"] + (f" ({g['user_code']})" if g.get("user_code") else ""),
-                g["created_at"][:10],
-                (g["expires_at"] or "")[:10],
-                (g["last_used_at"] or "never")[:16],
+                render.local(g["created_at"], "date"),
+                render.local(g["expires_at"], "date"),
+                render.local(g["last_used_at"]) or "never",
                 reads,
             )
         )
@@ -121,7 +121,9 @@ def token_create(
     """Create a token now and print it once (store it where your script reads it)."""
     grant = invoke(ctx, ops.token_create, ops.CreateToken(app, purpose, scopes, _days(expires), origins))
     click.echo(grant["token"])
-    click.echo(f"(grant {grant['id']}, expires {grant['expires_at'][:10]}; shown once)", err=True)
+    click.echo(f"(grant {grant['id']}, expires {render.local(grant['expires_at'], 'date')}; shown once)", err=True)
+    if grant.get("warning"):
+        click.secho(f"warning: {grant['warning']}", fg="yellow", err=True)
 
 
 @cli.command("access-log")
@@ -143,7 +145,15 @@ def access_log(ctx: click.Context, app: str | None, since: str | None, limit: in
         None,
         ["minute", "app", "purpose", "endpoint", "dataset", "requests", "records"],
         [
-            (e["minute"][:16], e["app"], e["purpose"], e["endpoint"], e["dataset"], e["requests"], e["records"])
+            (
+                render.local(e["minute"]),
+                e["app"],
+                e["purpose"],
+                e["endpoint"],
+                e["dataset"],
+                e["requests"],
+                e["records"],
+            )
             for e in entries
         ],
     )

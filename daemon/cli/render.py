@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Iterable, Sequence
+from datetime import datetime
 from typing import Any
 
 from rich.console import Console
@@ -29,6 +30,22 @@ def table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any
     for row in rows:
         t.add_row(*("" if v is None else str(v) for v in row))
     console().print(t)
+
+
+def local(text: str | None, precision: str = "minute") -> str:
+    """An ISO 8601 time from a result, shown in this machine's time zone with its offset
+    (`2026-01-31 08:19 -05:00`); `precision` is "minute", "second" or "date"."""
+    if not text:
+        return ""
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone()
+    except ValueError:
+        return text
+    if precision == "date":
+        return moment.strftime("%Y-%m-%d")
+    clock = "%H:%M:%S" if precision == "second" else "%H:%M"
+    offset = moment.strftime("%z")
+    return moment.strftime(f"%Y-%m-%d {clock} ") + f"{offset[:3]}:{offset[3:]}"
 
 
 def human_bytes(n: int) -> str:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from .. import passphrases
 from ..operations import rights as ops
 from ..operations.registry import NoParams
 from ..session import read_secret_file
@@ -16,11 +17,17 @@ from .vault import progress_bar
 
 
 def _export_passphrase(path: Path | None, confirm: bool) -> str:
+    """The export passphrase; `confirm` for a new export, which warns when it is weak."""
     if path is not None:
-        return read_secret_file(path)
-    if not sys.stdin.isatty():
+        chosen = read_secret_file(path)
+    elif not sys.stdin.isatty():
         raise click.UsageError("no terminal to type the export passphrase on: give --export-passphrase-file FILE")
-    return str(click.prompt("Export passphrase", hide_input=True, confirmation_prompt=confirm))
+    else:
+        chosen = str(click.prompt("Export passphrase", hide_input=True, confirmation_prompt=confirm))
+    said = passphrases.warning(chosen, "the encrypted export") if confirm and chosen else None
+    if said:
+        click.secho(f"warning: {said}", fg="yellow", err=True)
+    return chosen
 
 
 @cli.command()
@@ -121,7 +128,17 @@ def erasures(ctx: click.Context, as_json: bool) -> None:
     render.table(
         None,
         ["when", "source", "dataset", "records", "credentials", "files"],
-        [(r["at"][:19], r["source"] or "", r["dataset"] or "", r["records"], r["secrets"], r["files"]) for r in rows],
+        [
+            (
+                render.local(r["at"], "second"),
+                r["source"] or "",
+                r["dataset"] or "",
+                r["records"],
+                r["secrets"],
+                r["files"],
+            )
+            for r in rows
+        ],
     )
 
 

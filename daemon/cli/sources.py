@@ -18,6 +18,8 @@ from ..operations import runs as run_ops
 from ..operations import sources as ops
 from ..operations.registry import NoParams
 from ..plugins import Registry
+from ..sources import SourceError
+from ..vault.names import check_source
 from . import render
 from .base import cli, invoke, session
 
@@ -66,10 +68,14 @@ def source() -> None:
     """Sources: configured instances of a connector (my-bank, octopus-home)."""
 
 
+def _on_terminal() -> bool:
+    return sys.stdin.isatty()
+
+
 def _prompt_values(cls: type[Connector] | type[Importer], given: dict[str, str], keep: bool = False) -> dict[str, str]:
     """Ask for the fields not given with --set (on a terminal only); secrets are typed hidden."""
     values = dict(given)
-    if not sys.stdin.isatty():
+    if not _on_terminal():
         return values
     for f in cls.fields:
         if f.name in values:
@@ -101,6 +107,9 @@ def source_add(
 ) -> None:
     """Add source NAME using CONNECTOR; asks for its settings and tries them before saving."""
     cls = session(ctx).registry().get(connector)
+    check_source(name)  # before any prompt: a bad or taken name is said at once
+    if _on_terminal() and any(s["name"] == name for s in invoke(ctx, ops.source_list, NoParams())):
+        raise SourceError(f"a source named {name!r} already exists (selfdata source edit {name} changes it)")
     values = _prompt_values(cls, source_ops.parse_assignments(assignments))
     added = invoke(ctx, ops.source_add, ops.AddSource(name, connector, values, schedule, not no_check))
     if added["health"] == "needs_authorization":
@@ -162,8 +171,8 @@ def source_show(ctx: click.Context, name: str, as_json: bool) -> None:
         out.print(f"  warning: {doc['warning']}")
     for r in doc["runs"]:
         out.print(
-            f"  run {r['id']}: {r['kind']} {r['status']} at {r['started_at']} — {r['new']} new, "
-            f"{r['changed']} changed" + (f"; {r['error']}" if r["error"] else "")
+            f"  run {r['id']}: {r['kind']} {r['status']} at {render.local(r['started_at'], 'second')} — "
+            f"{r['new']} new, {r['changed']} changed" + (f"; {r['error']}" if r["error"] else "")
         )
 
 
@@ -300,7 +309,7 @@ def runs(ctx: click.Context, name: str | None, limit: int, as_json: bool) -> Non
                 r["id"],
                 r["source"],
                 r["kind"],
-                r["started_at"][:19],
+                render.local(r["started_at"], "second"),
                 r["status"],
                 r["new"],
                 r["changed"],

@@ -11,6 +11,7 @@ from typing import Any
 import click
 from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
 
+from .. import passphrases
 from ..operations import keys as key_ops
 from ..operations import records as record_ops
 from ..operations import status as status_ops
@@ -22,7 +23,7 @@ from ..sync import jsonl as jsonl_ops
 from ..times import parse_instant
 from ..vault import records
 from . import render
-from .base import cli, invoke
+from .base import cli, invoke, session
 
 
 def _next_run(src: dict[str, Any]) -> str:
@@ -30,7 +31,7 @@ def _next_run(src: dict[str, Any]) -> str:
         return "when a file comes"
     if not src["schedule"]:
         return "manual (selfdata sync)"
-    return str(src["next_run"] or "")[:16] if src["enabled"] else "disabled"
+    return render.local(src["next_run"]) if src["enabled"] else "disabled"
 
 
 def _on_terminal() -> bool:
@@ -39,10 +40,19 @@ def _on_terminal() -> bool:
 
 def _new_passphrase(passphrase_file: Path | None) -> str:
     if passphrase_file is not None:
-        return read_secret_file(passphrase_file)
-    if not _on_terminal():
+        chosen = read_secret_file(passphrase_file)
+    elif not _on_terminal():
         raise click.UsageError("no terminal to type a passphrase on: give --passphrase-file FILE")
-    return str(click.prompt("New passphrase", hide_input=True, confirmation_prompt=True))
+    else:
+        chosen = str(click.prompt("New passphrase", hide_input=True, confirmation_prompt=True))
+    warn_if_weak(chosen)
+    return chosen
+
+
+def warn_if_weak(passphrase: str) -> None:
+    said = passphrases.warning(passphrase)
+    if said and passphrase:  # an empty one is refused by the command itself
+        click.secho(f"warning: {said}", fg="yellow", err=True)
 
 
 def _warn_weak_kdf() -> None:
@@ -154,7 +164,7 @@ def status(ctx: click.Context, as_json: bool) -> None:
         rows = []
         for src in report["sources"]:
             last = src["last_run"]
-            last_text = f"{last['status']} {last['started_at'][:16]}" if last else "never"
+            last_text = f"{last['status']} {render.local(last['started_at'])}" if last else "never"
             health = src["health"] + (f": {src['health_message']}" if src["health_message"] else "")
             rows.append(
                 (
@@ -173,7 +183,10 @@ def status(ctx: click.Context, as_json: bool) -> None:
     render.table(
         "Records",
         ["dataset", "source", "records", "first", "last"],
-        [(d["dataset"], d["source"], f"{d['records']:,}", d["first"], d["last"]) for d in report["datasets"]],
+        [
+            (d["dataset"], d["source"], f"{d['records']:,}", render.local(d["first"]), render.local(d["last"]))
+            for d in report["datasets"]
+        ],
     )
 
 
@@ -221,7 +234,7 @@ def keys_list(ctx: click.Context, as_json: bool) -> None:
         detail = s.get("kdf") or s.get("fingerprint") or ""
         if s.get("warning"):
             detail += f" ({s['warning']})"
-        rows.append((s["id"], s["kind"], s["label"], s["created_at"], detail))
+        rows.append((s["id"], s["kind"], s["label"], render.local(s["created_at"]), detail))
     render.table(None, ["id", "kind", "label", "created", "detail"], rows)
 
 
@@ -270,11 +283,30 @@ def keys_add_recovery(ctx: click.Context) -> None:
 
 @keys.command("remove")
 @click.argument("slot_id")
+@click.option("--yes", is_flag=True, help="Do not ask before removing a slot in use or the only recovery key.")
 @click.pass_context
-def keys_remove(ctx: click.Context, slot_id: str) -> None:
+def keys_remove(ctx: click.Context, slot_id: str, yes: bool) -> None:
     """Remove the key slot SLOT_ID (never the last one)."""
+    risk = _removal_risk(ctx, slot_id)
+    if risk and not yes and not click.confirm(f"Key slot {slot_id} {risk}. Remove it?", default=False):
+        raise click.Abort()
     slot = invoke(ctx, key_ops.keys_remove, key_ops.RemoveSlot(slot_id))
     click.echo(f"Removed key slot {slot['id']} ({slot['kind']}).")
+
+
+def _removal_risk(ctx: click.Context, slot_id: str) -> str | None:
+    """What removing the slot would cost, when it is more than one way in among several."""
+    slots = invoke(ctx, key_ops.keys_list, NoParams())
+    slot = next((s for s in slots if s["id"] == slot_id), None)
+    if slot is None:
+        return None  # the operation names the slots
+    if slot["kind"] == "recovery" and sum(s["kind"] == "recovery" for s in slots) == 1:
+        return "is the vault's only recovery key: without it, a lost passphrase and key file lose the vault"
+    uses = [u for u in session(ctx).key_files() if u.slot == slot_id]
+    if uses:
+        held = ", ".join(f"{u.path} ({u.origin})" for u in uses)
+        return f"is the one the key file {held} opens: the daemon and commands unlock with it"
+    return None
 
 
 @keys.command("change-passphrase")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .. import accesslog
+from .. import accesslog, catalog
 from ..events import GrantDecided
 from ..services import Services
 from ..times import parse_instant
@@ -84,7 +84,8 @@ async def token_create(services: Services, params: CreateToken, emit: Emit) -> R
         expires_days=params.expires_days,
         origins=list(params.origins) or None,
     )
-    return {**grant.to_json(), "token": token}
+    warning = catalog.scope_warning(services.vault, services.registry, grant.scopes)
+    return {**grant.to_json(), "token": token, **({"warning": warning} if warning else {})}
 
 
 @operation("access_log", AccessLogQuery)

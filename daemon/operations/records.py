@@ -8,6 +8,7 @@ from pathlib import Path
 
 import orjson
 
+from .. import catalog
 from ..events import RecordsChanged
 from ..services import Services
 from ..sync import jsonl
@@ -39,8 +40,10 @@ class ImportJsonl:
 async def query(services: Services, params: Query, emit: Emit) -> Result:
     """A page of a dataset's records in time order."""
     check_dataset(params.dataset)
+    catalog.check_dataset(services.vault, services.registry, params.dataset)
     if params.source is not None:
         check_source(params.source)
+        catalog.check_source(services.vault, params.source)
     lines, nxt = recordjson.query(
         services.vault.conn,
         params.dataset,

@@ -6,6 +6,7 @@ import asyncio
 from dataclasses import dataclass
 from pathlib import Path
 
+from .. import catalog
 from ..events import RecordsChanged
 from ..rights.erase import erase as do_erase
 from ..rights.erase import erasures
@@ -39,6 +40,10 @@ class Backup:
 @operation("export", Export)
 async def export(services: Services, params: Export, emit: Emit) -> Result:
     """Everything, a dataset or a source, as JSON Lines, CSV or SQLite, with a manifest."""
+    if params.dataset is not None:
+        catalog.check_dataset(services.vault, services.registry, params.dataset)
+    if params.source is not None:
+        catalog.check_source(services.vault, params.source)
     result = await asyncio.to_thread(
         do_export,
         services.vault,

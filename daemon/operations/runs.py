@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .. import catalog
 from ..events import import_events
 from ..services import Services
 from ..sources import SourceStore
@@ -50,6 +51,8 @@ async def sync(services: Services, params: Sync, emit: Emit) -> Result:
 @operation("runs", Runs)
 async def runs(services: Services, params: Runs, emit: Emit) -> Result:
     """The last runs, of one source or all."""
+    if params.name is not None:
+        catalog.check_source(services.vault, params.name)
     return [r.to_json() for r in run_log.recent(services.vault, params.name, params.limit)]
 
 

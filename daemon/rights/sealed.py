@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import base64
 import os
+import shutil
 import struct
 import tarfile
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
@@ -120,7 +122,13 @@ class _OpeningReader:
 
 
 def unseal(sealed: Path, out: Path, passphrase: str) -> list[str]:
-    """Extract a sealed export into the new folder `out`; returns the files written."""
+    """Extract a sealed export into the new folder `out`; returns the files written.
+
+    The files go to a hidden folder beside `out`, renamed into place once the whole stream
+    has opened: a wrong passphrase or a damaged file leaves no `out` behind.
+    """
+    if out.exists():
+        raise SealedError(f"{out} already exists: give a new folder")
     with sealed.open("rb") as f:
         if f.readline() != MAGIC:
             raise SealedError(f"{sealed.name} is not an encrypted selfdata export")
@@ -131,12 +139,36 @@ def unseal(sealed: Path, out: Path, passphrase: str) -> list[str]:
             stream = base64.b64decode(header["stream"])
         except (ValueError, KeyError, TypeError) as err:
             raise SealedError(f"{sealed.name}: damaged header") from err
-        out.mkdir(parents=True, mode=0o700)
-        names = []
-        with tarfile.open(fileobj=_OpeningReader(f, key, stream, sealed.name), mode="r|") as tar:  # type: ignore[call-overload]
-            for member in tar:
-                if not member.isfile() or member.name.startswith("/") or ".." in Path(member.name).parts:
-                    raise SealedError(f"{sealed.name}: refusing the entry {member.name!r}")
-                tar.extract(member, out, filter="data")
-                names.append(member.name)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        partial = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
+        try:
+            names = _extract(_OpeningReader(f, key, stream, sealed.name), partial, sealed.name)
+            partial.rename(out)
+        except BaseException:
+            shutil.rmtree(partial, ignore_errors=True)
+            raise
         return names
+
+
+def _extract(reader: _OpeningReader, into: Path, name: str) -> list[str]:
+    """Write each regular file of the tar stream under `into`, by hand: tarfile's `filter=`
+    is missing from Python 3.11 before 3.11.4 (Debian 12 has 3.11.2), and nothing but plain
+    files with relative names is accepted anyway."""
+    names = []
+    with tarfile.open(fileobj=reader, mode="r|") as tar:  # type: ignore[call-overload]
+        for member in tar:
+            parts = Path(member.name).parts
+            if not member.isfile() or not parts or member.name.startswith("/") or ".." in parts:
+                raise SealedError(f"{name}: refusing the entry {member.name!r}")
+            target = into.joinpath(*parts)
+            target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            source = tar.extractfile(member)
+            assert source is not None  # a regular file
+            try:
+                fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+            except FileExistsError as err:
+                raise SealedError(f"{name}: the entry {member.name!r} appears twice") from err
+            with os.fdopen(fd, "wb") as dest:
+                shutil.copyfileobj(source, dest, CHUNK)
+            names.append(member.name)
+    return names

@@ -8,7 +8,7 @@ staged records published in one transaction. A file that fails half way stores n
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -81,21 +81,50 @@ def _sniff(cls: type[Importer], head: bytes, filename: str) -> bool:
         return False
 
 
+@dataclass(frozen=True)
+class Target:
+    """The source a file goes to, and what this import would change of it: applied only
+    when the import succeeds, so a failed import changes no setting and leaves no source."""
+
+    source: Source
+    created: bool = False
+    settings: dict[str, Any] | None = None  # new settings for an existing source
+
+
 def import_source(
     store: SourceStore, importer: type[Importer], name: str | None, values: dict[str, Any] | None
-) -> Source:
-    """The source a file goes to, created (named after the importer by default) if needed."""
-    name = name or importer.name
-    existing = store.find(name)
+) -> Target:
+    """The source a file goes to (named after the importer by default), created if needed.
+
+    Without a source name, a changed setting of a source that already holds records is
+    refused: importers read settings such as an account or a currency into what identifies
+    a record, so the same file would come in again as new records beside the old ones.
+    """
+    chosen = name or importer.name
+    existing = store.find(chosen)
     if existing is None:
         settings, secrets = parse_settings(importer.fields, values or {})
-        return store.add(name, importer.name, "importer", settings, secrets)
+        return Target(store.add(chosen, importer.name, "importer", settings, secrets), created=True)
     if existing.connector != importer.name:
-        raise SourceError(f"source {name!r} is fed by {existing.connector}, but this file is {importer.name}")
-    if values:
-        settings, _ = parse_settings(importer.fields, {**existing.settings, **values})
-        return store.update(name, settings=settings)
-    return existing
+        raise SourceError(f"source {chosen!r} is fed by {existing.connector}, but this file is {importer.name}")
+    if not values:
+        return Target(existing)
+    settings, _ = parse_settings(importer.fields, {**existing.settings, **values})
+    changed = sorted(k for k in settings if settings[k] != existing.settings.get(k))
+    if not changed:
+        return Target(existing)
+    held = store.vault.conn.execute("SELECT count(*) FROM records WHERE source=?", (chosen,)).fetchone()[0]
+    if name is None and held:
+        was = ", ".join(
+            f"{k} unset" if existing.settings.get(k) is None else f"{k}={existing.settings[k]}" for k in changed
+        )
+        raise SourceError(
+            f"source {chosen!r} already holds {held:,} records read with {was}; changing "
+            f"{', '.join(changed)} could bring the same records in again beside them. Import into a source "
+            f"of its own: --source NAME (a new one gets these settings), or change it for every later import "
+            f"with selfdata source edit {chosen}"
+        )
+    return Target(replace(existing, settings=settings), settings=settings)
 
 
 def import_file(
@@ -110,28 +139,33 @@ def import_file(
 ) -> ImportResult:
     importer_cls = detect(registry, path, fmt)
     store = SourceStore(vault)
-    src = import_source(store, importer_cls, source, values)
+    target = import_source(store, importer_cls, source, values)
+    src = target.source
     run_id = runs.start(vault, src.name, "import")
     name = shown(path.name)  # the run, the health and the logs take valid UTF-8 only
     staged = 0
     try:
         staged = _stage(vault, run_id, src, importer_cls(), path, progress)
-        counts, deleted, touched = _publish(vault, run_id, src.name, staged, path)
+        counts, deleted, touched = _publish(vault, run_id, src.name, staged, path, target.settings)
     except (ConnectorError, OSError, UnicodeError, ValueError) as err:
         _discard(vault, run_id)
         message = str(err) if isinstance(err, ConnectorError) else f"{path.name}: {type(err).__name__}: {err}"
         message = printable(message, path.name)
         run = runs.finish(vault, run_id, "failed", BatchCounts(), 0, message, {"file": name})
+        if target.created:
+            store.remove(src.name)
+            return ImportResult(path, importer_cls.name, src, run, staged)
         if store.find(src.name) is None:  # erased meanwhile
             return ImportResult(path, importer_cls.name, src, run, staged)
         trouble = transient(err)
         retry = (trouble.strerror or str(trouble)) if trouble is not None else None
-        if retry is None:  # the system's trouble says nothing of the source
-            store.set_health(src.name, "failing", message)
+        # The file failed, not the source: its health stays, the run log and the answer say why.
         return ImportResult(path, importer_cls.name, store.get(src.name), run, staged, retry=retry)
     except BaseException:
         _discard(vault, run_id)
         runs.finish(vault, run_id, "failed", BatchCounts(), 0, "interrupted", {"file": name})
+        if target.created:
+            store.remove(src.name)
         raise
     run = runs.finish(vault, run_id, "ok", counts, deleted, None, {"file": name, "records": staged})
     store.set_health(src.name, "ok", None, failures=0)
@@ -177,7 +211,7 @@ def _stage(vault: Vault, run_id: int, src: Source, importer: Importer, path: Pat
 
 
 def _publish(
-    vault: Vault, run_id: int, source: str, staged: int, path: Path
+    vault: Vault, run_id: int, source: str, staged: int, path: Path, settings: dict[str, Any] | None = None
 ) -> tuple[BatchCounts, int, tuple[str, ...]]:
     writer = vault.writer
     counts, deleted = BatchCounts(), 0
@@ -210,6 +244,8 @@ def _publish(
                 "import it again if you want it"
             )
         conn.execute("DELETE FROM staging WHERE run_id=?", (run_id,))
+        if settings is not None:  # with the records they were read with
+            SourceStore.save_settings(conn, source, settings)
     return counts, deleted, tuple(sorted(touched))
 
 

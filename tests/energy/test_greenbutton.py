@@ -10,7 +10,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from connectors.energy.greenbutton import MAX_START, MIN_START, FeedReader, GreenButton
@@ -29,6 +29,8 @@ from connectors.testing.generators.greenbutton import (
 )
 from connectors.testing.harness import import_file, read_file
 from connectors.testing.memory import MemoryStore
+
+from ..conftest import Cli
 
 SAMPLES = Path("/work/shared/samples/energy")
 EPOCH_2026 = 1_767_225_600  # 2026-01-01T00:00:00Z
@@ -328,6 +330,18 @@ def test_entity_expansion_is_refused(tmp_path: Path) -> None:
         records(path)
 
 
+def test_an_unknown_declared_encoding_is_a_clear_error(initialised: Path, run: Cli, tmp_path: Path) -> None:
+    path = one_channel(tmp_path, count=2)
+    path.write_text(path.read_text().replace('encoding="UTF-8"', 'encoding="U-F-8"', 1))
+    said = "feed.xml: the XML declaration names the encoding 'U-F-8', which is not a known one"
+    with pytest.raises(ImportFailed, match=said):
+        records(path)
+    result = run("import", str(path), ok=False)
+    print(result.output)
+    assert result.exit_code == 1 and said in result.output
+    assert "Traceback" not in result.output and "LookupError" not in result.output
+
+
 def test_unknown_uom_code(tmp_path: Path) -> None:
     with pytest.raises(ImportFailed, match="unknown uom code 999"):
         records(one_channel(tmp_path, uom=999, count=2))
@@ -415,6 +429,7 @@ def test_quantity_is_exactly_value_times_power_of_ten(tmp_path: Path, raw: int, 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(text=st.text(alphabet="0123456789-.eE+ xNaInf", min_size=0, max_size=12))
+@example(text="1E1000003")  # scaled by the unit's power of ten, it overflowed the decimal context
 def test_any_value_text_is_parsed_exactly_or_refused(tmp_path: Path, text: str) -> None:
     path = one_channel(tmp_path, count=1, values=lambda i, t: 424242)
     path.write_text(path.read_text().replace("424242", text))

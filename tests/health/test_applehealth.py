@@ -313,6 +313,13 @@ def test_external_entities_are_refused(tmp_path: Path) -> None:
         records(write(tmp_path, xml_doc(body, prologue)))
 
 
+def test_an_unknown_declared_encoding_is_a_clear_error(tmp_path: Path) -> None:
+    text = write_export_xml(tmp_path / "export.xml", days=1).read_text()
+    path = write(tmp_path, text.replace('encoding="UTF-8"', 'encoding="U-F-8"', 1).encode(), "export.xml")
+    with pytest.raises(ImportFailed, match="export.xml: the XML declaration names the encoding 'U-F-8', which is not"):
+        records(path)
+
+
 def test_truncated_xml_names_the_line(tmp_path: Path) -> None:
     full = write_export_xml(tmp_path / "full.xml", days=2).read_bytes()
     cut = write(tmp_path, full[: len(full) // 2], "export.xml")

@@ -141,6 +141,13 @@ def test_bad_values_are_clear_errors(tmp_path: Path, element: str, message: str)
     assert store.records == {}
 
 
+def test_an_unknown_declared_encoding_is_a_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "sms.xml"
+    path.write_text('<?xml version="1.0" encoding="U-F-8"?>\n<smses count="0"></smses>\n')
+    with pytest.raises(ImportFailed, match="sms.xml: the XML declaration names the encoding 'U-F-8', which is not"):
+        records(path)
+
+
 def test_xml_bombs_are_refused(tmp_path: Path) -> None:
     path = tmp_path / "sms-bomb.xml"
     path.write_text(
