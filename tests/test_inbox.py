@@ -105,7 +105,8 @@ def test_a_sub_folder_names_the_source_at_any_depth(start: Callable[..., Inbox],
     write_lines(root / "joint-account" / "2025" / "march.sdl", ROWS)
     wait_for(lambda: amounts(vault, "joint-account") == EXPECTED)
     assert amounts(vault, "sd-lines") == {}
-    assert [f.source for f in FileStore(vault).list()] == ["joint-account"]
+    # The original is stored after the records: wait for it rather than race it.
+    wait_for(lambda: [f.source for f in FileStore(vault).list()] == ["joint-account"], what="the stored original")
 
 
 def test_a_sub_folder_named_after_a_profile_chooses_it(

@@ -181,7 +181,7 @@ def test_a_file_met_with_too_many_open_files_is_tried_again_not_failed(
         assert watched and problem is not None and problem.startswith("cannot import files now (")
         assert "Too many open files" in problem
         wait_for(lambda: not target.exists(), 40)
-        assert inbox.health() == (True, None)
+        wait_for(lambda: inbox.health() == (True, None), what="the inbox saying all is well again")
     finally:
         assert inbox.stop(10)
     assert amounts(vault, "sd-lines") == EVERY

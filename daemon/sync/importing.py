@@ -152,10 +152,10 @@ def import_file(
         message = str(err) if isinstance(err, ConnectorError) else f"{path.name}: {type(err).__name__}: {err}"
         message = printable(message, path.name)
         run = runs.finish(vault, run_id, "failed", BatchCounts(), 0, message, {"file": name})
+        if store.find(src.name) is None:  # erased meanwhile
+            return ImportResult(path, importer_cls.name, src, run, staged)
         if target.created:
             store.remove(src.name)
-            return ImportResult(path, importer_cls.name, src, run, staged)
-        if store.find(src.name) is None:  # erased meanwhile
             return ImportResult(path, importer_cls.name, src, run, staged)
         trouble = transient(err)
         retry = (trouble.strerror or str(trouble)) if trouble is not None else None
@@ -164,7 +164,7 @@ def import_file(
     except BaseException:
         _discard(vault, run_id)
         runs.finish(vault, run_id, "failed", BatchCounts(), 0, "interrupted", {"file": name})
-        if target.created:
+        if target.created and store.find(src.name) is not None:
             store.remove(src.name)
         raise
     run = runs.finish(vault, run_id, "ok", counts, deleted, None, {"file": name, "records": staged})
