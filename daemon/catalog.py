@@ -51,6 +51,12 @@ def check_source(vault: Vault, name: str) -> None:
     raise UnknownName(f"no source named {name!r}; sources: {_listed(sources(conn))}")
 
 
+def matching(vault: Vault, registry: Registry, scopes: list[str]) -> dict[str, list[str]]:
+    """For each read scope, the datasets known today that it would read."""
+    known = datasets(vault.conn, registry)
+    return {s: [d for d in known if fnmatch.fnmatchcase(d, s[5:])] for s in scopes if s.startswith("read:")}
+
+
 def unmatched_scopes(vault: Vault, registry: Registry, scopes: list[str]) -> list[str]:
     """The read scopes whose dataset glob matches no dataset known today."""
     reads = [s for s in scopes if s.startswith("read:")]

@@ -32,6 +32,7 @@ from .vault import INSECURE_TEST_KDF
 
 Say = Callable[[str], None]
 DEFAULT_PORT = 7350
+DEMO_APP = "demo app"
 
 
 def _port_free(port: int) -> bool:
@@ -194,7 +195,11 @@ async def _run(home: Path, paths: Paths, say: Say, duration: float | None, port:
                 await asyncio.wait_for(done.wait(), 120)
             except TimeoutError:
                 say(f"  still syncing: {', '.join(sorted(pending))}")
-            token = services.get_grants().create_token("demo app", "try the selfdata API", ["read:*"])[1]
+            grants = services.get_grants()
+            for old in grants.all():  # a kept demo home: one demo token at a time, not one per run
+                if old.app == DEMO_APP and old.status == "approved":
+                    grants.revoke(old.id)
+            token = grants.create_token(DEMO_APP, "try the selfdata API", ["read:*"])[1]
             api = (services.daemon.api_url if services.daemon else None) or ""
             say("")
             say(f"The API is at {api}. A read token for a demo app:")

@@ -15,6 +15,7 @@ from . import RELEASE_EPOCH
 from .errors import SelfdataError
 from .files import InsecurePermissions, check_private_file
 from .session import Session
+from .vault import VaultNotFound
 from .vault.keysources import machine_key_candidates
 
 MIN_FREE_BYTES = 1_000_000_000
@@ -83,7 +84,9 @@ def check_key_files(session: Session) -> list[Check]:
 
 
 def check_disk(path: Path) -> Check:
-    probe = path if path.exists() else path.parent
+    probe = path
+    while not probe.exists() and probe != probe.parent:  # not made yet: the disk it will be on
+        probe = probe.parent
     usage = shutil.disk_usage(probe)
     free = f"{usage.free / 1e9:.1f} GB free of {usage.total / 1e9:.1f} GB"
     if usage.free < MIN_FREE_BYTES or usage.free / usage.total < 0.05:
@@ -180,6 +183,8 @@ def run_checks(session: Session, status_of: Callable[[], dict[str, Any]], daemon
             checks.append(
                 Check("key slots", "warn", "no recovery key slot", "selfdata keys add-recovery, and write the key down")
             )
+    except VaultNotFound as err:
+        return [*checks, Check("vault", "fail", str(err), "selfdata init (docs/install.md)")]
     except Exception as err:  # the point of doctor is to explain any failure
         return [*checks, Check("vault", "fail", str(err), "see docs/security.md: the ways to unlock")]
     if daemon_running:

@@ -183,7 +183,7 @@ class GrantStore:
         self._expire_requests()
         grants = [_row(r) for r in self.vault.conn.execute(f"SELECT {_COLS} FROM grants ORDER BY created_at DESC")]
         reads = self.vault.conn.execute(
-            "SELECT grant_id, dataset, sum(records) FROM access_log GROUP BY grant_id, dataset"
+            "SELECT grant_id, dataset, sum(records) FROM access_log GROUP BY grant_id, dataset HAVING sum(records) > 0"
         ).fetchall()
         by_grant: dict[str, dict[str, int]] = {}
         for gid, dataset, n in reads:

@@ -32,6 +32,8 @@ from .services import DaemonInfo, Services, open_services
 from .session import Session
 from .sync import runs
 from .sync.scheduler import Scheduler
+from .vault import VaultNotFound
+from .vault.keysources import load_slots
 
 log = logging.getLogger("selfdata.daemon")
 GRACE_S = 10.0
@@ -40,6 +42,11 @@ API_LINGER_S = 2.0  # after an answer, the rest of an unread body is awaited thi
 
 
 def serve(session: Session) -> int:
+    try:
+        load_slots(session.paths.keyslots_file)  # no vault: say so before making any file
+    except VaultNotFound as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
     logs.configure(session.config.log_level)
     try:
         lock = daemonlock.hold(session.paths.state_dir)

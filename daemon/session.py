@@ -28,6 +28,17 @@ def read_secret_file(path: Path) -> str:
     return text.splitlines()[0] if text else ""
 
 
+def typed_recovery_key() -> str:
+    """`--recovery-key-file -`: typed on the terminal (hidden), or the first line of stdin."""
+    import sys
+
+    if sys.stdin.isatty():
+        import getpass
+
+        return getpass.getpass("Recovery key: ").strip()
+    return sys.stdin.readline().strip()
+
+
 @dataclass(frozen=True)
 class KeyFileUse:
     origin: str
@@ -51,7 +62,9 @@ class Session:
         paths = resolve(system=system)
         cfg = config_mod.load(paths)
         passphrase = read_secret_file(passphrase_file) if passphrase_file else None
-        recovery = read_secret_file(recovery_key_file) if recovery_key_file else None
+        recovery = None
+        if recovery_key_file is not None:
+            recovery = typed_recovery_key() if str(recovery_key_file) == "-" else read_secret_file(recovery_key_file)
         if recovery is not None:
             parse_recovery_key(recovery)  # a typo is reported before anything else
         return cls(paths, cfg, passphrase, recovery)

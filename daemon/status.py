@@ -39,6 +39,7 @@ class StatusReport:
                 "slots": self.slots,
             },
             "config_file": str(self.config_file),
+            "config_exists": self.config_file.exists(),
             "datasets": self.datasets,
         }
 

@@ -401,6 +401,15 @@ async def test_access_log_aggregates_a_polling_app(api: Api) -> None:
     assert any(g.reads == {"health.observation": 300} and g.last_used_at for g in grants.values())
 
 
+async def test_listing_the_datasets_is_one_access_log_row(api: Api) -> None:
+    status, body = await api.get("/api/v1/datasets")
+    assert status == 200 and len(body["datasets"]) >= 1
+    api.services.access.flush()
+    rows = api.services.vault.conn.execute("SELECT endpoint, dataset, requests, records FROM access_log").fetchall()
+    assert rows == [("datasets", "", 1, 0)]
+    assert all(g.reads == {} for g in api.grants.all())
+
+
 async def test_failed_logins_are_rate_limited(api: Api) -> None:
     for _ in range(10):
         assert (await api.get("/api/v1/datasets", "sd_wrong"))[0] == 401

@@ -70,3 +70,31 @@ def test_approve_takes_expiry_days_as_token_create_does(initialised: Path, run: 
     run("grants", "approve", grant.user_code, "--expires", "30d", "--yes")
     approved = json.loads(run("grants", "list", "--json").output)[0]
     assert approved["status"] == "approved" and approved["expires_at"] is not None
+
+
+def test_approve_shows_what_the_scopes_reach_the_expiry_and_that_the_name_is_the_apps_word(
+    initialised: Path, run: Cli, tmp_path: Path
+) -> None:
+    f = tmp_path / "r.jsonl"
+    f.write_text(json.dumps({"key": "k", "ts": "2026-01-01T00:00:00Z", "data": {"amount": "-1.00"}}) + "\n")
+    run("import-jsonl", str(f), "--source", "my-bank", "--dataset", "bank.transaction")
+    with local_services(Session.from_env()) as svc:
+        grant, _ = svc.get_grants().request("Budget", "my spending", ["read:bank.*", "read:bnak.*"])
+    shown = run("grants", "approve", grant.user_code or "", "--expires", "30d", input="n\n", ok=False).output
+    print(shown)
+    assert "Budget (the name the app gives itself: selfdata cannot check it)" in shown
+    assert "read:bank.* -> bank.account, bank.transaction" in shown
+    assert "read:bnak.* -> no dataset yet" in shown
+    assert "Expires: in 30 days (" in shown
+
+
+def test_access_log_shows_the_grant_of_each_row(initialised: Path, run: Cli) -> None:
+    with local_services(Session.from_env()) as svc:
+        grant, _ = svc.get_grants().create_token("twin", "one of two apps with one name", ["read:*"])
+        with svc.vault.writer.transaction() as conn:
+            conn.execute(
+                "INSERT INTO access_log VALUES (1768482060000, ?, 'twin', 'p', 'datasets', '', 1, 0)", (grant.id,)
+            )
+    out = run("access-log").output
+    print(out)
+    assert grant.id in out and "(the list)" in out

@@ -333,3 +333,30 @@ def test_a_weak_passphrase_is_taken_with_a_warning(home: Path, run: Cli, tmp_pat
         str(tmp_path / "e.sdx"),
     ).output
     assert "whoever copies the encrypted export can try guesses offline" in export
+
+
+def test_doctor_and_run_without_a_vault_say_run_init_and_leave_nothing(home: Path, run: Cli) -> None:
+    doctor = run("doctor", ok=False)
+    print(doctor.output)
+    assert doctor.exit_code == 1 and "-> selfdata init (docs/install.md)" in doctor.output
+    started = run("run", ok=False)
+    assert started.exit_code == 1 and "run `selfdata init` first" in started.output
+    assert not home.exists()  # no stray daemon.lock, not even the folder
+
+
+def test_status_on_a_backup_copy_says_its_config_file_is_absent(
+    initialised: Path, run: Cli, tmp_path: Path, passphrase_file: Path
+) -> None:
+    assert "(no such file" not in run("status").output
+    run("backup", str(tmp_path / "copy"))
+    out = run("--home", str(tmp_path / "copy"), "--passphrase-file", str(passphrase_file), "status").output
+    print(out)
+    assert f"config   {tmp_path / 'copy' / 'config.toml'}  (no such file: the default settings apply)" in out
+
+
+def test_the_recovery_key_can_be_typed(home: Path, run: Cli, tmp_path: Path) -> None:
+    made = run("init", "--key-file", str(tmp_path / "k.key"), "--no-passphrase").output
+    key = next(line.strip() for line in made.splitlines() if line.strip().count("-") == 13)
+    (tmp_path / "k.key").unlink()
+    out = run("--recovery-key-file", "-", "status", "--json", input=key.lower() + "\n").output
+    assert json.loads(out)["vault"]["unlocked_by"] == "recovery key"

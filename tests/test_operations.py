@@ -109,3 +109,21 @@ def test_backup_and_doctor_commands(initialised: Path, run: Cli, tmp_path: Path)
     initialised.chmod(0o644)
     bad = run("doctor", ok=False)
     assert bad.exit_code == 1 and "chmod 600" in bad.output
+
+
+def test_a_kept_demo_home_holds_one_demo_token(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "SELFDATA_HOME"}
+    home = tmp_path / "demo"
+    for _ in range(2):
+        demo = [sys.executable, "-m", "daemon", "demo", "--home", str(home), "--duration", "0", "--port", "0"]
+        subprocess.run(demo, cwd=ROOT, env=env, capture_output=True, text=True, timeout=180, check=True)
+    listed = subprocess.run(
+        [sys.executable, "-m", "daemon", "--home", str(home), "grants", "list", "--json"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    demo_grants = [g["status"] for g in json.loads(listed.stdout) if g["app"] == "demo app"]
+    assert sorted(demo_grants) == ["approved", "revoked"]

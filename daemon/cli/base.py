@@ -51,7 +51,7 @@ class SelfdataGroup(click.Group):
 @click.option(
     "--recovery-key-file",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="Unlock with the recovery key in this file.",
+    help="Unlock with the recovery key in this file ('-': type it on the terminal).",
 )
 @click.pass_context
 def cli(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import click
 
@@ -50,13 +51,22 @@ def grants_list(ctx: click.Context, as_json: bool) -> None:
     )
 
 
-def _show(grant: dict[str, object]) -> None:
+def _show(grant: dict[str, Any], expires_days: int) -> None:
+    from datetime import datetime, timedelta
+
     out = render.console()
-    out.print(f"App:     [bold]{grant['app']}[/bold]")
+    out.print(f"App:     [bold]{grant['app']}[/bold] (the name the app gives itself: selfdata cannot check it)")
     out.print(f"Purpose: {grant['purpose']}")
-    out.print(f"Scopes:  {' '.join(grant['scopes'])}")  # type: ignore[arg-type]
+    reads: dict[str, list[str]] = grant.get("reads", {})
+    for i, scope in enumerate(grant["scopes"]):
+        reach = ""
+        if scope in reads:
+            reach = f" -> {', '.join(reads[scope])}" if reads[scope] else " -> no dataset yet"
+        out.print(f"{'Scopes:' if i == 0 else '':<9}{scope}{reach}")
     if grant.get("origins"):
-        out.print(f"Web pages allowed to call the API for it: {' '.join(grant['origins'])}")  # type: ignore[arg-type]
+        out.print(f"Web pages allowed to call the API for it: {' '.join(grant['origins'])}")
+    until = (datetime.now().astimezone() + timedelta(days=expires_days)).strftime("%Y-%m-%d")
+    out.print(f"Expires: in {expires_days} days ({until}; --expires changes it)")
 
 
 @grants.command("approve")
@@ -68,7 +78,7 @@ def grants_approve(ctx: click.Context, code: str, expires: str, yes: bool) -> No
     """Approve the app request showing CODE (after seeing what it asks for)."""
     expires_days = _days(expires)
     pending = invoke(ctx, ops.grants_pending, ops.GrantCode(code))
-    _show(pending)
+    _show(pending, expires_days)
     if not yes and not click.confirm("Give this app this access?", default=False):
         raise click.Abort()
     grant = invoke(ctx, ops.grants_decide, ops.Decide(code, True, expires_days))
@@ -143,14 +153,15 @@ def access_log(ctx: click.Context, app: str | None, since: str | None, limit: in
         return
     render.table(
         None,
-        ["minute", "app", "purpose", "endpoint", "dataset", "requests", "records"],
+        ["minute", "grant", "app", "purpose", "endpoint", "dataset", "requests", "records"],
         [
             (
                 render.local(e["minute"]),
+                e["grant"],
                 e["app"],
                 e["purpose"],
                 e["endpoint"],
-                e["dataset"],
+                e["dataset"] or "(the list)",
                 e["requests"],
                 e["records"],
             )

@@ -155,7 +155,8 @@ def status(ctx: click.Context, as_json: bool) -> None:
     out.print(
         f"vault    {vault['path']}  ({render.human_bytes(vault['size_bytes'])}, unlocked by {vault['unlocked_by']})"
     )
-    out.print(f"config   {report['config_file']}")
+    missing = "" if report.get("config_exists", True) else "  (no such file: the default settings apply)"
+    out.print(f"config   {report['config_file']}{missing}")
     out.print(f"key slots: {', '.join(s['id'] + ' ' + s['kind'] for s in vault['slots'])}")
     inbox = report.get("inbox")
     if inbox:

@@ -56,8 +56,9 @@ async def grants_list(services: Services, params: NoParams, emit: Emit) -> Resul
 
 @operation("grants.pending", GrantCode)
 async def grants_pending(services: Services, params: GrantCode, emit: Emit) -> Result:
-    """The pending request with this user code."""
-    return services.get_grants().pending(params.code).to_json()
+    """The pending request with this user code, and the datasets its read scopes reach today."""
+    grant = services.get_grants().pending(params.code)
+    return {**grant.to_json(), "reads": catalog.matching(services.vault, services.registry, grant.scopes)}
 
 
 @operation("grants.decide", Decide)
