@@ -107,6 +107,10 @@ def test_import_jsonl_then_query_and_status(initialised: Path, run: Cli, tmp_pat
     }
     table = run("query", "energy.reading", "--limit", "2").output
     assert "r0" in table and "More records: add --cursor" in table
+    # The dataset's own fields are columns, so a quantity is never cut out of a `data` blob.
+    header = next(line for line in table.splitlines() if "time" in line and "source" in line)
+    assert "quantity" in header and "unit" in header
+    assert "0.5" in table and "kWh" in table
 
 
 @pytest.mark.parametrize(

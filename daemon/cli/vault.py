@@ -360,13 +360,50 @@ def query(
     if not page["records"]:
         click.echo(f"No {dataset} records match.")
         return
+    fields = main_fields(dataset, [r.get("data") or {} for r in page["records"]])
     render.table(
         None,
-        ["time", "source", "key", "data"],
-        [(r["ts"], r["source"], r["key"], records.canonical_json(r["data"])[:120]) for r in page["records"]],
+        ["time", "source", "key", *fields, "other"],
+        [
+            (
+                render.local(r["ts"], "second"),
+                r["source"],
+                r["key"],
+                *(_cell((r.get("data") or {}).get(f)) for f in fields),
+                _cell({k: v for k, v in (r.get("data") or {}).items() if k not in fields} or None),
+            )
+            for r in page["records"]
+        ],
     )
     if page["next"]:
         click.echo(f"More records: add --cursor {page['next']}")
+
+
+MAIN_FIELDS = 6
+
+
+def main_fields(dataset: str, data: list[dict[str, Any]]) -> list[str]:
+    """The columns of the query table: the dataset's declared plain fields that these records fill,
+    in the schema's order (the rest goes in `other`), at most MAIN_FIELDS."""
+    from connectors.sdk import datasets as schemas
+    from connectors.sdk.schema import AnyJson, ListOf, Nested
+
+    shape = schemas.schema_of(dataset)
+    declared = (
+        [n for n, k in shape.fields().items() if not isinstance(k, Nested | ListOf | AnyJson)] if shape else []
+    )
+    if not declared:  # an app's own dataset: its first plain keys
+        declared = list(dict.fromkeys(k for d in data for k, v in d.items() if not isinstance(v, dict | list)))
+    filled = [n for n in declared if any(d.get(n) not in (None, "") for d in data)]
+    return filled[:MAIN_FIELDS]
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, dict | list):
+        return records.canonical_json(value)
+    return str(value)
 
 
 @cli.command("import-jsonl")
