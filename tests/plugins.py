@@ -146,7 +146,7 @@ class Invalid(Connector):
 
 class Scripted(Connector):
     """Yields the script in ctx.settings['script'] from position state['pos']: ("rec", key, version),
-    ("cp",), ("del", key) or ("crash",)."""
+    ("cp",), ("del", key), ("warn", message), ("clear",) or ("crash",)."""
 
     name = "test-scripted"
     title = "Scripted"
@@ -164,6 +164,10 @@ class Scripted(Connector):
                 yield _tx(step[1], amount=f"{step[2]}.00")
             elif step[0] == "del":
                 yield Delete("bank.transaction", (step[1],))
+            elif step[0] == "warn":
+                ctx.warn(step[1])
+            elif step[0] == "clear":
+                ctx.clear_warning()
             else:
                 yield Checkpoint({"pos": pos + 1})
         yield Checkpoint({"pos": len(script)})

@@ -193,6 +193,18 @@ async def test_update_secret_and_warnings_reach_the_vault(vault: Vault, registry
     assert result.ok and set(stored(vault, "consent")) == {"token-for-abc"}
 
 
+async def test_a_connector_clears_its_warning_when_it_is_over(vault: Vault, registry: Registry) -> None:
+    add(vault, "w", "test-scripted", {"script": [("warn", "backfill: 3 days left"), ("cp",)]})
+    await Runner(vault, registry).sync("w")
+    assert SourceStore(vault).get("w").warning == "backfill: 3 days left"
+    SourceStore(vault).update("w", settings={"script": [("rec", "a", 1), ("cp",)]}, state={})
+    await Runner(vault, registry).sync("w")
+    assert SourceStore(vault).get("w").warning == "backfill: 3 days left", "a run that says nothing leaves it"
+    SourceStore(vault).update("w", settings={"script": [("clear",), ("cp",)]}, state={})
+    await Runner(vault, registry).sync("w")
+    assert SourceStore(vault).get("w").warning is None
+
+
 _names = itertools.count()
 
 steps = st.lists(

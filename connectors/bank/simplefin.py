@@ -3,7 +3,9 @@
 The user makes a setup token at SimpleFIN Bridge; selfdata claims it once for an access
 URL (a URL with Basic credentials), keeps that URL as a secret and never logs it or puts
 it in an error message. `GET {access}/accounts` is asked with `start-date`/`end-date` in
-windows of at most 90 days, `pending=1` and `version=2` (structured `errlist`). The bridge
+windows of 44 days, under the 45 the live Bridge recommends, with `pending=1` and
+`version=2` (structured `errlist`). `gen.api` entries are notes for the developer (range
+notices): the data is kept and each note logged once. The bridge
 expects about 24 requests a day: the requests of the last 24 hours are kept in the
 checkpoint state and a sync stops (to resume at the next one) when `daily_requests` is
 reached. Pending transactions replaced by booked ones are deleted (see reconcile.py).
@@ -44,7 +46,8 @@ from connectors.sdk import (
 from .amounts import api_amount
 from .reconcile import Entry, Policy, Tracker
 
-WINDOW = timedelta(days=90)
+WINDOW = timedelta(days=44)  # the live Bridge notes ranges of 45 days or more
+MAX_NOTICES = 20
 DAY_S = 86400
 CREATE_URL = "https://bridge.simplefin.org/simplefin/create"
 _LOOPBACK = {"127.0.0.1", "localhost", "::1"}
@@ -134,6 +137,7 @@ class Page:
     entries: list[tuple[Entry, bool]]  # for reconciliation: (entry, pending)
     currencies: dict[str, str]
     problems: list[dict[str, Any]]
+    notices: list[str] = field(default_factory=list)  # notes for the developer, not failures
 
 
 class SimpleFIN(Connector):
@@ -206,7 +210,9 @@ class SimpleFIN(Connector):
     async def check(self, ctx: Context) -> None:
         access = await self.access(ctx)
         body = await self._get(ctx, access, {"balances-only": "1", "version": "2"})
-        problems = _problems(body)
+        problems, notices = _split(_problems(body))
+        for notice in notices:
+            ctx.log.info("SimpleFIN Bridge notes: %s", notice)
         _raise_fatal(problems)
         if problems:
             raise _partial_error(problems, access, ctx.source)
@@ -241,9 +247,14 @@ class SimpleFIN(Connector):
         if "next" not in st:
             st["next"] = self._first_day(ctx, st, tracker, today)
         currencies: dict[str, str] = dict(st.get("currencies") or {})
+        logged = set(st.pop("notices", None) or [])  # logged by an earlier sync: not again
+        noticed: set[str] = set()
 
-        def checkpoint() -> Checkpoint:
-            return Checkpoint({**st, **tracker.dump(), "currencies": dict(sorted(currencies.items()))})
+        def checkpoint(*, done: bool = False) -> Checkpoint:
+            # A complete sync forgets the notices it no longer saw, so one that comes back is logged again.
+            notices = sorted(noticed if done else noticed | logged)[:MAX_NOTICES]
+            extra = {"notices": notices} if notices else {}
+            return Checkpoint({**st, **tracker.dump(), "currencies": dict(sorted(currencies.items())), **extra})
 
         while st["next"] < end:
             start, stop = st["next"], min(st["next"] + int(WINDOW.total_seconds()), end)
@@ -259,6 +270,10 @@ class SimpleFIN(Connector):
             except ConnectorError:
                 yield checkpoint()  # nothing of this answer is kept; the request is counted
                 raise
+            for notice in page.notices:
+                if notice not in logged and notice not in noticed:
+                    ctx.log.info("SimpleFIN Bridge notes: %s (the data of its answer is kept)", notice)
+                noticed.add(notice)
             for record in page.records:
                 yield record
             for entry, pending in page.entries:
@@ -276,7 +291,7 @@ class SimpleFIN(Connector):
             yield Delete("bank.transaction", tuple(deleted))
         st.pop("next")
         st["synced_to"] = today.isoformat()
-        yield checkpoint()
+        yield checkpoint(done=True)
 
     def _first_day(self, ctx: Context, st: dict[str, Any], tracker: Tracker, today: date) -> int:
         if "synced_to" in st:
@@ -299,7 +314,8 @@ class SimpleFIN(Connector):
     def parse(self, body: dict[str, Any], currencies: dict[str, str]) -> Page:
         """Every record of an answer, or Fatal naming the account and transaction at fault."""
         connections = {c.get("conn_id"): c for c in body.get("connections") or [] if isinstance(c, dict)}
-        page = Page([], [], {}, _problems(body))
+        problems, notices = _split(_problems(body))
+        page = Page([], [], {}, problems, notices)
         for i, account in enumerate(body["accounts"]):
             if not isinstance(account, dict) or not isinstance(account.get("id"), str) or not account["id"]:
                 raise Fatal(f"SimpleFIN Bridge answered account #{i + 1} without an id")
@@ -364,8 +380,9 @@ def _account(account: dict[str, Any], conn: dict[str, Any]) -> Record:
 
 
 def _transaction(account: dict[str, Any], txn: dict[str, Any]) -> Record:
-    pending = txn.get("pending") is True
     posted = _int(txn.get("posted") or 0, "a posted date")
+    # `posted` 0 means not posted yet, whatever `pending` says or leaves out (Actual Budget reads it so too).
+    pending = txn.get("pending") is True or not posted
     transacted = _int(txn.get("transacted_at") or 0, "a transaction date")
     when = posted or transacted
     if not when or (not pending and not posted):
@@ -402,12 +419,29 @@ def _problems(body: dict[str, Any]) -> list[dict[str, Any]]:
     return [{"code": "legacy", "msg": m} for m in body.get("errors") or [] if isinstance(m, str)]
 
 
+# Older answers' `errors` strings that are range notices, not connection trouble.
+_LEGACY_NOTICE = re.compile(r"^\s*gen\.api\b|date range exceeds", re.IGNORECASE)
+
+
+def _split(problems: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[str]]:
+    """(problems, notices): `gen.api` is "meant for the developer and not the user" (the protocol),
+    such as the range notices the live Bridge adds to a full answer; it spoils nothing."""
+    kept, notices = [], []
+    for p in problems:
+        code = str(p.get("code", ""))
+        if code == "gen.api" or (code == "legacy" and _LEGACY_NOTICE.search(_message(p))):
+            notices.append(_message(p))
+        else:
+            kept.append(p)
+    return kept, notices
+
+
 def _message(problem: dict[str, Any]) -> str:
     return sanitize(problem.get("msg") or problem.get("message") or problem.get("code") or "unknown error")
 
 
 def _raise_fatal(problems: list[dict[str, Any]]) -> None:
-    """General errors (`gen.`) spoil the whole answer: raise before anything is stored."""
+    """General errors (`gen.` but `gen.api`) spoil the whole answer: raise before anything is stored."""
     for p in problems:
         code = str(p.get("code", ""))
         if code == "gen.auth":

@@ -1,18 +1,21 @@
-"""Enedis Linky meters through the MyElectricalData gateway (www.myelectricaldata.fr).
+"""Enedis Linky meters through the MyElectricalData gateway (v1 www.myelectricaldata.fr, or v2).
 
 The gateway relays Enedis's customer data once the user has consented on its site; it
 gives a token and the meter's PDL (usage point id). Daily energy comes as Wh per Paris
 calendar day; the load curve as average watts per 30 minutes (10 or 60 on some meters),
-stamped with the wall-clock END of each interval in Paris time. Enedis allows 7 days of
-load curve per call, 2 years of load curve and 3 years of daily values back, and the
-gateway a daily call quota: requests are windowed, progress is checkpointed after each
-window, and a spent quota waits for the next day. Settled windows (older than the
-lookback) are read from the gateway's `/cache` endpoints, which spare Enedis.
+stamped with the wall-clock end (v1) or start (v2) of each interval in Paris time. Enedis
+allows 7 days of load curve per call, 2 years of load curve and 3 years of daily values
+back; the gateway 50 calls a day. Requests are windowed and checkpointed after each window;
+the calls of the quota day are counted in the state, and a sync stops cleanly at
+`daily_calls`, so a long first backfill is spread over days (said in `status` until it is
+done). A spent quota (`quota_reached`, 409, `RATE_LIMIT_EXCEEDED`) is Retryable after the
+gateway's reset. Settled windows (older than the lookback) are read from the gateway's
+cache, which spares Enedis. How each gateway is asked is in `med_gateways`.
 """
 
 from __future__ import annotations
 
-import json
+import math
 import re
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -21,7 +24,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from connectors.sdk import (
-    AuthFailed,
     Checkpoint,
     Connector,
     Context,
@@ -33,17 +35,18 @@ from connectors.sdk import (
     Record,
     Retryable,
     Secret,
-    UserActionNeeded,
     datasets,
     parse_decimal,
     parse_retry_after,
 )
 from connectors.sdk.http import Response
 
+from .med_gateways import V1_SITE, V2_CACHED_QUOTA, Gateway, Quota, QuotaSpent, gateway
 from .units import kwh_from_average_watts, reading_key
 
 PARIS = ZoneInfo("Europe/Paris")
-SITE = "https://www.myelectricaldata.fr"
+SITE = V1_SITE
+DAILY_CALLS = 45  # of the gateway's 50: some left for a manual sync or another tool
 QUALITY = {"B": "actual", "R": "actual", "BRUT": "actual", "C": "revised", "CORRIGE": "revised", "E": "estimated"}
 STEP_RE = re.compile(r"^PT(\d+)([MH])$")
 NEXT_ACCESS_RE = re.compile(r"nextAccessTime\W+(\d{4}-[A-Za-z]{3}-\d{2} \d{2}:\d{2}:\d{2})")
@@ -114,34 +117,98 @@ class MyElectricalData(Connector):
             check=_check_days(60),
         ),
         Field("use_cache", "Read settled windows from the gateway's cache endpoints", type="bool", default=True),
-        Field("base_url", "The gateway's address", type="url", default=SITE),
+        Field(
+            "daily_calls",
+            "At most this many gateway calls a day (the gateway allows 50); a longer backfill goes on the next day",
+            type="int",
+            default=DAILY_CALLS,
+            check=lambda v: None if 1 <= int(v) <= 1000 else "must be between 1 and 1000",
+        ),
+        Field(
+            "gateway",
+            "v1 (www.myelectricaldata.fr) or v2 (v2.myelectricaldata.fr)",
+            type="choice",
+            choices=("v1", "v2"),
+            default="v1",
+        ),
+        Field("base_url", "The gateway's address (default: the chosen gateway's)", type="url", required=False),
     )
 
     async def check(self, ctx: Context) -> None:
-        await self._access(ctx)
+        await self._access(ctx, gateway(str(ctx.settings.get("gateway") or "v1")))
 
     async def fetch(self, ctx: Context, state: dict[str, Any]) -> AsyncIterator[Item]:
-        await self._access(ctx)
+        gw = gateway(str(ctx.settings.get("gateway") or "v1"))
+        quota = await self._access(ctx, gw)
         pdl = str(ctx.settings["usage_point_id"])
         today = ctx.now().astimezone(PARIS).date()
         lookback = int(ctx.settings.get("lookback_days", 3))
         cursors: dict[str, str] = dict(state.get("series") or {})
-        windows = 0
+        calls = _Calls.load(state.get("calls"), quota.day)
+        backfill = dict(state.get("backfill") or {})
+        windows = self._windows(ctx, today, cursors)
+        daily = int(ctx.settings.get("daily_calls") or DAILY_CALLS)
+        live_left = min(daily - calls.live, quota.limit - (quota.used or 0)) if gw.cache_counts else daily - calls.live
+        use_cache = bool(ctx.settings.get("use_cache", True))
+
+        def checkpoint() -> Checkpoint:
+            extra = {"backfill": backfill} if backfill else {}
+            return Checkpoint({"series": dict(cursors), "calls": calls.dump(), **extra})
+
+        for i, (series, day, end) in enumerate(windows):
+            cache = use_cache and end <= today - timedelta(days=lookback)
+            counted = not cache or gw.cache_counts
+            if (live_left <= 0) if counted else (calls.cached >= V2_CACHED_QUOTA):
+                left, per_day = len(windows) - i, min(daily, quota.limit)
+                self._spread(ctx, quota, pdl, backfill, total=len(windows), left=left, per_day=per_day)
+                yield checkpoint()
+                return
+            try:
+                body = await self._window(ctx, gw, series, pdl, day, end, cache=cache, quota=quota)
+            except QuotaSpent:
+                yield checkpoint()
+                raise
+            finally:
+                calls.spend(cached=not counted)  # a failed call counts too
+                live_left -= 1 if counted else 0
+            for raw in window_readings(series, pdl, body, stamps=gw.stamps):
+                yield Fragment("energy.reading", raw)
+            cursors[series.service] = max(date.fromisoformat(cursors.get(series.service, str(end))), end).isoformat()
+            ctx.progress(i + 1, len(windows), f"{series.service} to {end}")
+            yield checkpoint()
+        if backfill:
+            ctx.log.info("the MyElectricalData backfill of PDL %s is complete", pdl)
+            backfill.clear()
+            if not ctx.warnings:
+                ctx.clear_warning()
+            yield checkpoint()
+
+    def _windows(self, ctx: Context, today: date, cursors: dict[str, str]) -> list[tuple[Series, date, date]]:
+        """Every window this sync reads, oldest first per series: the history not read yet and the lookback."""
+        lookback = int(ctx.settings.get("lookback_days", 3))
+        out = []
         for series in self._series(ctx):
             earliest = today - timedelta(days=min(int(ctx.settings.get("history_days", 365)), series.history))
             cursor = date.fromisoformat(cursors[series.service]) if series.service in cursors else earliest
             day = max(earliest, min(cursor, today - timedelta(days=lookback)))
             while day < today:
                 end = min(day + timedelta(days=series.window), today)
-                settled = end <= today - timedelta(days=lookback)
-                body = await self._window(ctx, series, pdl, day, end, cache=settled)
-                for raw in window_readings(series, pdl, body):
-                    yield Fragment("energy.reading", raw)
-                cursors[series.service] = max(cursor, end).isoformat()
-                yield Checkpoint({"series": dict(cursors)})
-                windows += 1
-                ctx.progress(windows, None, f"{series.service} to {end}")
+                out.append((series, day, end))
                 day = end
+        return out
+
+    def _spread(
+        self, ctx: Context, quota: Quota, pdl: str, backfill: dict[str, Any], *, total: int, left: int, per_day: int
+    ) -> None:
+        """The day's calls are used: say in `status` how far the backfill is and how long it takes."""
+        total = max(int(backfill.get("windows") or 0), total)
+        backfill["windows"] = total
+        days = math.ceil(left / max(1, per_day))
+        ctx.warn(
+            f"MyElectricalData allows {quota.limit} calls a day, so the history of PDL {pdl} is read over several "
+            f"days: {total - left} of {total} windows read, about {days} more day{'s' * (days != 1)}; "
+            "each daily sync goes on"
+        )
 
     def normalize(self, fragment: Fragment) -> Record:
         raw = fragment.raw
@@ -185,51 +252,64 @@ class MyElectricalData(Connector):
         curve, production = bool(ctx.settings.get("load_curve", True)), bool(ctx.settings.get("production", False))
         return [s for s in SERIES if (curve or not s.curve) and (production or s.direction == "consumption")]
 
-    async def _access(self, ctx: Context) -> None:
+    async def _access(self, ctx: Context, gw: Gateway) -> Quota:
         pdl = str(ctx.settings["usage_point_id"])
-        resp = await self._get(ctx, f"/valid_access/{pdl}")
-        access = _json(resp)
-        if not isinstance(access, dict):
-            raise Fatal("MyElectricalData answered an unexpected access check")
-        if access.get("ban"):
-            raise UserActionNeeded("MyElectricalData has suspended this token; see your account there", SITE)
-        if access.get("valid") is False:
-            raise AuthFailed(f"your consent for PDL {pdl} is no longer valid: renew it on {SITE}")
-        expires = _naive_paris(access.get("consent_expiration_date"))
+        quota, expires = await gw.access(ctx, lambda path: self._get(ctx, gw, path), pdl)
         if expires is not None and expires - ctx.now() < WARN_BEFORE:
             ctx.warn(f"your MyElectricalData consent for PDL {pdl} ends on {expires.date()}: renew it on {SITE}")
-        if access.get("quota_reached"):
-            raise Retryable("the MyElectricalData daily quota is spent", _until_quota_reset(ctx, access))
+        return quota
 
-    async def _window(self, ctx: Context, series: Series, pdl: str, start: date, end: date, *, cache: bool) -> Any:
-        path = f"/{series.service}/{pdl}/start/{start}/end/{end}"
-        use_cache = bool(ctx.settings.get("use_cache", True))
-        resp = await self._get(ctx, path + "/cache" if cache and use_cache else path, ok=(404, 409, 429))
-        if resp.status == 429 and use_cache and not cache:
+    async def _window(
+        self, ctx: Context, gw: Gateway, series: Series, pdl: str, start: date, end: date, *, cache: bool, quota: Quota
+    ) -> Any:
+        last = end - timedelta(days=1) if gw.end_included else end
+        url = gw.url(series.service, series.direction, series.curve, pdl, start, last, cache)
+        resp = await self._get(ctx, gw, url, ok=(404, 409, 429))
+        if resp.status == 429 and gw.name == "v1" and not cache and bool(ctx.settings.get("use_cache", True)):
             # Throttled live: the gateway's cached copy will do until the next sync re-reads it.
-            cached = await self._get(ctx, path + "/cache", ok=(404, 409, 429))
+            cached = await self._get(ctx, gw, url + "/cache", ok=(404, 409, 429))
             if cached.status == 200:
                 resp = cached
-        if resp.status == 404:
-            return None  # no data for that window (before the contract, collection off)
-        if resp.status == 409:
-            raise Retryable("the MyElectricalData daily quota is spent; the sync resumes tomorrow", _to_midnight(ctx))
         if resp.status == 429:
             raise Retryable("MyElectricalData is throttling requests", _retry_after(ctx, resp))
-        return _json(resp)
+        return gw.body(ctx, resp, quota.reset)
 
-    async def _get(self, ctx: Context, path: str, ok: tuple[int, ...] = ()) -> Response:
-        base = str(ctx.settings.get("base_url", SITE)).rstrip("/")
-        return await ctx.http.request("GET", base + path, headers={"Authorization": ctx.secret("token")}, ok=ok)
+    async def _get(self, ctx: Context, gw: Gateway, path: str, ok: tuple[int, ...] = ()) -> Response:
+        base = str(ctx.settings.get("base_url") or gw.base).rstrip("/")
+        return await ctx.http.request("GET", base + path, headers=gw.headers(ctx.secret("token")), ok=ok)
 
 
-def window_readings(series: Series, pdl: str, body: Any) -> Iterator[dict[str, Any]]:
+class _Calls:
+    """The calls of one quota day, as this source counted them (failed ones included)."""
+
+    def __init__(self, day: str, live: int = 0, cached: int = 0) -> None:
+        self.day, self.live, self.cached = day, live, cached
+
+    @classmethod
+    def load(cls, saved: Any, day: str) -> _Calls:
+        if isinstance(saved, dict) and saved.get("day") == day:
+            return cls(day, int(saved.get("live") or 0), int(saved.get("cached") or 0))
+        return cls(day)  # a new quota day
+
+    def spend(self, *, cached: bool) -> None:
+        if cached:
+            self.cached += 1
+        else:
+            self.live += 1
+
+    def dump(self) -> dict[str, Any]:
+        return {"day": self.day, "live": self.live, "cached": self.cached}
+
+
+def window_readings(series: Series, pdl: str, body: Any, stamps: str = "end") -> Iterator[dict[str, Any]]:
     """The raw readings of one answer, each with its interval resolved to instants.
 
-    Load-curve times are Paris wall-clock ends: the autumn repeated hour is told apart by
-    order (its second pass is the later instant; answers start at a Paris midnight, so the
-    first time of one is never in that hour); a time in the spring gap is read with the
-    offset before the change. Times that do not increase are refused.
+    Load-curve times are Paris wall-clock ends (v1) or those ends less the step (v2,
+    `stamps="start"`, shifted on the wall clock by the gateway): the autumn repeated hour is
+    told apart by order (its second pass is the later instant;
+    answers start at a Paris midnight, so the first time of one is never in that hour); a
+    time in the spring gap is read with the offset before the change. Times that do not
+    increase are refused.
     """
     if body is None:
         return
@@ -248,8 +328,12 @@ def window_readings(series: Series, pdl: str, body: Any) -> Iterator[dict[str, A
         try:
             if series.curve:
                 step = _step(str(row.get("interval_length") or "PT30M"))
-                end = _instant(datetime.strptime(text, "%Y-%m-%d %H:%M:%S"), previous)
-                start, resolution = end - step, str(row.get("interval_length") or "PT30M")
+                wall = datetime.strptime(text.replace("T", " ")[:19], "%Y-%m-%d %H:%M:%S")
+                # v2 moved Enedis's end stamps back by the step on the wall clock: moving them on again
+                # gives Enedis's stamps, whose autumn hour order tells apart (v2's starts repeat 01:30).
+                end = _instant(wall + step if stamps == "start" else wall, previous)
+                start = end - step
+                resolution = str(row.get("interval_length") or "PT30M")
             else:
                 day = date.fromisoformat(text)
                 start = datetime(day.year, day.month, day.day, tzinfo=PARIS)
@@ -288,33 +372,6 @@ def _step(text: str) -> timedelta:
     if m is None or int(m.group(1)) == 0:
         raise ValueError(f"unknown interval_length {text!r}")
     return timedelta(minutes=int(m.group(1)) * (60 if m.group(2) == "H" else 1))
-
-
-def _json(resp: Response) -> Any:
-    try:
-        return json.loads(resp.body)
-    except ValueError as err:
-        raise Fatal(f"MyElectricalData answered something that is not JSON: {resp.text[:80]!r}") from err
-
-
-def _naive_paris(text: Any) -> datetime | None:
-    try:
-        t = datetime.fromisoformat(str(text))
-    except ValueError:
-        return None
-    return t if t.tzinfo else t.replace(tzinfo=PARIS)
-
-
-def _to_midnight(ctx: Context) -> float:
-    now = ctx.now().astimezone(UTC)
-    return (datetime.combine(now.date() + timedelta(days=1), datetime.min.time(), UTC) - now).total_seconds()
-
-
-def _until_quota_reset(ctx: Context, access: dict[str, Any]) -> float:
-    reset = _naive_paris(access.get("quota_reset_at"))
-    if reset is None:
-        return _to_midnight(ctx)
-    return max(60.0, (reset - ctx.now()).total_seconds())
 
 
 def _retry_after(ctx: Context, resp: Response) -> float | None:

@@ -1,21 +1,26 @@
 """SMART on FHIR: any FHIR R4 server with patient access (hospital portals, CMS Blue Button 2.0).
 
 - Discovery from `{base}/.well-known/smart-configuration` (else the CapabilityStatement's
-  oauth-uris extension).
+  oauth-uris extension); the scopes asked are those the server advertises (`smart_server`).
 - OAuth 2.0 authorization code with PKCE (S256): `authorization_url` and
   `complete_authorization`; tokens in the `token` secret, refreshed at expiry or on a 401,
   once per source at a time (`oauth.OAuthSession`).
-- One search per resource type, scoped to the patient, paged through `Bundle.link` `next`
-  (a link back to a page already read stops the sync with a clear error; a link to another
-  server is refused: the token is never sent elsewhere); incremental through
-  `_lastUpdated`, the newest `meta.lastUpdated` seen per type kept in the checkpoint state.
+- One search per resource type the CapabilityStatement offers and the grant covers, scoped
+  to the patient, paged through `Bundle.link` `next` (a link back to a page already read
+  stops the sync with a clear error; a link to another server is refused: the token is
+  never sent elsewhere); incremental through `_lastUpdated`, the newest `meta.lastUpdated`
+  seen per search kept in the checkpoint state. Observation is searched per category where
+  the server requires it (declared, or answered with a 400). A page size over the server's
+  limit is lowered; any other 4xx of a search is recorded and the other types still read.
 - Resources go through `fhir_mapping`, as FHIR files do.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
@@ -37,17 +42,28 @@ from connectors.sdk import (
 
 from . import oauth
 from .fhir_mapping import CLINICAL, OBSERVATION, FhirInvalid, keep_whole, map_resource, parse_datetime
+from .smart_server import FHIR_JSON, Capabilities, capabilities, discover, granted_types, scope_for
 
 DEFAULT_TYPES = (
     "Patient,AllergyIntolerance,Condition,Encounter,Immunization,MedicationRequest,Observation,Procedure,"
     "DiagnosticReport,Coverage,ExplanationOfBenefit"
 )
-DEFAULT_SCOPE = "launch/patient openid fhirUser offline_access patient/*.read"
+# HL7's observation-category codes, which US Core servers search by.
+DEFAULT_CATEGORIES = "vital-signs,laboratory,social-history,imaging,procedure,survey,exam,therapy,activity"
+CATEGORY_TYPES = ("Observation",)
+DEFAULT_PAGE_SIZE = 50  # Blue Button 2.0's maximum; most servers take more
 MAX_PAGES = 5000
-OAUTH_URIS = "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris"
-# The search parameter that scopes each type to the patient.
-PATIENT_PARAM = {"Patient": "_id", "Coverage": "beneficiary"}
-FHIR_JSON = "application/fhir+json"
+# Statuses a search answers that concern that search only (401, 408 and 429 are handled apart).
+REFUSED = tuple(s for s in range(400, 500) if s not in (401, 408, 429))
+AT_MOST = re.compile(r"(?:at most|maximum(?: of)?|max(?:imum)?\s*(?:is|=|:)?)\s*(\d+)", re.IGNORECASE)
+
+
+@dataclass
+class _Outcome:
+    """How one search ended, when not with its last page."""
+
+    refused: str | None = None  # "HTTP 400: why"
+    by_category: bool = False  # the server wants it split by category
 
 
 class SmartFhirConnector(Connector):
@@ -64,30 +80,43 @@ class SmartFhirConnector(Connector):
         ),
         Field("client_id", "The client id of the app you registered with the portal"),
         Secret("client_secret", "The client secret, for a confidential client only", required=False),
-        Field("scope", "OAuth scopes to ask for", required=False, default=DEFAULT_SCOPE),
+        Field("scope", "OAuth scopes to ask for (default: chosen from those the server advertises)", required=False),
         Field("resource_types", "Comma-separated resource types to read", required=False, default=DEFAULT_TYPES),
-        Field("page_size", "Resources per page (_count)", type="int", required=False, default=100),
+        Field(
+            "observation_categories",
+            "Observation categories searched one by one on servers that require a category",
+            required=False,
+            default=DEFAULT_CATEGORIES,
+        ),
+        Field(
+            "page_size",
+            "Resources per page (_count); lowered to the server's limit when it refuses more",
+            type="int",
+            required=False,
+            default=DEFAULT_PAGE_SIZE,
+        ),
     )
 
     # Browser authorization
 
     async def authorization_url(self, ctx: Context, redirect_uri: str) -> str:
-        config = await _discover(ctx)
+        config = await discover(ctx, _base(ctx))
+        scope = ctx.settings.get("scope") or scope_for(config, _types(ctx))
         verifier, challenge = oauth.pkce_pair()
         state = await oauth.save_pending(
-            ctx, verifier=verifier, redirect_uri=redirect_uri, token_endpoint=config["token_endpoint"]
+            ctx, verifier=verifier, redirect_uri=redirect_uri, token_endpoint=config.token_endpoint
         )
         query = {
             "response_type": "code",
             "client_id": ctx.settings["client_id"],
             "redirect_uri": redirect_uri,
-            "scope": ctx.settings.get("scope") or DEFAULT_SCOPE,
+            "scope": scope,
             "state": state,
             "aud": _base(ctx),
             "code_challenge": challenge,
             "code_challenge_method": "S256",
         }
-        return f"{config['authorization_endpoint']}?{urlencode(query)}"
+        return f"{config.authorization_endpoint}?{urlencode(query)}"
 
     async def complete_authorization(self, ctx: Context, redirect_uri: str, code_or_url: str) -> None:
         pending = oauth.load_pending(ctx)
@@ -118,19 +147,63 @@ class SmartFhirConnector(Connector):
 
     async def fetch(self, ctx: Context, state: dict[str, Any]) -> AsyncIterator[Item]:
         client = _Client(ctx)
+        await client.session.access_token()  # a refused authorization costs no other request
+        caps = await capabilities(ctx, _base(ctx))
         since: dict[str, str] = dict(state.get("since") or {})
-        types = [t.strip() for t in str(ctx.settings.get("resource_types") or DEFAULT_TYPES).split(",") if t.strip()]
-        pending = [t for t in state.get("pending") or types if t in types]
-        for i, kind in enumerate(pending):
-            newest = since.get(kind)
-            async for item, updated in self._search(ctx, client, kind, since.get(kind)):
+        by_category = set(state.get("by_category") or []) | {k for k, need in caps.needs.items() if "category" in need}
+        refused: dict[str, str] = dict(state.get("refused") or {}) if state.get("pending") else {}
+        sizes = {"page_size": int(state.get("page_size") or ctx.settings.get("page_size") or DEFAULT_PAGE_SIZE)}
+        plan = [str(n) for n in state.get("pending") or self._plan(ctx, client, caps, by_category)]
+
+        def checkpoint(rest: list[str]) -> Checkpoint:
+            out: dict[str, Any] = {"since": since, **({"pending": rest} if rest else {})}
+            if by_category:
+                out["by_category"] = sorted(by_category)
+            if refused:
+                out["refused"] = dict(refused)
+            if sizes["page_size"] != int(ctx.settings.get("page_size") or DEFAULT_PAGE_SIZE):
+                out["page_size"] = sizes["page_size"]
+            return Checkpoint(out)
+
+        i = 0
+        while i < len(plan):
+            name, outcome = plan[i], _Outcome()
+            newest = since.get(name)
+            async for item, updated in self._search(ctx, client, caps, name, since.get(name), sizes, outcome):
                 yield item
                 if updated is not None and _later(updated, newest):
                     newest = updated
-            if newest is not None:
-                since[kind] = newest
-            rest = pending[i + 1 :]
-            yield Checkpoint({"since": since, "pending": rest} if rest else {"since": since})
+            if outcome.by_category:
+                kind = name.split("?", 1)[0]
+                ctx.log.info("the FHIR server wants %s searched by category; searching each category", kind)
+                by_category.add(kind)
+                plan[i : i + 1] = _category_searches(ctx, kind)
+                continue
+            if outcome.refused is not None:
+                refused[name] = outcome.refused
+            else:
+                refused.pop(name, None)
+                if newest is not None:
+                    since[name] = newest
+            i += 1
+            yield checkpoint(plan[i:])
+        if refused:
+            listed = "; ".join(f"{n} ({why})" for n, why in sorted(refused.items()))
+            ctx.warn(f"the FHIR server refused these searches, skipped: {listed}; the other types were read")
+
+    def _plan(self, ctx: Context, client: _Client, caps: Capabilities, by_category: set[str]) -> list[str]:
+        granted = granted_types(client.session.tokens().scope)
+        plan, skipped = [], []
+        for kind in _types(ctx):
+            if not caps.offers(kind) or (granted is not None and kind not in granted):
+                skipped.append(kind)
+            elif kind in by_category:
+                plan += _category_searches(ctx, kind)
+            else:
+                plan.append(kind)
+        if skipped:
+            ctx.log.info("not asked, as the FHIR server does not offer or grant them: %s", ", ".join(skipped))
+        return plan
 
     def normalize(self, fragment: Fragment) -> list[Record]:
         """Re-map a stored Observation (its raw is the resource), as the FHIR importer does."""
@@ -140,30 +213,50 @@ class SmartFhirConnector(Connector):
             raise InvalidRecord(str(err)) from None
 
     async def _search(
-        self, ctx: Context, client: _Client, kind: str, since: str | None
+        self,
+        ctx: Context,
+        client: _Client,
+        caps: Capabilities,
+        name: str,
+        since: str | None,
+        sizes: dict[str, int],
+        outcome: _Outcome,
     ) -> AsyncIterator[tuple[Record | Delete, str | None]]:
-        query: dict[str, str] = {"_count": str(ctx.settings.get("page_size") or 100)}
+        kind, _, extra = name.partition("?")
+        query: dict[str, str] = dict(p.split("=", 1) for p in extra.split("&") if "=" in p)
         patient = client.session.tokens().extra.get("patient")
         if patient:
-            query[PATIENT_PARAM.get(kind, "patient")] = str(patient)
-        if since:
+            query[caps.patient_param(kind)] = str(patient)
+        if since and caps.supports(kind, "_lastUpdated"):
             query["_lastUpdated"] = f"ge{since}"
-        url: str | None = f"{_base(ctx)}/{kind}?{urlencode(query)}"
+        url: str | None = None
         seen: set[str] = set()
         pages = 0
         warned = False
-        while url is not None:
+        while True:
+            if url is None:  # the first page, asked again with a smaller _count when refused for it
+                url = f"{_base(ctx)}/{kind}?{urlencode({'_count': str(sizes['page_size']), **query})}"
             if url in seen:
                 raise Fatal(
-                    f"the FHIR server's paging loops: after {pages} pages of {kind}, the next link points back to "
-                    f"a page already read ({url}); nothing of {kind} from this sync is stored"
+                    f"the FHIR server's paging loops: after {pages} pages of {name}, the next link points back to "
+                    f"a page already read ({url}); nothing of {name} from this sync is stored"
                 )
             if pages >= MAX_PAGES:
-                raise Fatal(f"the FHIR server sent more than {MAX_PAGES} pages of {kind}; stopping")
+                raise Fatal(f"the FHIR server sent more than {MAX_PAGES} pages of {name}; stopping")
             seen.add(url)
-            bundle = await client.search_page(url, kind)
-            if bundle is None:
-                return  # type not offered or not granted: warned
+            resp = await client.get(url, ok=REFUSED)
+            if resp.status != 200:
+                if pages == 0 and _smaller_page(resp, sizes):
+                    ctx.log.info("the FHIR server takes at most %d resources a page; asking that", sizes["page_size"])
+                    url, seen = None, set()
+                    continue
+                if pages == 0 and _wants_category(resp, kind, query):
+                    outcome.by_category = True
+                    return
+                outcome.refused = f"HTTP {resp.status}{_outcome(resp)}"
+                ctx.log.warning("the FHIR server refused %s: %s; the other types are still read", name, outcome.refused)
+                return
+            bundle = resp.json()
             pages += 1
             seen.update(_links(bundle, "self"))  # the page as the server names it
             for resource in _resources(bundle, kind):
@@ -180,8 +273,46 @@ class SmartFhirConnector(Connector):
                     items = [kept] if kept is not None else []
                 for item in items:
                     yield item, updated if isinstance(updated, str) else None
-            ctx.progress(pages, None, f"{kind} page {pages}")
-            url = _next_link(bundle, ctx)
+            ctx.progress(pages, None, f"{name} page {pages}")
+            next_url = _next_link(bundle, ctx)
+            if next_url is None:
+                return
+            url = next_url
+
+
+def _types(ctx: Context) -> list[str]:
+    return [t.strip() for t in str(ctx.settings.get("resource_types") or DEFAULT_TYPES).split(",") if t.strip()]
+
+
+def _category_searches(ctx: Context, kind: str) -> list[str]:
+    text = str(ctx.settings.get("observation_categories") or DEFAULT_CATEGORIES)
+    return [f"{kind}?category={c.strip()}" for c in text.split(",") if c.strip()]
+
+
+def _smaller_page(resp: Response, sizes: dict[str, int]) -> bool:
+    """A 400 for the page size (Blue Button 2.0: "value must be at most 50"): lower it, once per limit."""
+    if resp.status != 400:
+        return False
+    size, text = sizes["page_size"], resp.text
+    said = AT_MOST.search(text)
+    if said and 0 < int(said.group(1)) < size:
+        sizes["page_size"] = int(said.group(1))
+    elif "count" in text.lower() and size > 10:
+        sizes["page_size"] = max(10, size // 2)
+    else:
+        return False
+    return True
+
+
+def _wants_category(resp: Response, kind: str, query: dict[str, str]) -> bool:
+    """Epic answers an Observation search without category with 400, OperationOutcome code `required`."""
+    if resp.status != 400 or kind not in CATEGORY_TYPES or "category" in query:
+        return False
+    try:
+        issues = json.loads(resp.body).get("issue") or []
+    except (ValueError, AttributeError):
+        return "category" in resp.text.lower()
+    return any(isinstance(i, dict) and i.get("code") == "required" for i in issues) or "category" in resp.text.lower()
 
 
 def _later(updated: str, newest: str | None) -> bool:
@@ -235,32 +366,6 @@ def _base(ctx: Context) -> str:
     return str(ctx.settings["fhir_base_url"]).rstrip("/")
 
 
-async def _discover(ctx: Context) -> dict[str, str]:
-    base = _base(ctx)
-    resp = await ctx.http.request(
-        "GET", f"{base}/.well-known/smart-configuration", headers={"Accept": "application/json"}, ok=(404,)
-    )
-    if resp.status != 404:
-        config = resp.json()
-        if isinstance(config, dict) and "authorization_endpoint" in config and "token_endpoint" in config:
-            methods = config.get("code_challenge_methods_supported")
-            if isinstance(methods, list) and methods and "S256" not in methods:
-                raise Fatal(f"{base} does not support PKCE with S256, which selfdata requires")
-            return {
-                "authorization_endpoint": config["authorization_endpoint"],
-                "token_endpoint": config["token_endpoint"],
-            }
-    # Older servers: the oauth-uris extension of the CapabilityStatement.
-    statement = await ctx.http.get_json(f"{base}/metadata", headers={"Accept": FHIR_JSON})
-    for rest in statement.get("rest") or [] if isinstance(statement, dict) else []:
-        for ext in (rest.get("security") or {}).get("extension") or []:
-            if ext.get("url") == OAUTH_URIS:
-                uris = {e.get("url"): e.get("valueUri") for e in ext.get("extension") or []}
-                if uris.get("authorize") and uris.get("token"):
-                    return {"authorization_endpoint": uris["authorize"], "token_endpoint": uris["token"]}
-    raise Fatal(f"{base} publishes no SMART configuration: is it the FHIR base URL of a SMART server?")
-
-
 async def _token_request(ctx: Context, endpoint: str, form: dict[str, str]) -> dict[str, Any]:
     form = {**form, "client_id": ctx.settings["client_id"]}
     secret = ctx.secrets.get("client_secret")
@@ -277,7 +382,7 @@ async def _token_request(ctx: Context, endpoint: str, form: dict[str, str]) -> d
 
 def _refresher(ctx: Context) -> oauth.Refresher:
     async def refresh(tokens: oauth.TokenSet) -> oauth.TokenSet:
-        endpoint = tokens.extra.get("token_endpoint") or (await _discover(ctx))["token_endpoint"]
+        endpoint = tokens.extra.get("token_endpoint") or (await discover(ctx, _base(ctx))).token_endpoint
         body = await _token_request(
             ctx, endpoint, {"grant_type": "refresh_token", "refresh_token": tokens.refresh_token or ""}
         )
@@ -307,13 +412,6 @@ class _Client:
         headers = {"Authorization": f"Bearer {token}", "Accept": FHIR_JSON}
         resp = await self.ctx.http.request("GET", url, headers=headers, ok=(401, *ok))
         return resp
-
-    async def search_page(self, url: str, kind: str) -> Any:
-        resp = await self.get(url, ok=(403, 404))
-        if resp.status in (403, 404):
-            self.ctx.warn(f"the FHIR server refuses {kind} searches (HTTP {resp.status}{_outcome(resp)}); skipped")
-            return None
-        return resp.json()
 
 
 def _outcome(resp: Response) -> str:

@@ -79,7 +79,8 @@ class Context:
     now: Callable[[], datetime] = _utcnow
     # Persists a changed secret (a refreshed OAuth token) at once, encrypted.
     save_secret: Callable[[str, str], Awaitable[None]] | None = None
-    # Tells the user about something coming (consent expiring on a date) without failing.
+    # Tells the user about something coming (consent expiring on a date) without failing;
+    # an empty message says it is over (`clear_warning`).
     on_warning: Callable[[str], None] | None = None
     warnings: list[str] = field(default_factory=list)
     # Logs to selfdata.source.<source> with the secrets hidden, whoever built the Context.
@@ -110,6 +111,11 @@ class Context:
         self.warnings.append(message)
         if self.on_warning is not None:
             self.on_warning(message)
+
+    def clear_warning(self) -> None:
+        """What the source's warning was about is over (a backfill finished): `status` stops showing it."""
+        if self.on_warning is not None:
+            self.on_warning("")
 
     async def update_secret(self, name: str, value: str) -> None:
         old = self.secrets.get(name)

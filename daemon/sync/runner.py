@@ -320,6 +320,11 @@ class Runner:
             await ctx.http.close()
 
     def _warn(self, name: str, message: str) -> None:
+        if not message:  # the connector says what it warned about is over
+            if self.sources.get(name).warning:
+                log.info("source %s: its warning is over", name)
+                self.sources.update(name, warning=None)
+            return
         if self.sources.get(name).warning != message:
             log.warning("source %s: %s", name, message)
             self.sources.update(name, warning=message)

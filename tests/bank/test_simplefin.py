@@ -136,19 +136,89 @@ async def test_a_setup_token_claimed_twice_is_refused_clearly() -> None:
         assert store.records == {}
 
 
-async def test_windows_of_at_most_90_days_with_pending_cover_the_history() -> None:
+async def test_windows_of_44_days_with_pending_cover_the_history() -> None:
     async with make_server(end=NOW, days=400) as server:
         out = await run(context({"access_url": server.access_url()}, history_days=365))
         windows = window_params(server)
-    assert len(windows) == 5
-    assert all(0 < stop - start <= 90 * 86400 for start, stop, _ in windows)
+        assert server.bank.notices == [], "every window is one the Bridge accepts without a notice"
+    assert len(windows) == 9
+    assert all(0 < stop - start <= 44 * 86400 for start, stop, _ in windows)
     assert all(windows[i][1] == windows[i + 1][0] for i in range(len(windows) - 1)), "windows leave no gap"
     first_day = datetime.combine(NOW.date() - timedelta(days=364), time(), UTC)
     assert windows[0][0] == first_day.timestamp(), "today and the 364 days before"
     assert windows[-1][1] > NOW.timestamp()
     assert all(q["pending"] == "1" and q["version"] == "2" for _, _, q in windows)
-    assert out.checkpoints == 6
-    assert len(out.state["requests"]) == 5
+    assert out.checkpoints == 10
+    assert len(out.state["requests"]) == 9
+
+
+async def test_the_first_sync_with_default_settings_stores_the_whole_history() -> None:
+    """The live Bridge adds a notice to every answer for 45 days or more: it must not stop a sync."""
+    async with make_server(end=NOW, days=240) as server:
+        out = await run(context({"access_url": server.access_url()}))
+        assert server.bank.notices == []
+    assert out.completed and "next" not in out.state and out.state["synced_to"] == NOW.date().isoformat()
+    first = datetime.combine(NOW.date() - timedelta(days=179), time(), UTC)
+    booked = [ts for (dataset, _), (ts, _, _) in out.store.records.items() if dataset == "bank.transaction"]
+    assert min(datetime.fromisoformat(ts) for ts in booked) < first + timedelta(days=3)
+
+
+async def test_range_notices_keep_the_data_and_are_logged_once(caplog: pytest.LogCaptureFixture) -> None:
+    """A Bridge that measures from now (history over 90 days is capped): every old window gets a
+    notice; the data of each answer is kept, each notice logged once, and the sync completes."""
+    caplog.set_level(logging.INFO, logger="selfdata.source.my-bank")
+    async with make_server(end=NOW, days=240) as server:
+        server.bank.measure = "reach"
+        secrets = {"access_url": server.access_url()}
+        out = await run(context(secrets))
+        notices = list(server.bank.notices)
+        again = await run(context(secrets, NOW + timedelta(hours=6)), out.state, out.store)
+    assert len(notices) >= 3 and {n.split(" exceeds ")[1][:5] for n in notices} == {"limit", "recom"}
+    assert out.completed and "next" not in out.state
+    logged = [r.getMessage() for r in caplog.records if "SimpleFIN Bridge notes" in r.getMessage()]
+    assert len(logged) == 2, logged
+    assert any("was capped" in m for m in logged) and any("recommended range of 45 days" in m for m in logged)
+    ninety = NOW - timedelta(days=90)
+    txns = [datetime.fromisoformat(ts) for (d, _), (ts, _, _) in out.store.records.items() if d == "bank.transaction"]
+    assert txns and min(txns) >= ninety - timedelta(days=1), "the Bridge served the last 90 days, all kept"
+    assert again.completed and again.counts.new == 0
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"errlist": [{"code": "gen.api", "msg": "Requested date range exceeds recommended range of 45 days."}]},
+        {"errlist": [{"code": "gen.api", "message": "A note for the developer"}]},
+        {"errors": ["gen.api: Requested date range exceeds limit of 90 days and was capped."]},
+        {"errors": ["Requested date range exceeds recommended range of 45 days. In the future, this may be capped."]},
+    ],
+)
+async def test_notes_for_the_developer_in_any_form_keep_the_answer(body: dict[str, Any]) -> None:
+    async with make_server(end=NOW) as server:
+        answer = json.dumps({**body, "accounts": whole_accounts(server)})
+        server.fail(200, times=10, body=answer, path_prefix=ACCOUNTS)
+        out = await run(context({"access_url": server.access_url()}))
+    assert out.completed and out.store.records
+
+
+def whole_accounts(server: FakeSimpleFIN) -> list[dict[str, Any]]:
+    return [{**server._account_json(a, v2=False), "transactions": []} for a in server.bank.accounts]
+
+
+async def test_a_transaction_posted_0_without_pending_is_pending() -> None:
+    """The protocol lets a pending transaction leave `pending` out and say `posted: 0`."""
+    async with make_server(end=NOW) as server:
+        silent = [t for t in server.bank.transactions if t.pending and not t.flagged]
+        assert silent and all("pending" not in t.to_json() and t.to_json()["posted"] == 0 for t in silent)
+        secrets = {"access_url": server.access_url()}
+        first = await run(context(secrets))
+        for t in silent:
+            _, data, _ = first.store.records[("bank.transaction", f"{t.account}/{t.id}")]
+            record = json.loads(data)
+            assert record["status"] == "pending" and record.get("booked_on") is None
+        server.bank.book_pending()
+        later = await run(context(secrets, NOW + timedelta(hours=6)), first.state, first.store)
+    assert not {f"{t.account}/{t.id}" for t in silent} & {k for _, k in later.store.records}
 
 
 async def test_the_daily_request_budget_is_respected_across_syncs() -> None:
@@ -162,12 +232,15 @@ async def test_the_daily_request_budget_is_respected_across_syncs() -> None:
         later = await run(context(secrets, NOW + timedelta(hours=3), daily_requests=2), first.state, first.store)
         assert server.count(ACCOUNTS) == 2, "no request while the last 24 hours used the budget"
         assert later.state["next"] == first.state["next"]
-        state, store = later.state, later.store
-        for day in (1, 2):
+        state, store, day = later.state, later.store, 0
+        while "next" in state and day < 10:  # 9 windows at 2 a day
+            day += 1
+            before = server.count(ACCOUNTS)
             out = await run(context(secrets, NOW + timedelta(days=day, hours=1), daily_requests=2), state, store)
+            assert server.count(ACCOUNTS) - before <= 2
             state, store = out.state, out.store
-        assert server.count(ACCOUNTS) == 2 + 2 + 1
-        assert "next" not in state and state["synced_to"] == (NOW + timedelta(days=2)).date().isoformat()
+        assert day == 4 and server.count(ACCOUNTS) == 2 + 7
+        assert state["synced_to"] == (NOW + timedelta(days=4)).date().isoformat()
     assert store.view() == whole.store.view()
 
 
@@ -225,19 +298,22 @@ async def test_a_malformed_json_page_stores_nothing_of_it_and_the_sync_resumes()
 async def test_a_transaction_without_an_id_is_a_clear_error_and_nothing_of_its_page_is_stored() -> None:
     async with make_server(end=NOW) as server:
         checking = server.bank.accounts[0]
-        recent = (NOW - timedelta(days=30)).timestamp()
-        victim = next(t for t in server.bank.transactions if t.account == checking.id and t.when() > recent)
+        fourth = datetime.combine(NOW.date() - timedelta(days=179 - 3 * 44), time(), UTC)  # the 4th window
+        victim = next(
+            t
+            for t in server.bank.transactions
+            if t.account == checking.id and fourth.timestamp() + 86400 < t.when() < NOW.timestamp() - 10 * 86400
+        )
         victim.id = ""
         store = MemoryStore()
         err, state = await failing_run(context({"access_url": server.access_url()}), store=store)
-        assert server.count(ACCOUNTS) == 2, "the first window was read, the second refused, no retry"
+        assert server.count(ACCOUNTS) == 4, "three windows were read, the fourth refused, no retry"
     assert isinstance(err, Fatal)
     assert re.search(r"without an id \(account 'Everyday Checking', transaction \d+ of \d+\)", str(err))
-    second_window = datetime.combine(NOW.date() - timedelta(days=89), time(), UTC)
     txns = [ts for (dataset, _), (ts, _, _) in store.records.items() if dataset == "bank.transaction"]
-    assert txns, "the first window was committed"
-    assert all(datetime.fromisoformat(ts) < second_window for ts in txns)
-    assert state["next"] == int(second_window.timestamp()), "the next sync starts again at the refused window"
+    assert txns, "the first windows were committed"
+    assert all(datetime.fromisoformat(ts) < fourth for ts in txns)
+    assert state["next"] == int(fourth.timestamp()), "the next sync starts again at the refused window"
 
 
 async def test_an_account_whose_currency_changes_is_refused_without_storing() -> None:
@@ -248,7 +324,7 @@ async def test_an_account_whose_currency_changes_is_refused_without_storing() ->
         server.bank.accounts[0].currency = "EUR"
         with pytest.raises(Fatal, match="now reports account 'Everyday Checking' in EUR, earlier in USD"):
             await run(context(secrets, NOW + timedelta(days=1)), first.state, first.store)
-        assert server.count(ACCOUNTS) == 3
+        assert server.count(ACCOUNTS) == 5 + 1
     assert first.store.records == before
 
 
@@ -256,7 +332,7 @@ async def test_an_account_whose_currency_changes_is_refused_without_storing() ->
     ("error", "raised", "stored"),
     [
         ({"code": "gen.auth", "msg": "No credentials provided"}, AuthFailed, False),
-        ({"code": "gen.api", "msg": "Requested date range exceeds limit"}, Fatal, False),
+        ({"code": "gen.", "msg": "The server is confused"}, Fatal, False),
         (
             {"code": "con.auth", "msg": "Authentication failed for My Bank - Jim", "conn_id": "CON-1"},
             UserActionNeeded,

@@ -229,26 +229,122 @@ async def test_throttled_everywhere_is_retryable_with_next_access_time() -> None
     assert err.value.retry_after == 600
 
 
-async def test_spent_quota_waits_for_tomorrow_and_resumes_where_it_stopped() -> None:
-    async with make_server(today=TODAY, days=60, quota=3) as server:
+async def test_a_quota_spent_mid_sync_waits_for_the_reset_and_resumes_where_it_stopped() -> None:
+    """Another tool spent the quota meanwhile: the gateway answers 409 to a data call."""
+    async with make_server(today=TODAY, days=60) as server:
         ctx = context(server, history_days=30, use_cache=False)
+        server.fail(409, times=1, body='{"detail": "quota"}', path_prefix="/consumption_load_curve/")
         done, state, err = await drive(ctx, {})
-        assert isinstance(err, Retryable) and err.retry_after == 12 * 3600
-        assert len(done) == 30 + 2 * 7 * 48  # daily values, two load-curve weeks
-        server.app[GATEWAY].quota = None
+        assert isinstance(err, Retryable)
+        reset = datetime.combine(TODAY, datetime.max.time(), PARIS)  # the gateway's quota_reset_at
+        assert err.retry_after == pytest.approx((reset - NOW).total_seconds(), abs=1)
+        assert len(done) == 30  # the daily values; the refused week is not marked read
         rest, state, err = await drive(ctx, state)
         await ctx.http.close()
     assert err is None
     assert len({r.key for r in done + rest}) == 30 + 30 * 48
-    # The week refused for quota is asked again; the two stored before are not.
     assert [p.split("/")[4] for p in curve_paths(server)] == [
         "2026-05-02",
+        "2026-05-02",
         "2026-05-09",
-        "2026-05-16",
         "2026-05-16",
         "2026-05-23",
         "2026-05-30",
     ]
+
+
+def spent(server: FakeServer, calls: int = 50) -> None:
+    data = server.app[GATEWAY]
+    data.counted[(data.today, False)] = calls
+
+
+async def test_a_spent_quota_is_retryable_at_the_reset_not_an_expired_consent() -> None:
+    """The gateway's answer for a spent quota says `valid: false` (myelectricaldatapy's recorded
+    answer): it is not a consent to renew, and the source is not parked as needing a login."""
+    async with make_server(today=TODAY, days=30) as server:
+        spent(server)
+        with pytest.raises(Retryable, match="dépassé votre quota journalier") as err:
+            await run(server)
+        assert len(server.requests) == 1, "no data call once the gateway says the quota is spent"
+    reset = datetime.combine(TODAY, datetime.max.time(), PARIS)
+    assert err.value.retry_after == pytest.approx((reset - NOW).total_seconds(), abs=1)
+
+
+async def test_a_first_sync_with_default_settings_is_spread_over_days_and_said_in_status() -> None:
+    async with make_server(today=TODAY, days=800) as server:
+        data = server.app[GATEWAY]
+        given = {"usage_point_id": DEMO_PDL, "token": DEMO_TOKEN, "base_url": server.url}
+        settings, secrets = parse_settings(MyElectricalData.fields, given)
+        said: list[str] = []
+        state: dict[str, Any] = {}
+        stored: list[Record] = []
+        for n in range(4):  # one sync a day, as the schedule runs it
+            data.today = TODAY + timedelta(days=n)
+            now = NOW + timedelta(days=n)
+            ctx = Context(
+                "linky", dict(settings), dict(secrets), Http(), now=lambda now=now: now, on_warning=said.append
+            )
+            done, state, err = await drive(ctx, state)
+            await ctx.http.close()
+            assert err is None, err
+            stored += done
+            assert data.calls_today() <= 45 and data.calls_today(cached=True) == 0
+            if "backfill" not in state:
+                break
+    assert n == 1, "365 days of daily values and load curve: 54 calls, two days"
+    assert said[0].startswith("MyElectricalData allows 50 calls a day, so the history of PDL")
+    assert "45 of 54 windows read, about 1 more day" in said[0]
+    assert said[-1] == "", "the warning is cleared once the backfill is done"
+    curve = {r.key for r in stored if r.data["resolution"] == "PT30M"}
+    assert len(curve) == 366 * 48 and len({r.key for r in stored if r.data["resolution"] == "P1D"}) == 366
+
+
+# --- the v2 gateway ------------------------------------------------------------------------
+
+
+async def test_the_v2_gateway_gives_the_same_records_as_v1() -> None:
+    async with make_server(today=TODAY, days=60, production=True) as v1:
+        one = await run(v1, history_days=20, production=True)
+    async with make_server(today=TODAY, days=60, production=True, gateway="v2") as v2:
+        two = await run(v2, history_days=20, production=True, gateway="v2", base_url=f"{v2.url}/api")
+        auth = {r.headers["Authorization"] for r in v2.requests}
+    assert auth == {f"Bearer {DEMO_TOKEN}"}
+    assert same_readings(two) == same_readings(one)
+    assert len(two.yielded) == 2 * (20 + 20 * 48)
+
+
+def same_readings(out: Outcome) -> dict[str, tuple[str, str, str]]:
+    """Key -> (start, end, kWh): v2 answers daily values without their quality."""
+    return {r.key: (r.data["start"], r.data["end"], r.data["quantity"]) for r in out.yielded}
+
+
+@pytest.mark.parametrize(("day", "points"), [(date(2026, 3, 29), 46), (date(2026, 10, 25), 50)])
+async def test_v2_interval_starts_on_dst_days(day: date, points: int) -> None:
+    today = day + timedelta(days=2)
+    now = datetime.combine(today, datetime.min.time(), UTC) + timedelta(hours=12)
+    async with make_server(today=today, days=20) as v1:
+        one = await run(v1, now, history_days=4)
+    async with make_server(today=today, days=20, gateway="v2") as v2:
+        two = await run(v2, now, history_days=4, gateway="v2", base_url=f"{v2.url}/api")
+    curve = [r for r in two.yielded if r.data["resolution"] == "PT30M" and r.ts.astimezone(PARIS).date() == day]
+    assert len(curve) == points
+    assert same_readings(two) == same_readings(one)
+
+
+async def test_v2_daily_limit_is_retryable_until_utc_midnight() -> None:
+    async with make_server(today=TODAY, days=30, gateway="v2") as server:
+        server.app[GATEWAY].counted[(TODAY, False)] = 50
+        with pytest.raises(Retryable, match="v2 daily limit is spent") as err:
+            await run(server, history_days=2, gateway="v2", base_url=f"{server.url}/api")
+    assert err.value.retry_after == 12 * 3600
+
+
+async def test_v2_a_pdl_not_linked_or_a_wrong_token_is_auth_failed() -> None:
+    async with make_server(today=TODAY, days=30, gateway="v2", pdl="99999999999999") as server:
+        with pytest.raises(AuthFailed, match="not linked"):
+            await run(server, gateway="v2", base_url=f"{server.url}/api")
+        with pytest.raises(AuthFailed):
+            await run(server, gateway="v2", token="wrong", base_url=f"{server.url}/api")
 
 
 # --- access, consent, errors ------------------------------------------------------------------
@@ -269,6 +365,22 @@ async def test_consent_ending_soon_is_a_warning() -> None:
         await MyElectricalData().check(ctx)
         await ctx.http.close()
     assert ctx.warnings and "2026-06-20" in ctx.warnings[0]
+
+
+async def test_the_recorded_spent_quota_answer_is_not_an_expired_consent() -> None:
+    recorded = {
+        "valid": False,
+        "information": "Vous avez dépassé votre quota journalier (50)",
+        "call_number": 65,
+        "quota_reached": True,
+        "quota_limit": 50,
+        "quota_reset_at": "2026-06-01T23:59:59.999999",
+    }
+    async with _access_app(**recorded) as server:
+        ctx = context(server)
+        with pytest.raises(Retryable, match="quota"):
+            await MyElectricalData().check(ctx)
+        await ctx.http.close()
 
 
 async def test_expired_consent_is_auth_failed() -> None:

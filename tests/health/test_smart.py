@@ -14,6 +14,7 @@ from aiohttp import web
 
 from connectors.health.oauth import TOKEN, TokenSet
 from connectors.health.smart import SmartFhirConnector
+from connectors.health.smart_server import SmartConfig, scope_for
 from connectors.sdk import AuthFailed, Context, Fatal, Fragment, Http, Retryable
 from connectors.testing.contract import ConnectorContract
 from connectors.testing.fakeserver import FakeServer
@@ -264,3 +265,124 @@ async def test_check_reads_the_patient() -> None:
         await SmartFhirConnector().check(ctx)
         await ctx.http.close()
         assert server.count(f"/fhir/Patient/{PATIENT}") == 1
+
+
+# --- what real servers refuse ------------------------------------------------------------------
+
+
+async def authorize(ctx: Context) -> None:
+    """The whole browser round trip; the server's refusal of the authorization URL fails here."""
+    url = await SmartFhirConnector().authorization_url(ctx, REDIRECT)
+    async with aiohttp.ClientSession() as browser, browser.get(url, allow_redirects=False) as resp:
+        assert resp.status == 302, f"the server refused the authorization: HTTP {resp.status} {await resp.text()}"
+        back = resp.headers["Location"]
+    await SmartFhirConnector().complete_authorization(ctx, REDIRECT, back)
+
+
+@pytest.mark.asyncio
+async def test_blue_button_is_asked_only_the_scopes_it_advertises_and_read_with_default_settings() -> None:
+    async with make_server(months=3, vendor="bluebutton") as server:
+        ctx = context(server, token="")
+        await authorize(ctx)
+        scope = parse_qs(urlsplit(await SmartFhirConnector().authorization_url(ctx, REDIRECT)).query)["scope"][0]
+        out = await run(ctx)
+        searches = smart_state(server).searches
+    assert set(scope.split()) == {
+        "openid",
+        "launch/patient",
+        "patient/Patient.read",
+        "patient/Coverage.read",
+        "patient/ExplanationOfBenefit.read",
+    }
+    assert out.completed and not ctx.warnings
+    kinds = {k[1].split("/")[0] for k in out.store.records}
+    assert kinds == {"Patient", "Coverage", "ExplanationOfBenefit"}
+    assert {s.split("?")[0] for s in searches} == kinds, "types Blue Button does not offer are not asked"
+    assert all(int(parse_qs(s.split("?")[1])["_count"][0]) <= 50 for s in searches)
+
+
+@pytest.mark.asyncio
+async def test_a_page_size_over_the_servers_limit_is_lowered_and_remembered() -> None:
+    async with make_server(months=8, vendor="bluebutton") as server:
+        ctx = context(server, token=fresh_token(), page_size=100)
+        smart_state(server).refresh["demo-refresh-token"] = "patient/ExplanationOfBenefit.read"
+        ctx.secrets[TOKEN] = TokenSet("x", "demo-refresh-token", 0, extra={"patient": PATIENT}).to_json()
+        first = await run(ctx)
+        eobs = [r for r in smart_state(server).resources if r["resourceType"] == "ExplanationOfBenefit"]
+        again = await run(context(server, token=ctx.secrets[TOKEN], page_size=100), state=first.state)
+        counts = [parse_qs(s.split("?")[1])["_count"][0] for s in smart_state(server).searches]
+    assert first.completed and len([k for k in first.store.records if "ExplanationOfBenefit/" in k[1]]) == len(eobs)
+    assert counts[:2] == ["100", "50"] and set(counts[2:]) == {"50"}, "the limit is kept for later syncs"
+    assert first.state["page_size"] == 50 and again.completed
+
+
+@pytest.mark.asyncio
+async def test_epic_observations_are_searched_per_category_and_the_types_after_are_read() -> None:
+    async with make_server(months=3, vendor="epic") as server:
+        first = await run(context(server, token=fresh_token()))
+        smart = smart_state(server)
+        refused_once = [s for s in smart.searches if s.startswith("Observation?") and "category" not in s]
+        smart.searches.clear()
+        again = await run(context(server, token=fresh_token()), state=first.state, store=first.store)
+    assert first.completed and len(refused_once) == 1
+    kinds = {k[1].split("/")[0] for k in first.store.records}
+    assert {"Procedure", "DiagnosticReport", "Coverage", "ExplanationOfBenefit"} <= kinds
+    observations = [k for k in first.store.records if k[0] == "health.observation"]
+    expected = [r for r in smart.resources if r["resourceType"] == "Observation"]
+    assert len(observations) == len(expected)
+    assert first.state["by_category"] == ["Observation"]
+    assert not [s for s in smart.searches if s.startswith("Observation?") and "category" not in s]
+    assert again.completed and again.counts.new == 0
+
+
+@pytest.mark.asyncio
+async def test_a_declared_search_combination_is_followed_from_the_first_search() -> None:
+    async with make_server(months=2, vendor="epic") as server:
+        smart = smart_state(server)
+        smart.declare_combinations = True
+        out = await run(context(server, token=fresh_token(), resource_types="Observation"))
+    assert out.completed and out.store.records
+    assert all("category=" in s for s in smart.searches)
+
+
+@pytest.mark.asyncio
+async def test_one_type_refused_with_a_4xx_is_recorded_and_the_others_are_read() -> None:
+    outcome = json.dumps(
+        {
+            "resourceType": "OperationOutcome",
+            "issue": [{"severity": "error", "code": "not-supported", "diagnostics": "no"}],
+        }
+    )
+    async with make_server(months=2) as server:
+        server.fail(400, times=5, body=outcome, path_prefix="/fhir/Condition")
+        ctx = context(server, token=fresh_token())
+        out = await run(ctx)
+    assert out.completed
+    assert out.state["refused"] == {"Condition": "HTTP 400: no"}
+    assert any("Condition (HTTP 400: no)" in w for w in ctx.warnings)
+    kinds = {k[1].split("/")[0] for k in out.store.records}
+    assert "Condition" not in kinds and {"Encounter", "Observation", "Coverage", "ExplanationOfBenefit"} <= kinds
+    assert "Condition" not in out.state["since"], "its bookmark does not move: it is read in full next time"
+
+
+@pytest.mark.parametrize(
+    ("advertised", "asked"),
+    [
+        (None, "launch/patient openid fhirUser offline_access patient/*.read"),
+        (
+            ["openid", "fhirUser", "launch/patient", "offline_access"],
+            "launch/patient openid fhirUser offline_access patient/*.read",
+        ),
+        (["openid", "launch/patient", "patient/*.rs", "patient/Patient.rs"], "launch/patient openid patient/*.rs"),
+        (["openid", "patient/Patient.rs", "patient/Coverage.read"], "openid patient/Patient.rs patient/Coverage.read"),
+    ],
+)
+def test_scopes_come_from_what_the_server_advertises(advertised: list[str] | None, asked: str) -> None:
+    config = SmartConfig("https://a/authorize", "https://a/token", tuple(advertised) if advertised else None)
+    assert scope_for(config, ["Patient", "Condition", "Coverage"]) == asked
+
+
+def test_no_advertised_read_scope_for_the_types_is_a_clear_error() -> None:
+    config = SmartConfig("https://a/authorize", "https://a/token", ("openid", "patient/Coverage.read"))
+    with pytest.raises(Fatal, match="no read scope for any of Condition.*patient/Coverage.read"):
+        scope_for(config, ["Condition"])

@@ -7,12 +7,24 @@
 
 Demo credentials: user `demo`, password `demo` (like the real bridge's demo). Endpoints:
 `POST /simplefin/claim/{token}` (403 for a used or unknown token), `GET /simplefin/accounts`
-(Basic auth; `start-date` inclusive, `end-date` exclusive, ranges over 90 days capped with a
-`gen.api` error as the bridge does; `pending=1`; `account`; `balances-only=1`; `version=2`
-gives `errlist` and `connections`, otherwise the older `errors` and `org`), `GET
-/simplefin/info`. More than `block_after` requests in 24 hours answer 429. The data, three
-accounts over two connections with pay, rent, groceries and card purchases, is generated from
-the seed; transactions made within the last two days are still pending, under other ids.
+(Basic auth; `start-date` inclusive, `end-date` exclusive; `pending=1`; `account`;
+`balances-only=1`; `version=2` gives `errlist` and `connections` beside the deprecated
+`errors` strings, as the live Bridge does during the protocol's migration, otherwise only
+`errors` and `org`), `GET /simplefin/info`. More than `block_after` requests in 24 hours
+answer 429.
+
+Date ranges as the live Bridge answers them (HTTP 200, the data, and a `gen.api` notice):
+45 days or more draw "Requested date range exceeds recommended range of 45 days. In the
+future, this may be capped."; more than 90 days are capped to 90 with "Requested date range
+exceeds limit of 90 days and was capped.". `bank.measure` says what is measured: "span"
+(`end-date` - `start-date`, the end being now when absent; the default) or "reach" (now -
+`start-date`: what is older than 90 days is then out of reach). Which one the live Bridge
+uses could not be told from public answers; the connector must cope with both.
+
+The data, three accounts over two connections with pay, rent, groceries and card
+purchases, is generated from the seed; transactions made within the last two days are
+still pending, under other ids: about half say `pending: true`, the others only
+`posted: 0` (the protocol allows it; Actual Budget reads it as pending).
 """
 
 from __future__ import annotations
@@ -35,6 +47,9 @@ DEMO_PASSWORD = "demo"
 DEMO_CLAIM = "demo"
 ROOT = "/simplefin"
 MAX_RANGE_S = 90 * 86400
+RECOMMENDED_S = 45 * 86400
+RECOMMENDED = "Requested date range exceeds recommended range of 45 days. In the future, this may be capped."
+CAPPED = "Requested date range exceeds limit of 90 days and was capped."
 
 
 @dataclass
@@ -65,6 +80,7 @@ class Transaction:
     description: str
     payee: str
     pending: bool = False
+    flagged: bool = True  # a pending one says `pending: true`; otherwise only `posted: 0`
 
     def when(self) -> int:
         return self.posted or self.transacted
@@ -78,7 +94,7 @@ class Transaction:
             "payee": self.payee,
             "transacted_at": self.transacted,
         }
-        if self.pending:
+        if self.pending and self.flagged:
             out["pending"] = True
         return out
 
@@ -111,6 +127,8 @@ class Bank:
     credentials: dict[str, str] = field(default_factory=lambda: {DEMO_USER: DEMO_PASSWORD})
     block_after: int = 96
     request_times: list[float] = field(default_factory=list)
+    measure: str = "span"  # or "reach": see the module's docstring
+    notices: list[str] = field(default_factory=list)  # every range notice answered
 
     @property
     def balance_date(self) -> int:
@@ -187,6 +205,7 @@ def generate(seed: int, end: datetime, days: int) -> Bank:
                 description=("POS DEBIT " + description) if pending else description,
                 payee=payee,
                 pending=pending,
+                flagged=counter % 2 == 0,
             )
         )
 
@@ -268,9 +287,11 @@ class FakeSimpleFIN(FakeServer):
             stop = int(q.get("end-date", 2**40))
         except ValueError:
             return web.json_response({"errlist": [{"code": "gen.api", "msg": "Invalid date"}], "accounts": []})
-        if "start-date" in q and stop - start > MAX_RANGE_S:
-            stop = start + MAX_RANGE_S
-            errlist.append({"code": "gen.api", "msg": "Requested date range exceeds limit of 90 days and was capped."})
+        if "start-date" in q:
+            start, stop, notice = self._range(start, stop, "end-date" in q)
+            if notice:
+                self.bank.notices.append(notice)
+                errlist.append({"code": "gen.api", "msg": notice})
         wanted = set(q.getall("account", [])) or {a.id for a in self.bank.accounts}
         with_pending = q.get("pending") == "1"
         accounts = []
@@ -298,8 +319,22 @@ class FakeSimpleFIN(FakeServer):
                 }
                 for c in self.bank.connections
             ]
-            return web.json_response({"errlist": errlist, "connections": conns, "accounts": accounts})
+            legacy = [e.get("msg", "") for e in errlist]
+            return web.json_response({"errlist": errlist, "errors": legacy, "connections": conns, "accounts": accounts})
         return web.json_response({"errors": [e.get("msg", "") for e in errlist], "accounts": accounts})
+
+    def _range(self, start: int, stop: int, has_end: bool) -> tuple[int, int, str | None]:
+        """The range the Bridge serves for a request, and the notice it answers with."""
+        now = int(self.bank.end.timestamp())
+        if self.bank.measure == "reach":
+            reach = now - start
+            if reach > MAX_RANGE_S:
+                return now - MAX_RANGE_S, stop, CAPPED
+            return start, stop, RECOMMENDED if reach >= RECOMMENDED_S else None
+        span = (stop if has_end else now) - start
+        if span > MAX_RANGE_S:
+            return start, start + MAX_RANGE_S, CAPPED
+        return start, stop, RECOMMENDED if span >= RECOMMENDED_S else None
 
     def _account_json(self, account: Account, v2: bool) -> dict[str, Any]:
         out: dict[str, Any] = {
