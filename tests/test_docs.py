@@ -56,3 +56,9 @@ def test_the_connector_example_in_the_docs_runs(tmp_path: Path) -> None:
     result = author_pytest(tmp_path, "test_meter_api.py")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "6 passed" in result.stdout
+
+
+def test_no_doc_is_out_of_proportion() -> None:
+    """A doc is read by people: one written many times over by mistake (67 MB once) fails here."""
+    big = {p.name: p.stat().st_size for p in DOCS.rglob("*.md") if p.stat().st_size > 100_000}
+    assert not big, big
