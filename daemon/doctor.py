@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from . import RELEASE_EPOCH
+from .admin.client import DaemonUnreachable
 from .files import InsecurePermissions, check_private_file
 from .session import Session
 from .vault.keysources import machine_key_candidates
@@ -158,6 +159,8 @@ def run_checks(session: Session, status_of: Callable[[], dict[str, Any]], daemon
             checks.append(
                 Check("key slots", "warn", "no recovery key slot", "selfdata keys add-recovery, and write the key down")
             )
+    except DaemonUnreachable as err:
+        return [*checks, Check("daemon", "fail", str(err), "systemctl restart selfdata (or restart selfdata run)")]
     except Exception as err:  # the point of doctor is to explain any failure
         return [*checks, Check("vault", "fail", str(err), "see docs/security.md: the ways to unlock")]
     if daemon_running:

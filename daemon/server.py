@@ -8,22 +8,20 @@ application on TCP, so admin routes never reach the network.
 from __future__ import annotations
 
 import asyncio
-import fcntl
 import gc
 import logging
 import os
 import signal
 import sys
 from collections.abc import AsyncIterator, Callable
-from pathlib import Path
-from typing import IO
 
 from aiohttp import web
 
-from . import __version__, logs
+from . import __version__, daemonlock, logs
 from .admin.server import SERVICES, admin_app, secure_socket
 from .api.app import UnsafeBind, api_app, check_bind
 from .api.listener import ConnectionGuard, GuardedSite, HttpLog, connection_cap, tcp_sockets, unix_socket
+from .daemonlock import AlreadyRunning
 from .errors import SelfdataError
 from .events import RunFinished, RunStarted
 from .inbox import GRACE_S as INBOX_GRACE_S
@@ -41,33 +39,10 @@ API_KEEPALIVE_S = 15.0  # an idle API connection is closed after this
 API_LINGER_S = 2.0  # after an answer, the rest of an unread body is awaited this long
 
 
-class AlreadyRunning(SelfdataError):
-    pass
-
-
-def _lock(state_dir: Path) -> IO[str]:
-    state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    handle = (state_dir / "daemon.lock").open("a+")
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError as err:
-        handle.seek(0)
-        pid = handle.read().strip()
-        handle.close()
-        raise AlreadyRunning(
-            f"a selfdata daemon already runs for {state_dir}" + (f" (pid {pid})" if pid else "")
-        ) from err
-    handle.seek(0)
-    handle.truncate()
-    handle.write(str(os.getpid()))
-    handle.flush()
-    return handle
-
-
 def serve(session: Session) -> int:
     logs.configure(session.config.log_level)
     try:
-        lock = _lock(session.paths.state_dir)
+        lock = daemonlock.take(session.paths.state_dir)
     except AlreadyRunning as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
