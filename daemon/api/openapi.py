@@ -103,6 +103,11 @@ def spec() -> dict[str, Any]:
                         "Request created",
                     ),
                     **_err(400, 403, 413, 415),
+                    "429": {
+                        "description": "Too many requests wait for the user (from this client, or in all); "
+                        "Retry-After says when one expires",
+                        "content": {"application/json": {"schema": ERROR}},
+                    },
                 },
             }
         },
