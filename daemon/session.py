@@ -62,6 +62,7 @@ class Session:
             recovery_key=self.recovery_key,
         )
 
-    def open(self) -> tuple[Vault, Unlocked]:
+    def open(self, *, check: bool = False) -> tuple[Vault, Unlocked]:
+        """The unlocked vault; with `check`, refused when its pages do not read back (`Vault.open`)."""
         unlocked = self.unlock()
-        return Vault.open(self.paths, unlocked.master), unlocked
+        return Vault.open(self.paths, unlocked.master, check=check), unlocked

@@ -71,7 +71,11 @@ def _instant(request: web.Request, name: str) -> int | None:
 
 
 async def health(request: web.Request) -> web.Response:
-    return ok({"version": __version__})
+    """No token: so it says only ok or damaged, never what or where."""
+    if _state(request).services.vault.damage is not None:
+        body = orjson.dumps({"ok": False, "status": "damaged", "version": __version__})
+        return web.Response(status=503, body=body, content_type="application/json")
+    return ok({"version": __version__, "status": "ok"})
 
 
 async def list_datasets(request: web.Request) -> web.Response:

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+from rich.markup import escape
 from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
 
 from ..operations import keys as key_ops
@@ -21,6 +22,7 @@ from ..setup import init_vault
 from ..sync import jsonl as jsonl_ops
 from ..times import parse_instant
 from ..vault import records
+from ..vault.damage import RESCUE
 from . import render
 from .base import cli, invoke
 
@@ -145,6 +147,9 @@ def status(ctx: click.Context, as_json: bool) -> None:
     out.print(
         f"vault    {vault['path']}  ({render.human_bytes(vault['size_bytes'])}, unlocked by {vault['unlocked_by']})"
     )
+    if vault.get("damage"):
+        out.print(f"         [red]DAMAGED[/red]: {escape(vault['damage']['detail'])}")
+        out.print(f"         -> {escape(RESCUE)}")
     out.print(f"config   {report['config_file']}")
     out.print(f"key slots: {', '.join(s['id'] + ' ' + s['kind'] for s in vault['slots'])}")
     inbox = report.get("inbox")
