@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -12,13 +13,16 @@ from pathlib import Path
 from typing import Any
 
 from . import RELEASE_EPOCH
+from .admin.client import DaemonUnreachable
 from .errors import SelfdataError
 from .files import InsecurePermissions, check_private_file
 from .session import Session
-from .vault import VaultNotFound
+from .vault import VaultCorrupt, VaultNotFound
+from .vault.damage import RESCUE
 from .vault.keysources import machine_key_candidates
 
 MIN_FREE_BYTES = 1_000_000_000
+LOG_ACTION = "look at the daemon's log (journalctl -u selfdata)"
 
 
 @dataclass(frozen=True)
@@ -100,6 +104,10 @@ def check_api(url: str | None) -> Check:
     try:
         with urllib.request.urlopen(f"{url}/api/v1/health", timeout=5) as r:
             ok = r.status == 200
+    except urllib.error.HTTPError as err:
+        if err.code == 503:
+            return Check("API", "fail", f"{url} answers that the vault is damaged", RESCUE)
+        return Check("API", "fail", f"{url} answers HTTP {err.code}", LOG_ACTION)
     except OSError as err:
         return Check(
             "API", "fail", f"{url} does not answer ({err})", "look at the daemon's log (journalctl -u selfdata)"
@@ -163,7 +171,23 @@ def source_checks(status: dict[str, Any]) -> list[Check]:
     return out
 
 
-def run_checks(session: Session, status_of: Callable[[], dict[str, Any]], daemon_running: bool) -> list[Check]:
+def pages_check(damage: dict[str, Any] | None, full: dict[str, Any] | None) -> Check | None:
+    """The vault's pages: what `--full` found when it ran, else what was noted of them before."""
+    if full is not None:
+        if full["ok"]:
+            return Check("vault pages", "ok", f"every page reads back (full check, {full['seconds']} s)")
+        return Check("vault pages", "fail", full["detail"], full["action"])
+    if damage is not None:
+        return Check("vault pages", "fail", damage["detail"], RESCUE)
+    return None
+
+
+def run_checks(
+    session: Session,
+    status_of: Callable[[], dict[str, Any]],
+    daemon_running: bool,
+    pages_of: Callable[[], dict[str, Any]] | None = None,
+) -> list[Check]:
     checks = [check_clock(), *check_key_files(session), check_disk(session.paths.state_dir)]
     try:
         status = status_of()
@@ -179,14 +203,21 @@ def run_checks(session: Session, status_of: Callable[[], dict[str, Any]], daemon
                     "selfdata keys change-passphrase",
                 )
             )
+        pages = pages_check(status["vault"].get("damage"), pages_of() if pages_of is not None else None)
+        if pages is not None:
+            checks.append(pages)
         if not any(s["kind"] == "recovery" for s in status["vault"]["slots"]):
             checks.append(
                 Check("key slots", "warn", "no recovery key slot", "selfdata keys add-recovery, and write the key down")
             )
     except VaultNotFound as err:
         return [*checks, Check("vault", "fail", str(err), "selfdata init (docs/install.md)")]
+    except DaemonUnreachable as err:
+        return [*checks, Check("daemon", "fail", str(err), "systemctl restart selfdata (or restart selfdata run)")]
     except Exception as err:  # the point of doctor is to explain any failure
-        return [*checks, Check("vault", "fail", str(err), "see docs/security.md: the ways to unlock")]
+        damaged = isinstance(err, VaultCorrupt) or getattr(err, "kind", "") in ("VaultCorrupt", "VaultDamaged")
+        action = RESCUE if damaged else "see docs/security.md: the ways to unlock"
+        return [*checks, Check("vault", "fail", str(err), action)]
     if daemon_running:
         checks.append(Check("daemon", "ok", f"running, pid {status['daemon']['pid']}"))
         checks.append(check_api(status["daemon"].get("api_url")))

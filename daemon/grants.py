@@ -26,8 +26,15 @@ from .vault.keys import derive
 TOKEN_PREFIX = "sd_"
 DAY_MS = 86_400_000
 DEFAULT_EXPIRY_DAYS = 90
-REQUEST_TTL_MS = 15 * 60 * 1000
+# A request waits for the user, who reads its code in the app and approves it on the same
+# machine, typically within a minute: 5 minutes is room for that, and a queue filled by
+# requests nobody approves frees itself three times as fast as it did at 15.
+REQUEST_TTL_MS = 5 * 60 * 1000
 MAX_PENDING = 20
+# One client (the address the API's limits use) holds at most 3 of the 20 places: an app asks
+# once and polls, and 3 leaves room for one restarted twice before the user looks, while
+# filling the queue takes 7 addresses instead of one.
+MAX_PENDING_PER_CLIENT = 3
 _CODE_ALPHABET = "BCDFGHJKLMNPQRSTVWXZ"
 _READ_RE = re.compile(r"^read:[a-z0-9_*][a-z0-9_.*]*$")
 _WRITE_RE = re.compile(r"^write:app\.([a-z][a-z0-9_]*)\.\*$")
@@ -41,6 +48,14 @@ class GrantError(SelfdataError, ValueError):
 
 class GrantNotFound(GrantError):
     pass
+
+
+class GrantQueueFull(GrantError):
+    """Too many requests wait for the user; `retry_after_s` says when a place frees."""
+
+    def __init__(self, message: str, retry_after_s: int) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
 
 
 @dataclass
@@ -97,6 +112,9 @@ class Grant:
             **({"records_read": self.reads} if self.reads else {}),
         }
 
+
+def _seconds_until(at_ms: int | None, now: int) -> int:
+    return max(1, -(-((at_ms or now) - now) // 1000))
 
 
 def check_scopes(scopes: list[str]) -> list[str]:
@@ -166,6 +184,7 @@ class GrantStore:
         self._key = derive(secrets_key, b"selfdata-tokens")
         self._cache: dict[bytes, Grant] = {}
         self._used: dict[str, int] = {}
+        self._asked_by: dict[str, str] = {}  # pending request -> the client that asked (in memory: they expire soon)
 
     def token_hash(self, token: str) -> bytes:
         return hashlib.blake2b(token.encode(), key=self._key, digest_size=32).digest()
@@ -195,13 +214,14 @@ class GrantStore:
 
     # the device flow
 
-    def request(self, app: Any, purpose: Any, scopes: Any, origins: Any = None) -> tuple[Grant, str]:
-        """A pending grant; returns it with the request id only the asking app knows."""
+    def request(
+        self, app: Any, purpose: Any, scopes: Any, origins: Any = None, client: str | None = None
+    ) -> tuple[Grant, str]:
+        """A pending grant; returns it with the request id only the asking app knows.
+
+        `client` is who asks (the API's client address): each holds a few of the places."""
         app, purpose, scope_list, origin_list = check_request(app, purpose, scopes, origins)
-        self._expire_requests()
-        pending = self.vault.conn.execute("SELECT count(*) FROM grants WHERE status='pending'").fetchone()[0]
-        if pending >= MAX_PENDING:
-            raise GrantError("too many grant requests are waiting for the user; try again later")
+        self._check_queue(client)
         request_id = secrets.token_urlsafe(32)
         now = now_ms()
         grant = Grant(
@@ -216,6 +236,8 @@ class GrantStore:
             user_code=_code(),
             request_expires_at=now + REQUEST_TTL_MS,
         )
+        if client is not None:
+            self._asked_by[grant.id] = client
         with self.vault.writer.transaction() as conn:
             conn.execute(
                 "INSERT INTO grants (id, request_hash, user_code, app, purpose, scopes, origins, status, created_at,"
@@ -235,13 +257,35 @@ class GrantStore:
             )
         return grant, request_id
 
+    def _check_queue(self, client: str | None) -> None:
+        self._expire_requests()
+        waiting = dict(
+            self.vault.conn.execute("SELECT id, request_expires_at FROM grants WHERE status='pending'").fetchall()
+        )
+        self._asked_by = {g: c for g, c in self._asked_by.items() if g in waiting}
+        now = now_ms()
+        if len(waiting) >= MAX_PENDING:
+            raise GrantQueueFull(
+                f"{MAX_PENDING} grant requests are already waiting for the user; ask again when one expires",
+                _seconds_until(min(waiting.values()), now),
+            )
+        mine = [waiting[g] for g, c in self._asked_by.items() if c == client] if client is not None else []
+        if len(mine) >= MAX_PENDING_PER_CLIENT:
+            raise GrantQueueFull(
+                f"{len(mine)} grant requests from this client are already waiting for the user; approve or deny "
+                "them, or ask again when one expires",
+                _seconds_until(min(mine), now),
+            )
+
     def pending(self, code: str) -> Grant:
         self._expire_requests()
         row = self.vault.conn.execute(
             f"SELECT {_COLS} FROM grants WHERE user_code=? AND status='pending'", (normalise_code(code),)
         ).fetchone()
         if row is None:
-            raise GrantNotFound(f"no waiting request with code {code!r} (codes expire after 15 minutes)")
+            raise GrantNotFound(
+                f"no waiting request with code {code!r} (codes expire after {REQUEST_TTL_MS // 60_000} minutes)"
+            )
         return _row(row)
 
     def decide(self, code: str, approve: bool, expires_days: int = DEFAULT_EXPIRY_DAYS) -> Grant:

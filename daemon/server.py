@@ -54,7 +54,7 @@ def serve(session: Session) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 1
     try:
-        services = open_services(session)
+        services = open_services(session, check=True)  # never writes for months to a damaged file
     except SelfdataError as err:
         print(f"error: {err}", file=sys.stderr)
         lock.close()

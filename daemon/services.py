@@ -85,8 +85,8 @@ class Services:
 
 
 
-def open_services(session: Session) -> Services:
-    vault, unlocked = session.open()
+def open_services(session: Session, *, check: bool = False) -> Services:
+    vault, unlocked = session.open(check=check)
     return Services(session.paths, session.config, vault, unlocked, session.registry())
 
 

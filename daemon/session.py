@@ -103,6 +103,7 @@ class Session:
             out.append(KeyFileUse(origin, path, slot, problem))
         return out
 
-    def open(self) -> tuple[Vault, Unlocked]:
+    def open(self, *, check: bool = False) -> tuple[Vault, Unlocked]:
+        """The unlocked vault; with `check`, refused when its pages do not read back (`Vault.open`)."""
         unlocked = self.unlock()
-        return Vault.open(self.paths, unlocked.master), unlocked
+        return Vault.open(self.paths, unlocked.master, check=check), unlocked

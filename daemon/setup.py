@@ -33,6 +33,9 @@ def init_vault(
         raise VaultExists(f"a vault already exists at {paths.vault_dir}; nothing was changed")
     machine_key, created = (None, False)
     if key_file is not None:
+        # Stored absolute: the config file resolves a relative path against its own folder,
+        # not against the folder `init` ran in.
+        key_file = key_file.absolute()
         machine_key, created = create_or_read_key_file(key_file)
     setup = SlotSetup(passphrase=passphrase, machine_key=machine_key, recovery=recovery, kdf=kdf)
     vault, slots = Vault.create(paths, setup)

@@ -27,6 +27,7 @@ class StatusReport:
     size_bytes: int
     slots: list[dict[str, Any]]
     datasets: list[dict[str, Any]] = field(default_factory=list)
+    damage: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -37,6 +38,7 @@ class StatusReport:
                 "unlocked_by": self.unlocked_by,
                 "size_bytes": self.size_bytes,
                 "slots": self.slots,
+                "damage": self.damage,
             },
             "config_file": str(self.config_file),
             "config_exists": self.config_file.exists(),
@@ -56,6 +58,7 @@ def vault_status(vault: Vault, unlocked: Unlocked) -> StatusReport:
         size_bytes=size,
         slots=[s.describe() for s in unlocked.slots.slots],
         datasets=datasets,
+        damage=vault.damage.to_json() if vault.damage is not None else None,
     )
 
 

@@ -33,3 +33,26 @@ def vault_pages(db: Path, key: bytes) -> Iterator[bytes]:
     for offset in range(0, len(frames) - FRAME_HEADER - PAGE + 1, FRAME_HEADER + PAGE):
         number = int.from_bytes(frames[offset : offset + 4], "big")
         yield decrypt_page(frames[offset + FRAME_HEADER : offset + FRAME_HEADER + PAGE], key, number == 1)
+
+
+def damage_page(db: Path, key: bytes, holding: bytes, lacking: tuple[bytes, ...] = ()) -> int:
+    """Flip 16 bytes inside the middle one of the pages whose plaintext holds `holding` (and
+    none of `lacking`), as a failing disk would; its number (SQLite counts pages from 1).
+    SQLCipher's page HMAC then makes that page unreadable. Reads a page at a time."""
+    found = []
+    with db.open("rb") as f:
+        f.seek(PAGE)  # page 1 holds the schema and the salt
+        n = 1
+        while len(page := f.read(PAGE)) == PAGE:
+            plain = decrypt_page(page, key, False)
+            if holding in plain and not any(other in plain for other in lacking):
+                found.append(n)
+            n += 1
+    assert found, f"no page holds {holding!r}"
+    n = found[len(found) // 2]
+    with db.open("r+b") as f:
+        f.seek(n * PAGE + 1000)
+        flipped = bytes(b ^ 0xFF for b in f.read(16))
+        f.seek(n * PAGE + 1000)
+        f.write(flipped)
+    return n + 1

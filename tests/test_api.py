@@ -97,7 +97,7 @@ async def api(vault: Vault, registry: Registry) -> AsyncIterator[Api]:
 
 async def test_health_needs_no_token_and_says_only_ok_and_version(api: Api) -> None:
     async with api.client.get("/api/v1/health") as r:
-        assert r.status == 200 and set(await r.json()) == {"ok", "version"}
+        assert r.status == 200 and set(await r.json()) == {"ok", "status", "version"}
         assert r.headers["X-Content-Type-Options"] == "nosniff" and r.headers["Cache-Control"] == "no-store"
         assert r.content_type == "application/json"
 

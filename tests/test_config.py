@@ -73,3 +73,18 @@ def test_trusted_proxies_take_addresses_and_networks(paths: Paths) -> None:
     paths.config_file.parent.mkdir(parents=True, exist_ok=True)
     paths.config_file.write_text("[api]\ntrusted_proxies = ['127.0.0.1', '::1', '10.0.0.0/8']\n")
     assert config.load(paths).api_trusted_proxies == ("127.0.0.1", "::1", "10.0.0.0/8")
+
+
+def test_init_stores_a_relative_key_file_absolute(home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from .conftest import Cli
+
+    run = Cli()
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    run("init", "--key-file", "machine.key", "--no-passphrase")
+    assert (work / "machine.key").exists()
+    assert f'key_file = "{work / "machine.key"}"' in (home / "config.toml").read_text()
+    assert config.load(home_paths(home)).key_file == work / "machine.key"
+    monkeypatch.chdir(tmp_path)
+    assert "unlocked by vault.key_file" in run("status").output  # from another folder too

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.client
 import socket
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,10 @@ import orjson
 from ..errors import SelfdataError
 
 CONNECT_TIMEOUT_S = 2.0
+# How long a command waits for a daemon that holds the vault but does not answer yet: a
+# daemon starting checks the vault's pages before it listens (about 4 s a million records).
+DAEMON_WAIT_S = 15.0
+RETRY_S = 0.25
 
 
 class RemoteError(SelfdataError):
@@ -21,6 +26,10 @@ class RemoteError(SelfdataError):
     def __init__(self, kind: str, message: str) -> None:
         super().__init__(message)
         self.kind = kind
+
+
+class DaemonUnreachable(SelfdataError):
+    """A daemon holds the vault but does not answer on its admin socket; nothing was run."""
 
 
 class _UnixConnection(http.client.HTTPConnection):
@@ -49,6 +58,34 @@ def daemon_running(sock: Path) -> bool:
         return True
     except (OSError, RemoteError, http.client.HTTPException):
         return False
+
+
+def reach(sock: Path, holder: Callable[[], str | None], on_wait: Callable[[str], None] | None = None) -> bool:
+    """Whether a daemon answers on `sock`: True when one does, False when none runs (nobody
+    holds the daemon's lock), waiting up to DAEMON_WAIT_S for one that holds it to answer.
+
+    Raises DaemonUnreachable when the daemon holding the lock never answers: a command must
+    then neither run in the daemon nor open the vault beside it."""
+    if daemon_running(sock):
+        return True
+    pid = holder()
+    if pid is None:
+        return False
+    if on_wait is not None:
+        on_wait(pid)
+    deadline = time.monotonic() + DAEMON_WAIT_S
+    while time.monotonic() < deadline:
+        time.sleep(RETRY_S)
+        if daemon_running(sock):
+            return True
+        if holder() is None:
+            return False  # it stopped meanwhile: the vault is free
+    raise DaemonUnreachable(
+        f"the selfdata daemon (pid {pid}) has the vault open but does not answer on its admin socket {sock}, "
+        "so this command did not run and nothing was changed (a command never writes to a vault the daemon "
+        "holds: the daemon would not see it). If the daemon is starting, try again in a moment; otherwise "
+        f"restart it: systemctl restart selfdata, or stop `selfdata run` (kill {pid}) and start it again"
+    )
 
 
 def call(

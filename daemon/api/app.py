@@ -70,7 +70,8 @@ def api_app(services: Services) -> web.Application:
     )
     services.access = state.access
     app = web.Application(
-        client_max_size=BODY_LIMIT, middlewares=[make_middleware(services.config.api_allowed_hosts, grants)]
+        client_max_size=BODY_LIMIT,
+        middlewares=[make_middleware(services.config.api_allowed_hosts, grants, state.damaged)],
     )
     app[API] = state
     add_routes(app)

@@ -48,10 +48,30 @@ def spec() -> dict[str, Any]:
     paths: dict[str, Any] = {
         "/api/v1/health": {
             "get": {
-                "summary": "Liveness, without authentication",
+                "summary": "Liveness, without authentication: ok, or damaged (the vault's pages), nothing more",
                 "security": [],
                 "responses": {
-                    "200": _ok({"type": "object", "properties": {"ok": {"const": True}, "version": {"type": "string"}}})
+                    "200": _ok(
+                        {
+                            "type": "object",
+                            "properties": {
+                                "ok": {"const": True},
+                                "status": {"const": "ok"},
+                                "version": {"type": "string"},
+                            },
+                        }
+                    ),
+                    "503": _ok(
+                        {
+                            "type": "object",
+                            "properties": {
+                                "ok": {"const": False},
+                                "status": {"const": "damaged"},
+                                "version": {"type": "string"},
+                            },
+                        },
+                        "The vault's database is damaged; its owner sees what to do in selfdata status",
+                    ),
                 },
             }
         },
@@ -103,6 +123,11 @@ def spec() -> dict[str, Any]:
                         "Request created",
                     ),
                     **_err(400, 403, 413, 415),
+                    "429": {
+                        "description": "Too many requests wait for the user (from this client, or in all); "
+                        "Retry-After says when one expires",
+                        "content": {"application/json": {"schema": ERROR}},
+                    },
                 },
             }
         },

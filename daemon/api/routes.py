@@ -13,7 +13,7 @@ from connectors.sdk import datasets as schemas
 
 from .. import __version__
 from ..events import Event, GrantRequested, Reader, RecordsChanged
-from ..grants import Grant, GrantError, GrantNotFound
+from ..grants import REQUEST_TTL_MS, Grant, GrantError, GrantNotFound, GrantQueueFull
 from ..times import TimeFormatError, iso, parse_instant
 from ..vault import RecordIn
 from ..vault.names import DATASET_RE, SOURCE_RE
@@ -71,7 +71,11 @@ def _instant(request: web.Request, name: str) -> int | None:
 
 
 async def health(request: web.Request) -> web.Response:
-    return ok({"version": __version__})
+    """No token: so it says only ok or damaged, never what or where."""
+    if _state(request).services.vault.damage is not None:
+        body = orjson.dumps({"ok": False, "status": "damaged", "version": __version__})
+        return web.Response(status=503, body=body, content_type="application/json")
+    return ok({"version": __version__, "status": "ok"})
 
 
 async def list_datasets(request: web.Request) -> web.Response:
@@ -317,7 +321,10 @@ async def request_grant(request: web.Request) -> web.Response:
             body.get("purpose"),
             body.get("scopes"),
             body.get("origins"),
+            _state(request).failures.client(request),
         )
+    except GrantQueueFull as err:
+        raise ApiError(429, "too_many_requests", str(err), {"Retry-After": str(err.retry_after_s)}) from None
     except GrantError as err:
         raise ApiError(400, "bad_grant", str(err)) from None
     _state(request).services.events.publish(
@@ -327,7 +334,7 @@ async def request_grant(request: web.Request) -> web.Response:
         {
             "id": request_id,
             "user_code": grant.user_code,
-            "expires_in": 900,
+            "expires_in": REQUEST_TTL_MS // 1000,
             "interval": 2,
             "message": f"Ask the user to approve code {grant.user_code} on the dashboard's Apps page"
             f" (or with: selfdata grants approve {grant.user_code})",

@@ -17,6 +17,7 @@ from aiohttp import web
 from aiohttp.typedefs import Middleware
 
 from ..grants import Grant, GrantStore
+from ..vault.damage import is_damage
 from .errors import HTTP_CODES, ApiError, envelope
 from .listener import awaiting_client
 
@@ -131,7 +132,14 @@ class FailedLogins:
         times.append(time.monotonic())
 
 
-def make_middleware(allowed_hosts: tuple[str, ...], grants: GrantStore) -> Middleware:
+DAMAGED = (
+    "the vault's database is damaged, so this could not be read; the vault's owner sees what to do in selfdata status"
+)
+
+
+def make_middleware(
+    allowed_hosts: tuple[str, ...], grants: GrantStore, on_damage: Callable[[BaseException], None] | None = None
+) -> Middleware:
     @web.middleware
     async def defend(request: web.Request, handler: Handler) -> web.StreamResponse:
         try:
@@ -158,9 +166,13 @@ def make_middleware(allowed_hosts: tuple[str, ...], grants: GrantStore) -> Middl
                 raise
             allow = {"Allow": err.headers["Allow"]} if "Allow" in err.headers else None  # with a 405
             response = envelope(err.status, HTTP_CODES.get(err.status, "error"), err.reason, allow)
-        except Exception:
-            log.exception("request %s %s failed", request.method, request.path)
-            response = envelope(500, "internal", "internal error; the daemon's log has the details")
+        except Exception as err:
+            if on_damage is not None and is_damage(err):
+                on_damage(err)  # logged there, once
+                response = envelope(503, "vault_damaged", DAMAGED)
+            else:
+                log.exception("request %s %s failed", request.method, request.path)
+                response = envelope(500, "internal", "internal error; the daemon's log has the details")
         _headers(request, response)
         return response
 

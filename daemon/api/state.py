@@ -10,7 +10,7 @@ from aiohttp import web
 from ..accesslog import AccessLog
 from ..grants import GrantStore
 from ..services import Services
-from ..vault import records
+from ..vault import VaultCorrupt, records
 from ..vault.db import Connection
 from .security import FailedLogins
 
@@ -31,6 +31,17 @@ class ApiState:
 
     def close(self) -> None:
         self.reader.close()
+
+    def damaged(self, err: BaseException) -> None:
+        """A read met a damaged page: noted, and a fresh connection for the reads that can still succeed
+        (the one that met it refuses every read after)."""
+        self.services.vault.note_damage(err)
+        try:
+            fresh = self.services.vault.reader(cache_kib=8000)
+        except VaultCorrupt:
+            return
+        old, self.reader = self.reader, fresh
+        old.close()
 
     def last_seq(self) -> int:
         row = self.reader.execute("SELECT value FROM meta WHERE name='last_seq'").fetchone()

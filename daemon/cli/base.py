@@ -72,6 +72,10 @@ def session(ctx: click.Context) -> Session:
     return obj["session"]  # type: ignore[no-any-return]
 
 
+def _waiting(pid: str) -> None:
+    click.echo(f"Waiting for the selfdata daemon (pid {pid}) to answer...", err=True)
+
+
 def invoke(
     ctx: click.Context,
     operation: Operation[P],
@@ -82,9 +86,13 @@ def invoke(
 ) -> Any:
     """Run `operation` in the running daemon, or here when none runs; its JSON result.
 
+    Never here while a daemon holds the vault: a daemon that does not answer is waited for,
+    then reported (`DaemonUnreachable`).
+
     `upload` is a file the parameters name (their `path`): sent to the daemon, which may not
     see the CLI's files; read in place when the CLI runs the operation itself.
     """
+    from .. import daemonlock
     from ..admin import client
     from ..operations import dispatch
     from ..services import local_services
@@ -94,7 +102,7 @@ def invoke(
         raw["insecure_test_kdf"] = True
     s = session(ctx)
     sock = s.paths.admin_socket
-    if client.daemon_running(sock):
+    if client.reach(sock, lambda: daemonlock.holder(s.paths.state_dir), _waiting):
         return client.call(sock, operation.name, raw, upload=upload, on_event=on_event)
     with local_services(s) as services:
         return asyncio.run(dispatch.run(services, operation.name, raw, on_event))

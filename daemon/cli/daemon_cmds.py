@@ -17,9 +17,10 @@ def run_daemon(ctx: click.Context) -> None:
 
 
 @cli.command()
+@click.option("--full", is_flag=True, help="Also read every page of the vault (its HMAC and SQLite's integrity check).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
-def doctor(ctx: click.Context, as_json: bool) -> None:
+def doctor(ctx: click.Context, full: bool, as_json: bool) -> None:
     """Check the installation and explain what to do: vault, keys, clock, disk, daemon, API, sources."""
     from ..admin import client
     from ..doctor import run_checks, worst
@@ -30,7 +31,8 @@ def doctor(ctx: click.Context, as_json: bool) -> None:
 
     s = session(ctx)
     running = client.daemon_running(s.paths.admin_socket)
-    checks = run_checks(s, lambda: invoke(ctx, status_ops.status, NoParams()), running)
+    pages = (lambda: invoke(ctx, status_ops.vault_check, status_ops.VaultCheck(full=True))) if full else None
+    checks = run_checks(s, lambda: invoke(ctx, status_ops.status, NoParams()), running, pages)
     if as_json:
         render.print_json({"status": worst(checks), "checks": [c.to_json() for c in checks]})
     else:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -70,6 +71,8 @@ def export(
     kinds = ", ".join(f"{d}: {n:,}" for d, n in result["counts"].items()) or "nothing"
     what = "an encrypted file" if result["encrypted"] else ("a SQLite file" if fmt == "sqlite" else "a folder")
     click.echo(f"Exported {result['records']:,} records ({kinds}) to {what}: {out}")
+    if result.get("rescued"):
+        _rescued(result["rescued"], 'the manifest\'s "unreadable"')
     if result["encrypted"]:
         click.echo(f"Open it with: selfdata decrypt-export {out} FOLDER")
 
@@ -149,6 +152,8 @@ def backup(ctx: click.Context, out: Path) -> None:
     """Copy the encrypted vault and its key slots to the new folder OUT, safely while the daemon runs."""
     r = invoke(ctx, ops.backup, ops.Backup(str(out.absolute())))
     click.echo(f"Backed up {r['records']:,} records ({render.human_bytes(r['size_bytes'])}, still encrypted) to {out}.")
+    if r.get("rescued"):
+        _rescued(r["rescued"], r["unreadable"])
     click.echo(f"It opens with the same passphrase, key file or recovery key. Restore it with: selfdata restore {out}")
 
 
@@ -173,3 +178,17 @@ def restore(ctx: click.Context, backup: Path, yes: bool) -> None:
     click.echo(f"Restored {r.records:,} records into {r.vault_dir}.")
     if r.replaced:
         click.echo(f"The vault it replaced is kept in {r.replaced}; remove it once all is well.")
+
+
+def _rescued(rescued: dict[str, Any], where: str) -> None:
+    """A damaged vault: what was saved anyway, and where the rest is listed."""
+    lost = rescued["records_unreadable"]
+    named = "" if rescued["all_lost_records_named"] else " (at least; not every one could be named)"
+    tables = ", ".join(t for t in rescued["unreadable_tables"] if t != "records")
+    click.secho(
+        f"warning: the vault is damaged: {lost:,} record(s){named} could not be read and were skipped"
+        + (f", and rows of {tables}" if tables else "")
+        + f"; {where} lists them. Everything else was saved.",
+        fg="yellow",
+        err=True,
+    )

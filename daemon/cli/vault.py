@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+from rich.markup import escape
 from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
 
 from .. import passphrases
@@ -22,6 +23,7 @@ from ..setup import init_vault
 from ..sync import jsonl as jsonl_ops
 from ..times import parse_instant
 from ..vault import records
+from ..vault.damage import RESCUE
 from . import render
 from .base import cli, invoke, session
 
@@ -155,6 +157,9 @@ def status(ctx: click.Context, as_json: bool) -> None:
     out.print(
         f"vault    {vault['path']}  ({render.human_bytes(vault['size_bytes'])}, unlocked by {vault['unlocked_by']})"
     )
+    if vault.get("damage"):
+        out.print(f"         [red]DAMAGED[/red]: {escape(vault['damage']['detail'])}")
+        out.print(f"         -> {escape(RESCUE)}")
     missing = "" if report.get("config_exists", True) else "  (no such file: the default settings apply)"
     out.print(f"config   {report['config_file']}{missing}")
     out.print(f"key slots: {', '.join(s['id'] + ' ' + s['kind'] for s in vault['slots'])}")

@@ -15,6 +15,8 @@ from typing import Any
 
 from ..errors import SelfdataError
 from ..services import Services
+from ..vault.damage import RESCUE, is_damage
+from ..vault.errors import VaultDamaged
 from . import dashboard, files, grants, keys, records, rights, runs, sources, status
 from .registry import Emit, Operation, OperationError, OperationFailed, Result
 
@@ -39,9 +41,14 @@ async def run(services: Services, name: str, raw: Mapping[str, Any], emit: Emit 
     params = op.decode(raw)
     try:
         return await op.handler(services, params, emit or _ignore)
-    except (SelfdataError, OSError):
+    except (SelfdataError, OSError) as err:
+        if is_damage(err):
+            services.vault.note_damage(err)
         raise  # the user can act on these: their message says what to do
     except Exception as err:
+        if is_damage(err):
+            services.vault.note_damage(err)
+            raise VaultDamaged(f"{name} could not read the vault: its database is damaged ({err}). {RESCUE}") from err
         log.error("operation %s failed", name, exc_info=err)
         raise OperationFailed(
             f"{name} failed: {type(err).__name__}: {err} (a fault in selfdata or a connector; the log has the details)"

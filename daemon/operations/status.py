@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import time
+from dataclasses import dataclass
 from typing import Any
 
 from .. import __version__
@@ -12,6 +14,7 @@ from ..sources import SourceStore
 from ..status import vault_status
 from ..sync import runs as run_log
 from ..times import iso
+from ..vault import damage
 from .registry import Emit, NoParams, Result, operation
 
 
@@ -46,6 +49,27 @@ async def status(services: Services, params: NoParams, emit: Emit) -> Result:
     return report
 
 
+@dataclass(frozen=True)
+class VaultCheck:
+    full: bool = False
+
+
+@operation("vault.check", VaultCheck)
+async def vault_check(services: Services, params: VaultCheck, emit: Emit) -> Result:
+    """Read the vault's pages: quick, every page in use; full, every page's HMAC and SQLite's integrity check."""
+    started = time.monotonic()
+    problems = await asyncio.to_thread(services.vault.check, params.full)
+    return {
+        "check": "full" if params.full else "quick",
+        "ok": not problems,
+        "seconds": round(time.monotonic() - started, 1),
+        "pages": damage.hmac_pages(problems),
+        "problems": problems[: damage.MAX_PROBLEMS],
+        "detail": damage.summary(problems) if problems else "every page reads back",
+        "action": damage.RESCUE if problems else "",
+    }
+
+
 def _recent_notifications(services: Services) -> list[dict[str, Any]]:
     rows = services.vault.conn.execute(
         "SELECT at, source, kind, message, delivered FROM notifications ORDER BY id DESC LIMIT 10"
@@ -53,4 +77,4 @@ def _recent_notifications(services: Services) -> list[dict[str, Any]]:
     return [{"at": iso(at), "source": s, "kind": k, "message": m, "delivered": d} for at, s, k, m, d in rows]
 
 
-OPERATIONS = (ping, status)
+OPERATIONS = (ping, status, vault_check)

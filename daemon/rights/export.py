@@ -3,6 +3,10 @@
 Streamed from a read connection in chunks, so millions of records stay in bounded
 memory. Every format carries a manifest: export time, selfdata version, sources,
 schemas and counts. Credentials are never exported: they are not read at all.
+
+A vault with damaged pages is exported from a rescued copy (`Vault.salvage`, kept encrypted
+in the private state directory while the export reads it): every record still readable is
+exported, and the manifest's `unreadable` lists the rest.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from .. import __version__
 from ..errors import SelfdataError
 from ..times import iso, now_ms
 from ..vault import Vault
+from ..vault.damage import is_damage
 from ..vault.db import Connection
 from ..vault.keys import KdfProfile
 from ..vault.recordjson import EXPORT_JSON, FLAT_COLUMNS, FLAT_FIELDS, RecordSelect
@@ -44,6 +49,7 @@ class ExportResult:
     format: str
     counts: dict[str, int] = field(default_factory=dict)
     encrypted: bool = False
+    rescued: dict[str, Any] | None = None  # from a damaged vault: what could not be read, in sum
 
     @property
     def records(self) -> int:
@@ -56,6 +62,7 @@ class ExportResult:
             "counts": self.counts,
             "records": self.records,
             "encrypted": self.encrypted,
+            **({"rescued": self.rescued} if self.rescued is not None else {}),
         }
 
 
@@ -180,40 +187,91 @@ def export(
         raise ExportError(f"format {fmt!r}: use one of {', '.join(FORMATS)}")
     if out.exists() and (out.is_file() or any(out.iterdir())):
         raise ExportError(f"{out} already exists and is not an empty folder; nothing was written")
-    conn = vault.reader(cache_kib=2000)
+    existed = out.exists()
+    job = _Job(out, fmt, dataset, source, passphrase, kdf, progress)
     try:
-        where, params = _scope(dataset, source)
+        return job.run(vault, vault.reader(cache_kib=2000))
+    except Exception as err:
+        if not is_damage(err):
+            raise
+    _remove(out, existed)  # what the failed read had written: the folder was empty or absent
+    rescue = Path(tempfile.mkdtemp(prefix=".rescue-", dir=vault.paths.state_dir))
+    try:
+        copy = rescue / "vault.db"
+        salvaged = vault.salvage(copy)
+        job.unreadable = salvaged.to_json()
+        result = job.run(vault, vault.reader_of(copy))
+        result.rescued = salvaged.summary()
+        return result
+    finally:
+        shutil.rmtree(rescue, ignore_errors=True)
+
+
+def _remove(out: Path, existed: bool) -> None:
+    if out.is_dir():
+        shutil.rmtree(out)
+        if existed:
+            out.mkdir(mode=0o700)
+    else:
+        out.unlink(missing_ok=True)
+
+
+@dataclass
+class _Job:
+    out: Path
+    fmt: str
+    dataset: str | None
+    source: str | None
+    passphrase: str | None
+    kdf: KdfProfile | None
+    progress: Progress | None
+    unreadable: dict[str, Any] | None = None  # in the manifest, when exporting a rescued copy
+
+    def run(self, vault: Vault, conn: Connection) -> ExportResult:
+        """The export from `conn` (the vault's, or a rescued copy's), which it closes."""
+        staging = None
+        try:
+            if self.passphrase is not None:
+                # The plaintext is staged in the private state directory, sealed, then removed.
+                staging = Path(tempfile.mkdtemp(prefix=".export-", dir=vault.paths.state_dir))
+            target = self.out if staging is None else staging / ("export.sqlite" if self.fmt == "sqlite" else "export")
+            counts = self._write(conn, target)
+            if staging is not None and self.passphrase is not None:
+                seal(
+                    target if target.is_dir() else staging,
+                    self.out,
+                    self.passphrase,
+                    self.kdf or KdfProfile(2, 256 << 20),
+                )
+        finally:
+            conn.close()
+            if staging is not None:
+                shutil.rmtree(staging, ignore_errors=True)
+        return ExportResult(self.out, self.fmt, counts, self.passphrase is not None)
+
+    def _write(self, conn: Connection, target: Path) -> dict[str, int]:
+        where, params = _scope(self.dataset, self.source)
         counts = {
             d: int(n)
             for d, n in conn.execute(
                 f"SELECT dataset, count(*) FROM records WHERE {where} GROUP BY dataset ORDER BY dataset", params
             )
         }
-        if dataset and not counts:
-            raise ExportError(f"no records of {dataset}" + (f" from {source}" if source else ""))
-        staging = None if passphrase is None else Path(tempfile.mkdtemp(prefix=".export-", dir=vault.paths.state_dir))
-        if staging is None:
-            target = out
-        else:
-            # The plaintext is staged in the private state directory, sealed, then removed.
-            target = staging / ("export.sqlite" if fmt == "sqlite" else "export")
-        writer = {"jsonl": _jsonl, "csv": _csv, "sqlite": _sqlite}[fmt]
+        if self.dataset and not counts:
+            raise ExportError(f"no records of {self.dataset}" + (f" from {self.source}" if self.source else ""))
+        writer = {"jsonl": _jsonl, "csv": _csv, "sqlite": _sqlite}[self.fmt]
         total, done = sum(counts.values()), [0]
 
         def tick(n: int) -> None:
             done[0] += n
-            if progress:
-                progress(done[0], total)
+            if self.progress:
+                self.progress(done[0], total)
 
-        writer(conn, target, counts, where, params, _manifest(conn, counts, fmt, dataset, source), tick)
-    finally:
-        conn.close()
-    if staging is not None and passphrase is not None:
-        try:
-            seal(target if target.is_dir() else staging, out, passphrase, kdf or KdfProfile(2, 256 << 20))
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
-    return ExportResult(out, fmt, counts, passphrase is not None)
+        manifest = _manifest(conn, counts, self.fmt, self.dataset, self.source)
+        if self.unreadable is not None:
+            manifest["unreadable"] = self.unreadable
+        writer(conn, target, counts, where, params, manifest, tick)
+        return counts
 
 
 def _counted(rows: Iterator[tuple[Any, ...]], tick: Callable[[int], None]) -> Iterator[tuple[Any, ...]]:

@@ -30,6 +30,8 @@ def connect(path: Path, db_key: bytes, *, readonly: bool = False, cache_kib: int
     try:
         if db_key:  # an empty key is the test suite's unencrypted build, to inspect pages on disk
             conn.execute(f"PRAGMA key = \"x'{db_key.hex()}'\"")
+        # A damaged page is reported once, by selfdata, not as lines on stderr for every page read after it.
+        conn.execute("PRAGMA cipher_log_level = NONE")
         # The first read checks the key and page 1's HMAC.
         conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
         if not readonly:
@@ -48,5 +50,6 @@ def connect(path: Path, db_key: bytes, *, readonly: bool = False, cache_kib: int
 def corrupt(path: Path, err: Exception) -> VaultCorrupt:
     return VaultCorrupt(
         f"the vault database '{path}' is damaged or truncated ({err}); nothing was read from it. "
-        "Restore the vault folder from a backup (docs/security.md)."
+        "selfdata export and selfdata backup save what is still readable; then restore the vault folder from "
+        "a backup (docs/security.md)."
     )

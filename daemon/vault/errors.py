@@ -27,5 +27,9 @@ class VaultCorrupt(VaultError):
     """The vault or its key slots are damaged; never answer with wrong data."""
 
 
+class VaultDamaged(VaultCorrupt):
+    """Pages of the vault's database cannot be read: nothing more is written to it; what is readable can be saved."""
+
+
 class SlotError(VaultError):
     """A key slot operation is not allowed (e.g. removing the last slot)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 from dataclasses import dataclass
@@ -10,13 +11,17 @@ from pathlib import Path
 from ..files import ensure_private_dir
 from ..paths import Paths
 from ..times import now_ms
-from . import keys, records, schema
+from . import damage, keys, records, schema
+from .damage import Damage
 from .db import Connection, DatabaseError, connect, corrupt
-from .errors import VaultCorrupt, VaultExists, VaultNotFound
+from .errors import VaultCorrupt, VaultDamaged, VaultExists, VaultNotFound
 from .keyslots import KeySlots, MasterKeys
 from .openlock import OpenLock
 from .records import RecordWriter
+from .salvage import Salvaged, salvage
 from .secrets import SecretStore
+
+log = logging.getLogger("selfdata.vault")
 
 
 @dataclass(frozen=True)
@@ -38,6 +43,7 @@ class Vault:
         self.writer = RecordWriter(conn)
         self.secrets = SecretStore(self.writer, master.secrets_key)
         self.leftovers = Leftovers()
+        self.damage: Damage | None = damage.read(paths.vault_dir)  # what a check or a read found
 
     def __repr__(self) -> str:
         return f"Vault({self.paths.vault_file})"
@@ -86,7 +92,12 @@ class Vault:
         return cls(paths, master, conn, lock), slots
 
     @classmethod
-    def open(cls, paths: Paths, master: MasterKeys) -> Vault:
+    def open(cls, paths: Paths, master: MasterKeys, *, check: bool = False) -> Vault:
+        """The vault, opened for reading and writing.
+
+        With `check` (the daemon, which writes for months), every page in use is read first
+        (SQLite's quick check, about 4 s a million records) and a damaged file is refused
+        (`VaultDamaged`) before anything is written to it."""
         if not paths.vault_file.exists():
             raise VaultNotFound(f"no vault database at {paths.vault_file}")
         if paths.vault_file.stat().st_size == 0:  # SQLite would take it for a new database and write one
@@ -101,6 +112,8 @@ class Vault:
             lock.release()
             raise
         try:
+            if check:
+                _quick_check(paths, master, conn)
             schema.migrate(conn)
             row = conn.execute("SELECT value FROM meta WHERE name='vault_id'").fetchone()
             if row is None or row[0] != master.vault_id:
@@ -115,6 +128,8 @@ class Vault:
             conn.close()
             lock.release()
             if isinstance(err, DatabaseError):
+                if damage.is_damage(err):
+                    damage.record(paths.vault_dir, "read", [str(err)])
                 raise corrupt(paths.vault_file, err) from err
             raise
         return vault
@@ -141,17 +156,57 @@ class Vault:
         """A separate read-only connection (API handlers; exports, which scan, with a small cache)."""
         return connect(self.paths.vault_file, self._master.db_key, readonly=True, cache_kib=cache_kib)
 
+    def reader_of(self, copy: Path) -> Connection:
+        """A read-only connection to a copy of this vault's database (a backup, a rescued copy)."""
+        return connect(copy, self._master.db_key, readonly=True, cache_kib=2000)
+
     def counts(self) -> list[records.StreamCount]:
         return records.counts(self.conn)
 
     def integrity_errors(self) -> list[str]:
         """SQLCipher's page HMAC check plus SQLite's own; empty when all is well."""
+        return self.check(full=True)
+
+    def check(self, full: bool = False) -> list[str]:
+        """The problems a check finds, on a connection of its own (a damaged page spoils the
+        connection that reads it): quick, every page in use; full, every page of the file
+        (its HMAC) and then SQLite's integrity check. What it finds is noted; a pass clears
+        what a check no more thorough had noted."""
+        by = "full" if full else "quick"
         try:
-            problems = [r[0] for r in self.conn.execute("PRAGMA cipher_integrity_check")]
-            problems += [r[0] for r in self.conn.execute("PRAGMA integrity_check") if r[0] != "ok"]
-        except DatabaseError as err:
-            problems = [str(err)]
+            conn = self.reader(cache_kib=2000)
+        except VaultCorrupt as err:
+            problems = [str(err.__cause__ or err)]
+        else:
+            try:
+                problems = _pages_problems(conn) if full else []
+                if not problems:
+                    pragma = "integrity_check" if full else "quick_check"
+                    problems = [r[0] for r in conn.execute(f"PRAGMA {pragma}") if r[0] != "ok"]
+            except DatabaseError as err:
+                problems = [str(err)]
+            finally:
+                conn.close()
+        if problems:
+            self.damage = damage.record(self.paths.vault_dir, by, problems)
+        elif damage.clear(self.paths.vault_dir, by):
+            self.damage = None
         return problems
+
+    def note_damage(self, err: BaseException) -> None:
+        """A read met a damaged page: say so once, and keep it for status, doctor and /health."""
+        first = self.damage is None
+        self.damage = damage.record(self.paths.vault_dir, "read", [str(damage.database_error(err) or err)])
+        if first:
+            log.error("the vault's database %s is damaged (%s). %s", self.paths.vault_file, err, damage.RESCUE)
+
+    def salvage(self, target: Path) -> Salvaged:
+        """Every row still readable, copied into the new database `target` under the vault's key."""
+        result = salvage(self.paths.vault_file, self._master.db_key, target, self.vault_id)
+        lost = ", ".join(sorted({u.table for u in result.unreadable}))
+        found = f"rows of {lost} could not be read" if lost else "a damaged page was met; every row was read around it"
+        self.damage = damage.record(self.paths.vault_dir, "read", [found])
+        return result
 
     def checkpoint(self) -> None:
         self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -163,6 +218,34 @@ class Vault:
             pass
         self.conn.close()
         self._lock.release()
+
+
+def _pages_problems(conn: Connection) -> list[str]:
+    return [r[0] for r in conn.execute("PRAGMA cipher_integrity_check")]
+
+
+def _quick_check(paths: Paths, master: MasterKeys, conn: Connection) -> None:
+    """Refuse a vault whose pages in use do not all read back; clear what a quick check may clear."""
+    try:
+        problems = [r[0] for r in conn.execute("PRAGMA quick_check") if r[0] != "ok"]
+    except DatabaseError as err:
+        problems = [str(err)]
+    if not problems:
+        damage.clear(paths.vault_dir, "quick")
+        return
+    try:  # which pages: the quick check's own list is noise after the first bad page
+        pages = connect(paths.vault_file, master.db_key, readonly=True, cache_kib=2000)
+        try:
+            problems = _pages_problems(pages) or problems
+        finally:
+            pages.close()
+    except (DatabaseError, VaultCorrupt):
+        pass
+    found = damage.record(paths.vault_dir, "quick", problems)
+    raise VaultDamaged(
+        f"the vault database '{paths.vault_file}' is damaged: {damage.summary(list(found.problems))}. "
+        f"The daemon does not start on it, so nothing more is written to the damaged file. {damage.RESCUE}"
+    )
 
 
 class SlotSetup:
