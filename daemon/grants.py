@@ -98,7 +98,6 @@ class Grant:
         }
 
 
-
 def check_scopes(scopes: list[str]) -> list[str]:
     if not scopes:
         raise GrantError("ask for at least one scope, e.g. read:energy.*")

@@ -303,6 +303,14 @@ def keys_change_passphrase(ctx: click.Context, slot_id: str | None, new_passphra
 @click.option("--source", help="Only this source.")
 @click.option("--limit", type=click.IntRange(1, 100_000), default=100, show_default=True)
 @click.option("--cursor", help="Continue after the page that printed this cursor.")
+@click.option(
+    "--where",
+    "where",
+    multiple=True,
+    metavar="FIELD=VALUE",
+    help="Only records whose field matches: code=8867-4, amount__lt=0 (also __gt, __gte, __lte); repeat a"
+    " field for any of several values.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON: {records, next}.")
 @click.pass_context
 def query(
@@ -313,6 +321,7 @@ def query(
     source: str | None,
     limit: int,
     cursor: str | None,
+    where: tuple[str, ...],
     as_json: bool,
 ) -> None:
     """Records of DATASET in time order."""
@@ -320,7 +329,7 @@ def query(
         parse_instant(start)  # a bad date is reported before anything is opened
     if end:
         parse_instant(end)
-    page = invoke(ctx, record_ops.query, record_ops.Query(dataset, start, end, source, limit, cursor))
+    page = invoke(ctx, record_ops.query, record_ops.Query(dataset, start, end, source, limit, cursor, where))
     if as_json:
         render.print_json(page)
         return

@@ -12,7 +12,7 @@ from ..events import RecordsChanged
 from ..services import Services
 from ..sync import jsonl
 from ..times import parse_instant
-from ..vault import recordjson
+from ..vault import filters, recordjson
 from ..vault.names import check_dataset, check_source
 from .registry import Emit, Result, operation
 
@@ -25,6 +25,7 @@ class Query:
     source: str | None = None
     limit: int = 100
     cursor: str | None = None
+    where: tuple[str, ...] = ()  # field=value, field__gte=value... (vault.filters)
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,7 @@ async def query(services: Services, params: Query, emit: Emit) -> Result:
         source=params.source,
         start_ms=parse_instant(params.start) if params.start else None,
         end_ms=parse_instant(params.end) if params.end else None,
+        filters=filters.parse(params.dataset, filters.split_terms(params.where)) if params.where else (),
     )
     # The JSON the API gives, parsed back: the CLI renders records as tables too.
     return {"records": [orjson.loads(line) for line in lines], "next": nxt}
