@@ -285,6 +285,48 @@ def spec() -> dict[str, Any]:
                 },
             },
         },
+        "/api/v1/datasets/{dataset}/aggregate": {
+            "get": {
+                "summary": "Count, sum, avg, min or max of a field per local hour, day, week, month or year",
+                "security": AUTH,
+                "parameters": [
+                    DATASET_PARAM,
+                    _q("fn", "count (default), sum, avg, min or max", {"enum": ["count", "sum", "avg", "min", "max"]}),
+                    _q("field", "The decimal or integer field (needed but for count)", {"type": "string"}),
+                    _q(
+                        "bucket",
+                        "Local hour, day, week (from Monday), month or year; none: one total",
+                        {"enum": ["hour", "day", "week", "month", "year"]},
+                    ),
+                    _q("zone", "IANA time zone of the buckets (default UTC)", {"type": "string"}),
+                    _q("group", "Up to two declared fields, comma-separated", {"type": "string"}),
+                    _q("from", "Start, inclusive", TIME),
+                    _q("to", "End, exclusive", TIME),
+                    _q("source", "Only this source", {"type": "string"}),
+                    _filter_param(),
+                ],
+                "responses": {
+                    "200": _ok(
+                        {
+                            "type": "object",
+                            "properties": {
+                                "ok": {"const": True},
+                                "rows": {
+                                    "type": "array",
+                                    "items": {
+                                        "type": "object",
+                                        "description": "start (local, with offset), the group fields, the unit"
+                                        " field (currency, unit) where the field has one, count, value (decimal"
+                                        " as a string, exact)",
+                                    },
+                                },
+                            },
+                        }
+                    ),
+                    **_err(400, 401, 403, 429),
+                },
+            }
+        },
         "/api/v1/changes": {
             "get": {
                 "summary": "Inserts, changes and deletions after a sequence number, tombstones included",

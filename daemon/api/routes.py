@@ -16,6 +16,7 @@ from ..events import Event, GrantRequested, Reader, RecordsChanged
 from ..grants import Grant, GrantError, GrantNotFound
 from ..times import TimeFormatError, iso, parse_instant
 from ..vault import RecordIn, filters
+from ..vault.aggregate import Aggregate, AggregateError
 from ..vault.filters import Filter, FilterError
 from ..vault.names import DATASET_RE, SOURCE_RE
 from ..vault.recordjson import CHANGE_JSON, RecordSelect, Row, page, position, with_fields
@@ -187,6 +188,41 @@ async def _export(request: web.Request, grant: Grant, dataset: str, query: Recor
         state.access.record(grant, "records.ndjson", dataset, sent)
     await response.write_eof()
     return response
+
+
+AGGREGATE_PARAMS = frozenset({"from", "to", "source", "fn", "field", "bucket", "zone", "group"})
+
+
+async def get_aggregate(request: web.Request) -> web.Response:
+    grant = _auth(request)
+    dataset = _dataset(request)
+    if not grant.can_read(dataset):
+        raise ApiError(403, "scope", f"this token may not read {dataset}")
+    state = _state(request)
+    source = request.query.get("source")
+    if source is not None and not SOURCE_RE.match(source):
+        raise ApiError(400, "bad_source", "not a source name")
+    q = request.query
+    spec = Aggregate(
+        dataset,
+        fn=q.get("fn", "count"),
+        field=q.get("field") or None,
+        bucket=q.get("bucket") or None,
+        zone=q.get("zone", "UTC"),
+        group=tuple(g for g in q.get("group", "").split(",") if g),
+        start_ms=_instant(request, "from"),
+        end_ms=_instant(request, "to"),
+        source=source,
+        filters=tuple(_filters(request, dataset, AGGREGATE_PARAMS)),
+    )
+    try:
+        answer = state.aggregates.run(state.reader, spec, state.last_seq())
+    except FilterError as err:
+        raise ApiError(400, "bad_filter", str(err)) from None
+    except AggregateError as err:
+        raise ApiError(400, err.code, str(err)) from None
+    state.access.record(grant, "aggregate", dataset, sum(r["count"] for r in answer["rows"]))
+    return ok(answer)
 
 
 async def post_records(request: web.Request) -> web.Response:
@@ -380,5 +416,6 @@ def add_routes(app: web.Application) -> None:
     r.add_get("/api/v1/datasets", list_datasets)
     r.add_get("/api/v1/datasets/{dataset}/records", get_records)
     r.add_post("/api/v1/datasets/{dataset}/records", post_records)
+    r.add_get("/api/v1/datasets/{dataset}/aggregate", get_aggregate)
     r.add_get("/api/v1/changes", changes)
     r.add_get("/api/v1/events", events)

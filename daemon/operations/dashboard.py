@@ -3,22 +3,19 @@
 from __future__ import annotations
 
 import asyncio
-import functools
 import os
 from dataclasses import dataclass
-from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from ..services import Services
 from ..times import iso, parse_instant
+from ..vault import timebuckets
 from ..vault.names import check_dataset, check_source
 from ..web import signin
 from .registry import Emit, NoParams, OperationError, Result, operation
 
-HOUR_MS = 3600 * 1000
-QUARTER_MS = 15 * 60 * 1000  # every zone's offset is a whole number of quarter hours
 MAX_DAYS = 3700
 
 
@@ -79,20 +76,9 @@ async def datasets(services: Services, params: NoParams, emit: Emit) -> Result:
 
 def zone(name: str) -> ZoneInfo:
     try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise OperationError(f"unknown time zone {name!r}: use a name such as Europe/Paris or UTC") from None
-
-
-@functools.cache
-def _whole_hours(name: str) -> bool:
-    """Whether the zone's offsets, summer and winter since 1970, are whole hours (most are)."""
-    tz = ZoneInfo(name)
-    return all(
-        (datetime(year, month, 1, tzinfo=tz).utcoffset() or timedelta()) % timedelta(hours=1) == timedelta()
-        for year in range(1970, 2041)
-        for month in (1, 7)
-    )
+        return timebuckets.zone(name)
+    except timebuckets.ZoneError as err:
+        raise OperationError(str(err)) from None
 
 
 @operation("records.daily", DailyCounts)
@@ -101,12 +87,19 @@ async def daily_counts(services: Services, params: DailyCounts, emit: Emit) -> R
     check_dataset(params.dataset)
     if params.source is not None:
         check_source(params.source)
-    tz = zone(params.zone)
-    bucket_ms = HOUR_MS if _whole_hours(params.zone) else QUARTER_MS
+    zone(params.zone)
     start = parse_instant(params.start) if params.start else None
     end = parse_instant(params.end) if params.end else None
     if start is not None and end is not None and (end - start) > MAX_DAYS * 86_400_000:
         raise OperationError(f"records.daily covers at most {MAX_DAYS} days")
+    conn = services.vault.conn
+    first, last = conn.execute(
+        "SELECT min(first_ts), max(last_ts) FROM record_counts WHERE dataset=?", (params.dataset,)
+    ).fetchone()
+    if first is None:
+        return {"dataset": params.dataset, "zone": params.zone, "days": []}
+    spans = timebuckets.offset_spans(params.zone, start if start is not None else first, end or last)
+    day, day_args = timebuckets.number_sql("ts", spans, timebuckets.DAY_MS)
     window, window_args = "", []
     if start is not None:
         window += " AND ts >= ?"
@@ -118,26 +111,25 @@ async def daily_counts(services: Services, params: DailyCounts, emit: Emit) -> R
         # From the ts index alone, less the (few) tombstones: no record is read.
         sql = (
             "SELECT b, sum(n) FROM ("
-            f" SELECT ts / ? AS b, count(*) AS n FROM records INDEXED BY records_dataset_ts WHERE dataset=?{window}"
+            f" SELECT {day} AS b, count(*) AS n FROM records INDEXED BY records_dataset_ts WHERE dataset=?{window}"
             " GROUP BY 1 UNION ALL"
-            " SELECT ts / ?, -count(*) FROM records INDEXED BY records_tombstones WHERE dataset=? AND deleted=1"
+            f" SELECT {day}, -count(*) FROM records INDEXED BY records_tombstones WHERE dataset=? AND deleted=1"
             f"{window} GROUP BY 1) GROUP BY b HAVING sum(n) > 0 ORDER BY b"
         )
-        args: list[Any] = [bucket_ms, params.dataset, *window_args, bucket_ms, params.dataset, *window_args]
+        args: list[Any] = [*day_args, params.dataset, *window_args, *day_args, params.dataset, *window_args]
     else:
         sql = (
-            "SELECT ts / ?, count(*) FROM records WHERE dataset=? AND deleted=0 AND source=?"
+            f"SELECT {day}, count(*) FROM records WHERE dataset=? AND deleted=0 AND source=?"
             f"{window} GROUP BY 1 ORDER BY 1"
         )
-        args = [bucket_ms, params.dataset, params.source, *window_args]
-    rows = services.vault.conn.execute(sql, args).fetchall()
+        args = [*day_args, params.dataset, params.source, *window_args]
     days: dict[str, int] = {}
-    for bucket, count in rows:
+    for number, count in conn.execute(sql, args).fetchall():
         try:
-            day = datetime.fromtimestamp(bucket * bucket_ms / 1000, tz).date().isoformat()
-        except (OverflowError, ValueError, OSError):  # a time stored before out-of-range ones were refused
+            shown = timebuckets.day_of(number).isoformat()
+        except OverflowError:  # a time stored before out-of-range ones were refused
             continue
-        days[day] = days.get(day, 0) + count
+        days[shown] = days.get(shown, 0) + count
     return {"dataset": params.dataset, "zone": params.zone, "days": [{"day": d, "count": n} for d, n in days.items()]}
 
 
