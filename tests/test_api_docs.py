@@ -6,6 +6,7 @@ import json
 import re
 import subprocess
 from pathlib import Path
+from typing import Any
 
 from .conftest import ROOT, Daemon
 
@@ -91,3 +92,18 @@ def test_every_curl_example_works_against_the_daemon(daemon: Daemon, tmp_path: P
         ).stdout
     )["records"]
     assert len(records) == 23  # "to" is midnight at +01:00, 23:00 UTC: the last hourly reading is after it
+
+    def run(marker: str) -> dict[str, Any]:
+        block = next(c for c in curls if marker in c)
+        return json.loads(subprocess.run(["bash", "-c", block], env=env, capture_output=True, check=True).stdout)
+
+    filtered = run("quantity__gte=0.5")["records"]
+    assert len(filtered) == 5 and {r["data"]["meter_id"] for r in filtered} == {"m"}
+    days = run("bucket=day")["rows"]
+    # local days in Paris: 22 readings on 1 October (from midnight +02:00), 2 on the 2nd
+    assert [(r["start"], r["count"], r["value"], r["unit"]) for r in days] == [
+        ("2026-10-01T00:00:00+02:00", 22, "11.0", "kWh"),
+        ("2026-10-02T00:00:00+02:00", 2, "1.0", "kWh"),
+    ]
+    hours = run("bucket=hour")["rows"]
+    assert [r["start"] for r in hours] == [f"2026-10-01T0{h}:00:00+02:00" for h in (2, 3, 4)]

@@ -38,8 +38,8 @@ class BankAccount(Dataset):
     iban = Text(required=False)
     currency = Currency()
     kind = Choice("checking", "savings", "credit_card", "loan", "investment", "other", required=False)
-    balance = DecimalText("Ledger (booked) balance", required=False)
-    available_balance = DecimalText("Available balance, where the bank reports one", required=False)
+    balance = DecimalText("Ledger (booked) balance", required=False, unit="currency")
+    available_balance = DecimalText("Available balance, where the bank reports one", required=False, unit="currency")
     balance_at = Instant("When the balance was true", required=False)
 
 
@@ -49,7 +49,7 @@ class BankTransaction(Dataset):
     account_id = Text()
     booked_on = Day("Booking date", required=False)
     value_on = Day("Value date", required=False)
-    amount = DecimalText("Negative for money out")
+    amount = DecimalText("Negative for money out", unit="currency")
     currency = Currency()
     description = Text(required=False)
     counterparty = Text(required=False)
@@ -65,7 +65,7 @@ class EnergyReading(Dataset):
     direction = Choice("consumption", "production")
     start = Instant()
     end = Instant()
-    quantity = DecimalText()
+    quantity = DecimalText(unit="unit")
     unit = Choice("kWh", "Wh", "m3", "therm", "ft3", "L")
     quality = Choice("actual", "estimated", "revised", "missing", "unknown", required=False)
     resolution = Text(
@@ -85,7 +85,7 @@ class HealthObservation(Dataset):
     code = Text("LOINC code, or the source's own type (HealthKit identifier)")
     code_system = Text("e.g. http://loinc.org or HealthKit")
     name = Text("Human-readable name of the code", required=False)
-    value = DecimalText("Numeric value", required=False)
+    value = DecimalText("Numeric value", required=False, unit="unit")
     value_text = Text("Value of a category or text observation", required=False)
     unit = Text(required=False)
     start = Instant()

@@ -61,7 +61,15 @@ class Currency(Text):
 
 
 class DecimalText(Kind):
-    """An exact decimal number as a string ("-12.50"); never a float."""
+    """An exact decimal number as a string ("-12.50"); never a float.
+
+    `unit` names the field of the same record that says its unit (`currency`, `unit`):
+    aggregates never add up values of different units.
+    """
+
+    def __init__(self, description: str = "", *, required: bool = True, unit: str | None = None) -> None:
+        super().__init__(description, required=required)
+        self.unit = unit
 
     def check(self, value: Any, path: str) -> None:
         if not isinstance(value, str) or not _DECIMAL_RE.match(value):

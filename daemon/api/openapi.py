@@ -40,6 +40,48 @@ DATASET_PARAM = {
     "schema": {"type": "string", "pattern": DATASET_RE.pattern},
 }
 TIME = {"type": "string", "description": "ISO 8601 date-time with offset, or a date (midnight UTC)"}
+
+
+def filterable() -> dict[str, dict[str, str]]:
+    """Each normalised dataset's filterable fields and how their values compare."""
+    from connectors.sdk import datasets, schema
+
+    compare = {
+        schema.DecimalText: "decimal",
+        schema.Integer: "integer",
+        schema.Day: "date",
+        schema.Instant: "date-time",
+    }
+    out: dict[str, dict[str, str]] = {}
+    for shape in datasets.ALL:
+        fields = {}
+        for name, kind in shape.fields().items():
+            if isinstance(kind, schema.Nested | schema.ListOf | schema.AnyJson):
+                continue
+            fields[name] = next((v for k, v in compare.items() if isinstance(kind, k)), "text")
+        out[shape.dataset] = fields
+    return out
+
+
+def _filter_param() -> dict[str, Any]:
+    listed = "; ".join(
+        f"{d}: {', '.join(f'{n} ({t})' for n, t in fields.items())}" for d, fields in filterable().items()
+    )
+    return {
+        "name": "filters",
+        "in": "query",
+        "required": False,
+        "style": "form",
+        "explode": True,
+        "description": "Filters on the dataset's declared fields: FIELD=VALUE (equality; repeat the field for any of"
+        " several values) and, on decimal, integer, date and date-time fields, FIELD__gt, __gte, __lt, __lte."
+        " Decimals compare as numbers, dates as dates, date-times as instants. An undeclared field or a value"
+        f" of the wrong type is a 400 naming the field. Fields per dataset: {listed}",
+        "schema": {"type": "object", "additionalProperties": {"type": "string"}},
+        "examples": {"heart rate": {"value": {"code": "8867-4"}}, "spending": {"value": {"amount__lt": "0"}}},
+    }
+
+
 AUTH: list[dict[str, list[str]]] = [{"bearer": []}]
 
 
@@ -202,6 +244,7 @@ def spec() -> dict[str, Any]:
                         {"type": "integer", "minimum": 1},
                     ),
                     _q("cursor", "The `next` of the previous page", {"type": "string"}),
+                    _filter_param(),
                 ],
                 "responses": {
                     "200": {
@@ -269,18 +312,65 @@ def spec() -> dict[str, Any]:
                 },
             },
         },
+        "/api/v1/datasets/{dataset}/aggregate": {
+            "get": {
+                "summary": "Count, sum, avg, min or max of a field per local hour, day, week, month or year",
+                "security": AUTH,
+                "parameters": [
+                    DATASET_PARAM,
+                    _q("fn", "count (default), sum, avg, min or max", {"enum": ["count", "sum", "avg", "min", "max"]}),
+                    _q("field", "The decimal or integer field (needed but for count)", {"type": "string"}),
+                    _q(
+                        "bucket",
+                        "Local hour, day, week (from Monday), month or year; none: one total",
+                        {"enum": ["hour", "day", "week", "month", "year"]},
+                    ),
+                    _q("zone", "IANA time zone of the buckets (default UTC)", {"type": "string"}),
+                    _q("group", "Up to two declared fields, comma-separated", {"type": "string"}),
+                    _q("from", "Start, inclusive", TIME),
+                    _q("to", "End, exclusive", TIME),
+                    _q("source", "Only this source", {"type": "string"}),
+                    _filter_param(),
+                ],
+                "responses": {
+                    "200": _ok(
+                        {
+                            "type": "object",
+                            "properties": {
+                                "ok": {"const": True},
+                                "rows": {
+                                    "type": "array",
+                                    "items": {
+                                        "type": "object",
+                                        "description": "start (local, with offset), the group fields, the unit"
+                                        " field (currency, unit) where the field has one, count, value (decimal"
+                                        " as a string, exact)",
+                                    },
+                                },
+                            },
+                        }
+                    ),
+                    **_err(400, 401, 403, 429),
+                },
+            }
+        },
         "/api/v1/changes": {
             "get": {
                 "summary": "Inserts, changes and deletions after a sequence number, tombstones included",
                 "security": AUTH,
                 "parameters": [
                     _q("since", "The last seq seen (0 for everything)", {"type": "integer", "minimum": 0}),
-                    _q("dataset", "Only this dataset", {"type": "string", "pattern": DATASET_RE.pattern}),
+                    _q(
+                        "dataset",
+                        "Only this dataset (filters need it)",
+                        {"type": "string", "pattern": DATASET_RE.pattern},
+                    ),
                     _q(
                         "limit",
                         "At most this many (1-10000, default 1000)",
                         {"type": "integer", "minimum": 1, "maximum": 10_000},
                     ),
+                    _filter_param(),
                 ],
                 "responses": {
                     "200": _ok(

@@ -15,7 +15,9 @@ from .. import __version__
 from ..events import Event, GrantRequested, Reader, RecordsChanged
 from ..grants import REQUEST_TTL_MS, Grant, GrantError, GrantNotFound, GrantQueueFull
 from ..times import TimeFormatError, iso, parse_instant
-from ..vault import RecordIn
+from ..vault import RecordIn, filters
+from ..vault.aggregate import Aggregate, AggregateError
+from ..vault.filters import Filter, FilterError
 from ..vault.names import DATASET_RE, SOURCE_RE
 from ..vault.recordjson import CHANGE_JSON, RecordSelect, Row, page, position, with_fields
 from ..vault.records import CursorError, decode_cursor, record_filter
@@ -105,11 +107,34 @@ class RecordQuery:
         return [r[2].encode() for r in rows]
 
 
+RECORDS_PARAMS = frozenset({"from", "to", "source", "fields", "limit", "cursor"})
+CHANGES_PARAMS = frozenset({"since", "limit", "dataset"})
+
+
+def _filters(request: web.Request, dataset: str | None, reserved: frozenset[str]) -> list[Filter]:
+    """The request's other parameters as filters on the dataset's declared fields."""
+    terms = [(k, v) for k, v in request.query.items() if k not in reserved]
+    if not terms:
+        return []
+    if dataset is None:
+        raise ApiError(400, "bad_filter", f"filters ({terms[0][0]}=...) need one dataset: add dataset=")
+    try:
+        return filters.parse(dataset, terms)
+    except FilterError as err:
+        raise ApiError(400, "bad_filter", str(err)) from None
+
+
 def _record_query(request: web.Request, dataset: str) -> RecordQuery:
     source = request.query.get("source")
     if source is not None and not SOURCE_RE.match(source):
         raise ApiError(400, "bad_source", "not a source name")
-    clauses, params = record_filter(dataset, _instant(request, "from"), _instant(request, "to"), source)
+    clauses, params = record_filter(
+        dataset,
+        _instant(request, "from"),
+        _instant(request, "to"),
+        source,
+        _filters(request, dataset, RECORDS_PARAMS),
+    )
     after = None
     cursor = request.query.get("cursor")
     if cursor:
@@ -170,6 +195,41 @@ async def _export(request: web.Request, grant: Grant, dataset: str, query: Recor
         state.access.record(grant, "records.ndjson", dataset, sent)
     await response.write_eof()
     return response
+
+
+AGGREGATE_PARAMS = frozenset({"from", "to", "source", "fn", "field", "bucket", "zone", "group"})
+
+
+async def get_aggregate(request: web.Request) -> web.Response:
+    grant = _auth(request)
+    dataset = _dataset(request)
+    if not grant.can_read(dataset):
+        raise ApiError(403, "scope", f"this token may not read {dataset}")
+    state = _state(request)
+    source = request.query.get("source")
+    if source is not None and not SOURCE_RE.match(source):
+        raise ApiError(400, "bad_source", "not a source name")
+    q = request.query
+    spec = Aggregate(
+        dataset,
+        fn=q.get("fn", "count"),
+        field=q.get("field") or None,
+        bucket=q.get("bucket") or None,
+        zone=q.get("zone", "UTC"),
+        group=tuple(g for g in q.get("group", "").split(",") if g),
+        start_ms=_instant(request, "from"),
+        end_ms=_instant(request, "to"),
+        source=source,
+        filters=tuple(_filters(request, dataset, AGGREGATE_PARAMS)),
+    )
+    try:
+        answer = state.aggregates.run(state.reader, spec, state.last_seq())
+    except FilterError as err:
+        raise ApiError(400, "bad_filter", str(err)) from None
+    except AggregateError as err:
+        raise ApiError(400, err.code, str(err)) from None
+    state.access.record(grant, "aggregate", dataset, sum(r["count"] for r in answer["rows"]))
+    return ok(answer)
 
 
 async def post_records(request: web.Request) -> web.Response:
@@ -233,20 +293,31 @@ async def changes(request: web.Request) -> web.Response:
     since = _int(request, "since", 0, 0, 2**62)
     limit = _int(request, "limit", 1000, 1, 10_000)
     dataset = request.query.get("dataset")
+    scope_args: list[Any]
     if dataset is not None:
         if not DATASET_RE.match(dataset):
             raise ApiError(400, "bad_dataset", "not a dataset name")
         if not grant.can_read(dataset):
             raise ApiError(403, "scope", f"this token may not read {dataset}")
-        scope_sql, scope_arg = "dataset=?", dataset
+        scope_sql, scope_args = "dataset=?", [dataset]
+        wanted = _filters(request, dataset, CHANGES_PARAMS)
+        if wanted:
+            # Tombstones carry no data: every one of the dataset is sent, so an app drops its copy.
+            clauses, scope_args = filters.where(wanted)
+            scope_sql = f"dataset={filters.dataset_literal(dataset)} AND (deleted OR ({' AND '.join(clauses)}))"
     else:
+        _filters(request, None, CHANGES_PARAMS)
         # The scopes filter in the query itself: no scan of the vault to list datasets first.
         scope_sql = "EXISTS (SELECT 1 FROM json_each(?) WHERE records.dataset GLOB value)"
-        scope_arg = orjson.dumps(grant.read_globs).decode()
+        scope_args = [orjson.dumps(grant.read_globs).decode()]
     rows = await state.fetch(
         f"SELECT seq, dataset, {CHANGE_JSON} FROM records WHERE seq>? AND {scope_sql} ORDER BY seq LIMIT ?",
-        (since, scope_arg, limit),
+        (since, *scope_args, limit),
     )
+    return _changes_response(grant, state, rows, since, limit)
+
+
+def _changes_response(grant: Grant, state: ApiState, rows: list[Row], since: int, limit: int) -> web.Response:
     counts: dict[str, int] = {}
     for _, ds, _ in rows:
         counts[ds] = counts.get(ds, 0) + 1
@@ -371,5 +442,6 @@ def add_routes(app: web.Application) -> None:
     r.add_get("/api/v1/datasets", list_datasets)
     r.add_get("/api/v1/datasets/{dataset}/records", get_records)
     r.add_post("/api/v1/datasets/{dataset}/records", post_records)
+    r.add_get("/api/v1/datasets/{dataset}/aggregate", get_aggregate)
     r.add_get("/api/v1/changes", changes)
     r.add_get("/api/v1/events", events)

@@ -11,6 +11,7 @@ from ..accesslog import AccessLog
 from ..grants import GrantStore
 from ..services import Services
 from ..vault import VaultCorrupt, records
+from ..vault.aggregate import AggregateCache
 from ..vault.db import Connection
 from .security import FailedLogins
 
@@ -22,6 +23,7 @@ class ApiState:
     access: AccessLog
     reader: Connection
     failures: FailedLogins = field(default_factory=FailedLogins)
+    aggregates: AggregateCache = field(default_factory=AggregateCache)
     _datasets: tuple[int, list[dict[str, Any]]] | None = None
 
     async def fetch(self, sql: str, args: tuple[Any, ...]) -> list[tuple[Any, ...]]:

@@ -341,7 +341,25 @@ def keys_change_passphrase(ctx: click.Context, slot_id: str | None, new_passphra
 @click.option("--source", help="Only this source.")
 @click.option("--limit", type=click.IntRange(1, 100_000), default=100, show_default=True)
 @click.option("--cursor", help="Continue after the page that printed this cursor.")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON: {records, next}.")
+@click.option(
+    "--where",
+    "where",
+    multiple=True,
+    metavar="FIELD=VALUE",
+    help="Only records whose field matches: code=8867-4, amount__lt=0 (also __gt, __gte, __lte); repeat a"
+    " field for any of several values.",
+)
+@click.option(
+    "--aggregate",
+    "fn",
+    type=click.Choice(["count", "sum", "avg", "min", "max"]),
+    help="Instead of records: this aggregate of --field per --bucket and --group.",
+)
+@click.option("--field", help="The decimal or integer field to aggregate, e.g. quantity or amount.")
+@click.option("--bucket", help="hour, day, week, month or year, in --zone (default: one total).")
+@click.option("--zone", default="UTC", show_default=True, help="The time zone of the buckets, e.g. Europe/Paris.")
+@click.option("--group", multiple=True, help="Group by this declared field (at most twice).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON: {records, next}, or the aggregate's {rows}.")
 @click.pass_context
 def query(
     ctx: click.Context,
@@ -351,14 +369,32 @@ def query(
     source: str | None,
     limit: int,
     cursor: str | None,
+    where: tuple[str, ...],
+    fn: str | None,
+    field: str | None,
+    bucket: str | None,
+    zone: str,
+    group: tuple[str, ...],
     as_json: bool,
 ) -> None:
-    """Records of DATASET in time order."""
+    """Records of DATASET in time order, or an aggregate of them (--aggregate)."""
     if start:
         parse_instant(start)  # a bad date is reported before anything is opened
     if end:
         parse_instant(end)
-    page = invoke(ctx, record_ops.query, record_ops.Query(dataset, start, end, source, limit, cursor))
+    if fn is not None:
+        params = record_ops.AggregateParams(dataset, fn, field, bucket, zone, group, start, end, source, where)
+        answer = invoke(ctx, record_ops.aggregate_records, params)
+        if as_json:
+            render.print_json(answer)
+            return
+        columns = list(answer["rows"][0]) if answer["rows"] else []
+        if not columns:
+            click.echo(f"No {dataset} records match.")
+            return
+        render.table(None, columns, [tuple(r[c] for c in columns) for r in answer["rows"]])
+        return
+    page = invoke(ctx, record_ops.query, record_ops.Query(dataset, start, end, source, limit, cursor, where))
     if as_json:
         render.print_json(page)
         return

@@ -13,7 +13,7 @@ from ..events import RecordsChanged
 from ..services import Services
 from ..sync import jsonl
 from ..times import parse_instant
-from ..vault import recordjson
+from ..vault import aggregate, filters, recordjson
 from ..vault.names import check_dataset, check_source
 from .registry import Emit, Result, operation
 
@@ -26,6 +26,21 @@ class Query:
     source: str | None = None
     limit: int = 100
     cursor: str | None = None
+    where: tuple[str, ...] = ()  # field=value, field__gte=value... (vault.filters)
+
+
+@dataclass(frozen=True)
+class AggregateParams:
+    dataset: str
+    fn: str = "count"
+    field: str | None = None
+    bucket: str | None = None
+    zone: str = "UTC"
+    group: tuple[str, ...] = ()
+    start: str | None = None
+    end: str | None = None
+    source: str | None = None
+    where: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -52,9 +67,31 @@ async def query(services: Services, params: Query, emit: Emit) -> Result:
         source=params.source,
         start_ms=parse_instant(params.start) if params.start else None,
         end_ms=parse_instant(params.end) if params.end else None,
+        filters=filters.parse(params.dataset, filters.split_terms(params.where)) if params.where else (),
     )
     # The JSON the API gives, parsed back: the CLI renders records as tables too.
     return {"records": [orjson.loads(line) for line in lines], "next": nxt}
+
+
+@operation("aggregate", AggregateParams)
+async def aggregate_records(services: Services, params: AggregateParams, emit: Emit) -> Result:
+    """Count, sum, avg, min or max of a dataset's field per local hour, day, week, month or year."""
+    check_dataset(params.dataset)
+    if params.source is not None:
+        check_source(params.source)
+    spec = aggregate.Aggregate(
+        params.dataset,
+        params.fn,
+        params.field,
+        params.bucket,
+        params.zone,
+        params.group,
+        parse_instant(params.start) if params.start else None,
+        parse_instant(params.end) if params.end else None,
+        params.source,
+        tuple(filters.parse(params.dataset, filters.split_terms(params.where))) if params.where else (),
+    )
+    return aggregate.run(services.vault.conn, spec)
 
 
 @operation("import_jsonl", ImportJsonl)
@@ -93,4 +130,4 @@ async def import_jsonl(services: Services, params: ImportJsonl, emit: Emit) -> R
     }
 
 
-OPERATIONS = (query, import_jsonl)
+OPERATIONS = (query, aggregate_records, import_jsonl)

@@ -19,6 +19,7 @@ import orjson
 
 from ..times import MAX_MS, MIN_MS
 from .db import Connection, DatabaseError
+from .filters import Filter
 from .records import corrupt_from, decode_cursor, encode_cursor, record_filter
 
 
@@ -121,9 +122,10 @@ def query(
     start_ms: int | None = None,
     end_ms: int | None = None,
     source: str | None = None,
+    filters: Sequence[Filter] = (),
 ) -> tuple[list[str], str | None]:
     """One page of a dataset's live records as JSON text, and the cursor for the next page."""
-    clauses, params = record_filter(dataset, start_ms, end_ms, source)
+    clauses, params = record_filter(dataset, start_ms, end_ms, source, filters)
     sql, args = RecordSelect(clauses, params).sql(decode_cursor(cursor) if cursor else None, limit + 1)
     try:
         rows, nxt = page(conn.execute(sql, args).fetchall(), limit)

@@ -14,6 +14,7 @@ import orjson
 from ..errors import SelfdataError
 from ..times import now_ms
 from .db import Connection, DatabaseError, corrupt
+from .filters import Filter, dataset_literal, where
 
 
 @dataclass(frozen=True, slots=True)
@@ -270,16 +271,25 @@ _COLUMNS = "source, dataset, key, ts, seq, updated_at, data, deleted"
 
 
 def record_filter(
-    dataset: str, start_ms: int | None, end_ms: int | None, source: str | None
+    dataset: str,
+    start_ms: int | None,
+    end_ms: int | None,
+    source: str | None,
+    filters: Sequence[Filter] = (),
 ) -> tuple[list[str], list[Any]]:
-    """WHERE clauses and parameters for live records of a dataset in [start, end) of a source."""
-    clauses: list[str] = ["dataset=?", "deleted=0"]
-    params: list[Any] = [dataset]
+    """WHERE clauses and parameters for live records of a dataset in [start, end) of a source,
+    matching `filters` on its fields."""
+    if filters:  # named literally, so the dataset's partial filter indexes serve the query
+        clauses: list[str] = [f"dataset={dataset_literal(dataset)}", "deleted=0"]
+        params: list[Any] = []
+    else:
+        clauses, params = ["dataset=?", "deleted=0"], [dataset]
     for clause, value in (("ts>=?", start_ms), ("ts<?", end_ms), ("source=?", source)):
         if value is not None:
             clauses.append(clause)
             params.append(value)
-    return clauses, params
+    more, args = where(filters)
+    return clauses + more, params + args
 
 
 def iter_records(
