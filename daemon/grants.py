@@ -98,6 +98,7 @@ class Grant:
         }
 
 
+
 def check_scopes(scopes: list[str]) -> list[str]:
     if not scopes:
         raise GrantError("ask for at least one scope, e.g. read:energy.*")

@@ -84,6 +84,7 @@ class Services:
         self.vault.close()
 
 
+
 def open_services(session: Session) -> Services:
     vault, unlocked = session.open()
     return Services(session.paths, session.config, vault, unlocked, session.registry())
