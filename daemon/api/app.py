@@ -62,11 +62,13 @@ def _flush(state: ApiState) -> None:
 
 
 def _add_mcp(app: web.Application) -> None:
-    try:
-        from ..mcp.http import add_mcp
-    except ImportError as err:  # the `mcp` SDK is missing: everything else serves on
-        log.warning("no MCP server at /mcp: %s (pip install mcp)", err)
+    import importlib.util
+
+    if importlib.util.find_spec("mcp") is None:  # the SDK is missing: everything else serves on
+        log.warning("no MCP server at /mcp: the mcp package is not installed (pip install mcp)")
         return
+    from ..mcp.http import add_mcp
+
     add_mcp(app)
 
 

@@ -6,3 +6,5 @@ on the API at /mcp (streamable HTTP, the bearer token like any app), and `stdio.
 command. The tools run the same query functions as the API, under the same scopes and
 access log; the `mcp` SDK is imported only here.
 """
+
+GRANT_KEY = "selfdata.grant"  # the ASGI scope key the tools read the request's grant from

@@ -9,38 +9,62 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, MutableMapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
-from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from multidict import CIMultiDict
 
 from ..api.security import authenticate, prepare_headers
 from ..api.state import API
-from .tools import GRANT_KEY, build
+from . import GRANT_KEY
 
-MANAGER: web.AppKey[StreamableHTTPSessionManager] = web.AppKey("mcp")
+
+@dataclass
+class Mcp:
+    """The SDK's session manager, started at the first /mcp request: the SDK and pydantic
+    (about 40 MB) are loaded only by a daemon an assistant talks to."""
+
+    manager: Any = None
+    task: asyncio.Task[None] | None = None
+    stop: asyncio.Event = field(default_factory=asyncio.Event)
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    async def get(self, app: web.Application) -> Any:
+        async with self.lock:
+            if self.manager is None:
+                from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
+
+                from .tools import build
+
+                # Stateless, JSON answers: every call stands alone, no session outlives a request.
+                manager = StreamableHTTPSessionManager(
+                    build(app[API])._lowlevel_server, json_response=True, stateless=True
+                )
+                started = asyncio.Event()
+
+                # The manager's task group must end in the task it began in: a task of its own.
+                async def hold() -> None:
+                    async with manager.run():
+                        started.set()
+                        await self.stop.wait()
+
+                self.task = asyncio.create_task(hold(), name="mcp")
+                await started.wait()
+                self.manager = manager
+            return self.manager
+
+
+MCP: web.AppKey[Mcp] = web.AppKey("mcp")
 
 
 def add_mcp(app: web.Application) -> None:
     async def lifetime(app: web.Application) -> AsyncIterator[None]:
-        # Stateless, JSON answers: every call stands alone, so no session outlives a request.
-        manager = StreamableHTTPSessionManager(build(app[API])._lowlevel_server, json_response=True, stateless=True)
-        app[MANAGER] = manager
-        # The manager's task group must end in the task it began in; aiohttp may start and
-        # clean up an application in different tasks, so it lives in a task of its own.
-        started, stop = asyncio.Event(), asyncio.Event()
-
-        async def hold() -> None:
-            async with manager.run():
-                started.set()
-                await stop.wait()
-
-        task = asyncio.create_task(hold(), name="mcp")
-        await started.wait()
+        app[MCP] = mcp = Mcp()
         yield
-        stop.set()
-        await task
+        mcp.stop.set()
+        if mcp.task is not None:
+            await mcp.task
 
     app.cleanup_ctx.append(lifetime)
     for method in ("GET", "POST", "DELETE"):
@@ -91,7 +115,8 @@ async def endpoint(request: web.Request) -> web.StreamResponse:
                 await response.write(message["body"])
 
     try:
-        await request.app[MANAGER].handle_request(scope, receive, send)
+        manager = await request.app[MCP].get(request.app)
+        await manager.handle_request(scope, receive, send)
     finally:
         done.set()
     if response is None:

@@ -18,8 +18,8 @@ from ..times import TimeFormatError, iso, parse_instant
 from ..vault import aggregate as aggregates
 from ..vault import filters, recordjson
 from ..vault.names import DATASET_RE
+from . import GRANT_KEY
 
-GRANT_KEY = "selfdata.grant"
 MAX_RECORDS = 500
 Where = dict[str, str | list[str]]
 
