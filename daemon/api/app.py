@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import logging
 from collections.abc import AsyncIterator
 
 from aiohttp import web
@@ -16,6 +17,7 @@ from .routes import add_routes
 from .security import FailedLogins, make_middleware
 from .state import API, ApiState
 
+log = logging.getLogger("selfdata.api")
 BODY_LIMIT = 1024 * 1024
 FLUSH_S = 60.0
 
@@ -59,6 +61,17 @@ def _flush(state: ApiState) -> None:
     state.grants.flush_last_used()
 
 
+def _add_mcp(app: web.Application) -> None:
+    import importlib.util
+
+    if importlib.util.find_spec("mcp") is None:  # the SDK is missing: everything else serves on
+        log.warning("no MCP server at /mcp: the mcp package is not installed (pip install mcp)")
+        return
+    from ..mcp.http import add_mcp
+
+    add_mcp(app)
+
+
 def api_app(services: Services) -> web.Application:
     grants: GrantStore = services.get_grants()
     state = ApiState(
@@ -76,5 +89,6 @@ def api_app(services: Services) -> web.Application:
     app[API] = state
     add_routes(app)
     add_dashboard(app, services)
+    _add_mcp(app)
     app.cleanup_ctx.append(_flusher)
     return app
