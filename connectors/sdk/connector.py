@@ -23,6 +23,11 @@ class Plugin:
     fields: ClassVar[tuple[Field, ...]] = ()
     description: ClassVar[str] = ""
 
+    def declares(self, dataset: str) -> bool:
+        """Whether this plugin may yield records of `dataset`: the ones it lists, unless it says otherwise
+        (a bridge's datasets come from the program it runs)."""
+        return dataset in self.datasets
+
     def normalize(self, fragment: Fragment) -> Record | list[Record] | None:
         """Map a vendor fragment to normalised records: a pure function of the fragment,
         so `selfdata renormalize` can re-run it over stored `raw` when the mapping improves."""

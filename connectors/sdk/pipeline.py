@@ -22,7 +22,7 @@ def to_records(plugin: Plugin, item: Record | Fragment) -> list[Record]:
 
 
 def check(plugin: Plugin, record: Record) -> None:
-    if record.dataset not in plugin.datasets:
+    if not plugin.declares(record.dataset):
         raise InvalidRecord(
             f"{plugin.name} yielded a record of {record.dataset!r}, which it does not declare "
             f"(it declares {', '.join(plugin.datasets)})"
