@@ -23,7 +23,7 @@ demo: $(STAMP)
 	$(BIN)/selfdata demo --home .demo
 
 test: $(STAMP)
-	sh tests/install-chromium.sh
+	sh tests/install-tools.sh
 	$(BIN)/python -m pytest -n auto -q
 	@if [ -n "$(SYSTEM_PYTHON)" ] && [ -x "$(SYSTEM_PYTHON)" ] && \
 	  [ "$$($(SYSTEM_PYTHON) -c 'import platform; print(platform.python_version())')" != \
@@ -44,7 +44,7 @@ test-system: $(SYSTEM_VENV)/.installed
 
 # The pictures in docs/dashboard.md, taken by the browser test from the demo.
 screenshots: $(STAMP)
-	sh tests/install-chromium.sh
+	sh tests/install-tools.sh
 	SELFDATA_SCREENSHOTS=docs/screenshots $(BIN)/python -m pytest -q tests/test_dashboard_browser.py
 
 bench: $(STAMP)

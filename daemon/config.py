@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import json
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +36,10 @@ class Config:
     log_level: str = "info"
     tombstone_retention_days: int = 30
     access_log_retention_days: int = 365
+    backup_restic_repository: str = ""
+    backup_restic_password_file: Path | None = None
+    backup_restic: str = "restic"
+    backup_warn_after_days: int = 7
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -64,6 +69,12 @@ _SCHEMA: dict[str, dict[str, tuple[str, type]]] = {
         "after_failures": ("notify_failures", int),
     },
     "log": {"level": ("log_level", str)},
+    "backup": {
+        "restic_repository": ("backup_restic_repository", str),
+        "restic_password_file": ("backup_restic_password_file", Path),
+        "restic": ("backup_restic", str),
+        "warn_after_days": ("backup_warn_after_days", int),
+    },
 }
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
@@ -129,7 +140,7 @@ TEMPLATE = """\
 
 [vault]
 # Machine key file used to unlock the vault without a passphrase (mode 0600).
-key_file = "{key_file}"
+key_file = {key_file}
 # Days that deletion markers (tombstones) stay in the changes feed.
 tombstone_retention_days = 30
 # Days that the access log (which app read what) is kept.
@@ -162,9 +173,20 @@ after_failures = 3
 
 [log]
 level = "info"
+
+[backup]
+# For `selfdata backup --to restic`: the restic repository (a folder, sftp:host:/path, s3:..., b2:...)
+# and a file holding its password (keep a copy apart from the vault: without it the backups are lost).
+restic_repository = ""
+restic_password_file = ""
+# The restic program: a name on PATH or a path.
+restic = "restic"
+# `selfdata doctor` warns when the last backup is older than this.
+warn_after_days = 7
 """
 
 
 def write_default(paths: Paths, key_file: Path | None) -> None:
-    text = TEMPLATE.format(key_file=str(key_file) if key_file else "")
+    # JSON's string escapes are TOML's: a quote or backslash in the path stays the path
+    text = TEMPLATE.format(key_file=json.dumps(str(key_file) if key_file else ""))
     atomic_write(paths.config_file, text.encode("utf-8"), mode=0o600)

@@ -98,6 +98,26 @@ def check_disk(path: Path) -> Check:
     return Check("disk space", "ok", f"{free} at {probe}")
 
 
+def check_backup(session: Session) -> Check:
+    """The age of the last backup (`selfdata backup`, to a folder or to restic)."""
+    from datetime import UTC, datetime
+
+    from .rights.backup import last_backup
+
+    last = last_backup(session.paths.state_dir)
+    todo = "selfdata backup --to restic:REPO (or selfdata backup FOLDER), e.g. from a daily timer (docs/install.md)"
+    if last is None:
+        return Check("backup", "warn", "no backup recorded", todo)
+    at = datetime.fromisoformat(last["at"])
+    days = (datetime.now(UTC) - at).total_seconds() / 86400
+    age = f"{days:.0f} day(s) ago" if days >= 1 else f"{days * 24:.0f} hour(s) ago"
+    detail = f"last backup {age} ({at.astimezone().strftime('%Y-%m-%d %H:%M')}) to {last.get('to', '?')}"
+    limit = session.config.backup_warn_after_days
+    if days > limit:
+        return Check("backup", "warn", detail + f", more than {limit} days", todo)
+    return Check("backup", "ok", detail)
+
+
 def check_api(url: str | None) -> Check:
     if not url:
         return Check("API", "warn", "the daemon reports no API address")
@@ -233,6 +253,7 @@ def run_checks(
     systemd = check_systemd()
     if systemd is not None:
         checks.append(systemd)
+    checks.append(check_backup(session))
     checks += source_checks(status)
     checks += [
         Check(

@@ -129,6 +129,8 @@ build_one() {
     chmod 0644 "$wheels"/*.whl
 
     install -m 0644 "$ROOT/systemd/selfdata.service" "$root/usr/lib/systemd/system/selfdata.service"
+    install -m 0644 "$ROOT/systemd/selfdata-backup.service" "$root/usr/lib/systemd/system/selfdata-backup.service"
+    install -m 0644 "$ROOT/systemd/selfdata-backup.timer" "$root/usr/lib/systemd/system/selfdata-backup.timer"
     sed 's#^ExecStart=%h/\.local/bin/selfdata #ExecStart=/usr/bin/selfdata #' "$ROOT/systemd/selfdata-user.service" \
         >"$root/usr/lib/systemd/user/selfdata.service"
     chmod 0644 "$root/usr/lib/systemd/user/selfdata.service"

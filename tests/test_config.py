@@ -88,3 +88,10 @@ def test_init_stores_a_relative_key_file_absolute(home: Path, tmp_path: Path, mo
     assert config.load(home_paths(home)).key_file == work / "machine.key"
     monkeypatch.chdir(tmp_path)
     assert "unlocked by vault.key_file" in run("status").output  # from another folder too
+
+
+def test_a_key_file_path_with_quotes_and_backslashes_stays_that_path(tmp_path: Path) -> None:
+    paths = home_paths(tmp_path / "home")
+    odd = tmp_path / 'my "keys" \\ folder' / "k.key"
+    config.write_default(paths, odd)
+    assert config.load(paths).key_file == odd

@@ -48,7 +48,7 @@ def chromium() -> str:
         found = shutil.which(name)
         if found:
             return found
-    message = "no Chromium: `make test` installs the distribution's chromium package (tests/install-chromium.sh)"
+    message = "no Chromium: `make test` installs the distribution's chromium package (tests/install-tools.sh)"
     if os.environ.get("CI"):
         pytest.fail(message)
     pytest.skip(message)

@@ -209,3 +209,19 @@ def test_systemd_analyze_catches_a_broken_unit(stub: Path, tmp_path: Path) -> No
     """The verify tests can fail: a wrong value is reported."""
     text = SYSTEM_UNIT.read_text().replace("ProtectSystem=strict", "ProtectSystem=strictest")
     assert "strictest" in _verify(text, "selfdata.service", SYSTEM_EXEC, stub, tmp_path)
+
+
+def test_the_backup_timer_runs_the_restic_backup_as_the_service_user() -> None:
+    service = (ROOT / "systemd" / "selfdata-backup.service").read_text()
+    timer = (ROOT / "systemd" / "selfdata-backup.timer").read_text()
+    assert "ExecStart=/opt/selfdata/venv/bin/selfdata --system backup --to restic\n" in service
+    assert "User=selfdata" in service and "LoadCredential=selfdata.key:/etc/selfdata/selfdata.key" in service
+    assert "OnCalendar=daily" in timer and "Persistent=true" in timer
+    result = CliRunner().invoke(cli, ["--system", "backup", "--help"])
+    assert result.exit_code == 0 and "--to" in result.output
+
+
+def test_systemd_analyze_verify_backup_unit(stub: Path, tmp_path: Path) -> None:
+    text = (ROOT / "systemd" / "selfdata-backup.service").read_text()
+    complaints = _verify(text, "selfdata-backup.service", "/opt/selfdata/venv/bin/selfdata", stub, tmp_path)
+    assert complaints == "", complaints

@@ -146,35 +146,140 @@ def erasures(ctx: click.Context, as_json: bool) -> None:
 
 
 @cli.command()
-@click.argument("out", type=click.Path(file_okay=False, path_type=Path))
+@click.argument("out", type=click.Path(file_okay=False, path_type=Path), required=False)
+@click.option(
+    "--to", "to", metavar="restic[:REPO]", help="Hand the copy to restic: a repository, or the configured one."
+)
+@click.option("--init", "init_repo", is_flag=True, help="With --to: create the restic repository first.")
 @click.pass_context
-def backup(ctx: click.Context, out: Path) -> None:
-    """Copy the encrypted vault and its key slots to the new folder OUT, safely while the daemon runs."""
+def backup(ctx: click.Context, out: Path | None, to: str | None, init_repo: bool) -> None:
+    """Copy the encrypted vault and its key slots to the new folder OUT (or to restic), safely while the daemon runs."""
+    from ..rights.backup import record_last
+
+    if (out is None) == (to is None):
+        raise click.UsageError("give either a new folder OUT or --to restic:REPO")
+    if init_repo and to is None:
+        raise click.UsageError("--init goes with --to restic:REPO")
+    if to is not None:
+        _backup_restic(ctx, to, init_repo)
+        return
+    assert out is not None
     r = invoke(ctx, ops.backup, ops.Backup(str(out.absolute())))
+    record_last(_state_dir(ctx), str(out.absolute()), r["records"], r["size_bytes"])
     click.echo(f"Backed up {r['records']:,} records ({render.human_bytes(r['size_bytes'])}, still encrypted) to {out}.")
     if r.get("rescued"):
         _rescued(r["rescued"], r["unreadable"])
     click.echo(f"It opens with the same passphrase, key file or recovery key. Restore it with: selfdata restore {out}")
 
 
+def _state_dir(ctx: click.Context) -> Path:
+    from .base import session
+
+    return session(ctx).paths.state_dir
+
+
+def _restic(ctx: click.Context, to: str) -> Any:
+    import os
+
+    from ..rights import restic
+    from .base import session
+
+    config = session(ctx).config
+    repo = restic.target(to, config.backup_restic_repository, os.environ)
+    return restic.Restic(repo, binary=config.backup_restic, password_file=config.backup_restic_password_file)
+
+
+def _backup_restic(ctx: click.Context, to: str, init_repo: bool) -> None:
+    import shutil
+    import socket
+
+    from ..rights.backup import record_last
+
+    repo = _restic(ctx, to)
+    if init_repo:
+        repo.init()
+        click.echo(f"Created the restic repository {repo.repository}.")
+    else:
+        repo.check()
+    # One fixed folder: restic takes the previous snapshot of the same path as its parent
+    staging = _state_dir(ctx) / "backup-staging"
+    shutil.rmtree(staging, ignore_errors=True)
+    try:
+        r = invoke(ctx, ops.backup, ops.Backup(str(staging)))
+        if r.get("rescued"):
+            _rescued(r["rescued"], r["unreadable"])
+        snapshot = repo.backup(staging, socket.gethostname())
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    record_last(_state_dir(ctx), f"restic:{repo.repository}", r["records"], r["size_bytes"], snapshot)
+    click.echo(
+        f"Backed up {r['records']:,} records ({render.human_bytes(r['size_bytes'])}, still encrypted) to restic"
+        f" {repo.repository}, snapshot {snapshot}."
+    )
+    click.echo(
+        "It opens with the same passphrase, key file or recovery key. Restore it with:"
+        f" selfdata restore --from restic:{repo.repository}"
+    )
+
+
 @cli.command()
-@click.argument("backup", type=click.Path(file_okay=False, exists=True, path_type=Path))
+@click.argument("backup", type=click.Path(file_okay=False, exists=True, path_type=Path), required=False)
+@click.option(
+    "--from", "source", metavar="restic[:REPO]", help="Restore from restic: a repository, or the configured one."
+)
+@click.option("--snapshot", default="latest", show_default=True, help="With --from: the restic snapshot to restore.")
+@click.option("--list", "list_only", is_flag=True, help="With --from: list selfdata's snapshots and restore nothing.")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @click.pass_context
-def restore(ctx: click.Context, backup: Path, yes: bool) -> None:
-    """Put the backup BACKUP (a folder `selfdata backup` wrote) back as the vault; the replaced vault is kept aside."""
+def restore(
+    ctx: click.Context, backup: Path | None, source: str | None, snapshot: str, list_only: bool, yes: bool
+) -> None:
+    """Put a backup back as the vault (the folder BACKUP, or a restic snapshot); the replaced vault is kept aside."""
+    import shutil
+    import tempfile
+
+    from ..files import ensure_private_dir
+    from ..rights.restic import find_vault
     from ..rights.restore import backup_folder
     from ..rights.restore import restore as do_restore
     from .base import session
 
+    if (backup is None) == (source is None):
+        raise click.UsageError("give either a backup folder BACKUP or --from restic:REPO")
+    if list_only and source is None:
+        raise click.UsageError("--list goes with --from restic:REPO")
     s = session(ctx)
-    backup_folder(backup)  # not a backup: said before asking anything
-    if not yes:
-        click.confirm(
-            f"Replace the vault in {s.paths.vault_dir} with the backup in {backup}? (the current one is kept aside)",
-            abort=True,
-        )
-    r = do_restore(s, backup)
+    scratch = None
+    try:
+        if source is not None:
+            repo = _restic(ctx, source)
+            snaps = repo.snapshots()
+            if list_only:
+                if not snaps:
+                    click.echo(f"No selfdata snapshot in {repo.repository}.")
+                for snap in snaps:
+                    click.echo(f"{snap.id}  {render.local(snap.time.isoformat())}  {snap.host}")
+                return
+            if not snaps:
+                raise click.ClickException(f"{repo.repository} holds no selfdata snapshot; nothing was changed")
+            ensure_private_dir(s.paths.state_dir)
+            scratch = Path(tempfile.mkdtemp(prefix=".restic-restore-", dir=s.paths.state_dir))
+            repo.restore(snapshot, scratch)
+            backup = find_vault(scratch)
+            where = f"restic {repo.repository}, snapshot {snapshot}"
+        else:
+            assert backup is not None
+            backup_folder(backup)  # not a backup: said before asking anything
+            where = str(backup)
+        if not yes:
+            click.confirm(
+                f"Replace the vault in {s.paths.vault_dir} with the backup in {where}? (the current one is kept aside)",
+                abort=True,
+            )
+        r = do_restore(s, backup)
+    finally:
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
     click.echo(f"Restored {r.records:,} records into {r.vault_dir}.")
     if r.replaced:
         click.echo(f"The vault it replaced is kept in {r.replaced}; remove it once all is well.")

@@ -104,3 +104,28 @@ def _page_copy(vault: Vault, target: Path) -> bool:
 def _remove(target: Path) -> None:
     for suffix in ("", "-wal", "-shm", "-journal"):
         Path(f"{target}{suffix}").unlink(missing_ok=True)
+
+
+LAST = "last-backup.json"
+
+
+def record_last(state_dir: Path, to: str, records: int, size_bytes: int, snapshot: str | None = None) -> None:
+    """What `doctor` reports as the last backup: where it went, when, and what it held."""
+    from datetime import UTC, datetime
+
+    entry = {
+        "at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "to": to,
+        "records": records,
+        "size_bytes": size_bytes,
+        **({"snapshot": snapshot} if snapshot else {}),
+    }
+    atomic_write(state_dir / LAST, orjson.dumps(entry, option=orjson.OPT_INDENT_2), mode=0o600)
+
+
+def last_backup(state_dir: Path) -> dict[str, Any] | None:
+    try:
+        entry = orjson.loads((state_dir / LAST).read_bytes())
+    except (FileNotFoundError, orjson.JSONDecodeError):
+        return None
+    return entry if isinstance(entry, dict) and isinstance(entry.get("at"), str) else None
