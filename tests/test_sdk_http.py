@@ -11,6 +11,9 @@ from connectors.sdk import AuthFailed, Fatal, Http, Retryable, parse_retry_after
 from connectors.testing.fakeserver import FakeServer
 
 
+SENT = web.AppKey("sent", dict)
+
+
 def app() -> FakeServer:
     big = b"x" * 3_000_000
 
@@ -20,7 +23,26 @@ def app() -> FakeServer:
     async def html(request: web.Request) -> web.Response:
         return web.Response(text="<html>login</html>", content_type="text/html")
 
+    sent = {"bytes": 0}
+
+    async def runaway(request: web.Request) -> web.StreamResponse:
+        # 300 MB, announced (Content-Length) or not (chunked): counted as it is written
+        resp = web.StreamResponse()
+        if request.query.get("announce"):
+            resp.content_length = 300 * 1024 * 1024
+        await resp.prepare(request)
+        block = b"y" * 1024 * 1024
+        try:
+            for _ in range(300):
+                await resp.write(block)
+                sent["bytes"] += len(block)
+        except (ConnectionResetError, RuntimeError):
+            pass
+        return resp
+
     a = web.Application()
+    a[SENT] = sent
+    a.router.add_get("/runaway", runaway)
     a.router.add_get("/large", large)
     a.router.add_get("/html", html)
     return FakeServer(a)
@@ -36,6 +58,23 @@ async def test_oversized_bodies_are_refused() -> None:
     async with app() as server, Http(max_body=1_000_000) as http:
         with pytest.raises(Fatal, match="more than 1000000 bytes"):
             await http.request("GET", f"{server.url}/large")
+
+
+@pytest.mark.parametrize("announce", ["1", ""])
+async def test_a_runaway_answer_is_cut_at_the_default_limit(announce: str) -> None:
+    """A 300 MB answer used to be read up to 256 MiB (the daemon went from 81 to 362 MB)."""
+    fake = app()
+    async with fake as server, Http() as http:
+        with pytest.raises(Fatal, match=r"more than 33554432 bytes .*nothing of it was kept"):
+            await http.request("GET", f"{server.url}/runaway?announce={announce}")
+        # The client stopped reading: the server's writes wait on a full socket, far short of 300 MB.
+        assert fake.app[SENT]["bytes"] < (8 if announce else 48) * 1024 * 1024
+
+
+async def test_one_request_may_allow_a_larger_answer() -> None:
+    async with app() as server, Http(max_body=1_000_000) as http:
+        resp = await http.request("GET", f"{server.url}/large", max_body=4_000_000)
+        assert len(resp.body) == 3_000_000
 
 
 @pytest.mark.parametrize(

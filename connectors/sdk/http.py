@@ -20,6 +20,12 @@ if TYPE_CHECKING:  # aiohttp loads on the first request: commands and importers 
     import aiohttp
 
 
+# A vendor's answer is read whole into memory, then parsed (JSON costs several times its size):
+# 32 MiB is far above any real page (an Octopus page of 25,000 readings is ~3 MB) and keeps a
+# runaway answer within the service's memory budget. A connector that needs more says so.
+MAX_BODY = 32 * 1024 * 1024
+
+
 def default_timeout() -> aiohttp.ClientTimeout:
     import aiohttp
 
@@ -74,13 +80,14 @@ class Response:
 
 
 class Http:
-    """The connector's HTTP client. `request` reads the whole body (bounded by `max_body`)."""
+    """The connector's HTTP client. `request` reads the whole body, bounded by `max_body`
+    (the client's, or one request's `max_body=`)."""
 
     def __init__(
         self,
         *,
         timeout: aiohttp.ClientTimeout | None = None,
-        max_body: int = 256 * 1024 * 1024,
+        max_body: int = MAX_BODY,
         headers: dict[str, str] | None = None,
     ) -> None:
         self._timeout = timeout
@@ -108,22 +115,28 @@ class Http:
             await self._session.close()
             self._session = None
 
-    async def request(self, method: str, url: str, *, ok: tuple[int, ...] = (), **kwargs: Any) -> Response:
+    async def request(
+        self, method: str, url: str, *, ok: tuple[int, ...] = (), max_body: int | None = None, **kwargs: Any
+    ) -> Response:
         """Send a request; errors come back as AuthFailed, Retryable or Fatal.
 
         Statuses in `ok` are returned as they are even when they would be errors.
         """
         import aiohttp
 
+        limit = self.max_body if max_body is None else max_body
         self.requests += 1
         try:
             async with self.session.request(method, url, **kwargs) as resp:
+                declared = resp.content_length
+                if declared is not None and declared > limit:  # refused before a byte of it is read
+                    raise Fatal(_too_big(url, limit, f"{declared:,} bytes announced"))
                 chunks: list[bytes] = []
                 size = 0
                 async for chunk in resp.content.iter_chunked(65536):
                     size += len(chunk)
-                    if size > self.max_body:
-                        raise Fatal(f"{_origin(url)} answered more than {self.max_body} bytes")
+                    if size > limit:
+                        raise Fatal(_too_big(url, limit, "it kept coming"))
                     chunks.append(chunk)
                 body = b"".join(chunks)
                 result = Response(resp.status, dict(resp.headers), body, str(resp.url))
@@ -150,6 +163,13 @@ def raise_for_status(resp: Response) -> None:
         raise Retryable(f"{where} answered HTTP {status}" + (f": {snippet}" if snippet else ""), retry_after)
     if status >= 400:
         raise Fatal(f"{where} answered HTTP {status}" + (f": {snippet}" if snippet else ""))
+
+
+def _too_big(url: str, limit: int, how: str) -> str:
+    return (
+        f"{_origin(url)} answered more than {limit} bytes ({how}); nothing of it was kept."
+        " If the vendor really sends pages that large, the connector must ask for smaller ones"
+    )
 
 
 def _origin(url: str) -> str:
