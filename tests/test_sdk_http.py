@@ -10,7 +10,6 @@ from aiohttp import web
 from connectors.sdk import AuthFailed, Fatal, Http, Retryable, parse_retry_after
 from connectors.testing.fakeserver import FakeServer
 
-
 SENT = web.AppKey("sent", dict)
 
 

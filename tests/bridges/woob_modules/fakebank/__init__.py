@@ -1,0 +1,3 @@
+from .module import FakebankModule
+
+__all__ = ["FakebankModule"]
