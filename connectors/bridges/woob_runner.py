@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
+import enum
 import json
 import os
 import sys
@@ -43,7 +44,7 @@ def value(obj: Any, name: str) -> Any:
     got = getattr(obj, name, None)
     if empty(got):
         return None
-    if hasattr(got, "value") and not isinstance(got, (str, int, decimal.Decimal)):  # an enum
+    if isinstance(got, enum.Enum):  # woob's account and transaction types
         return got.value
     return got
 
