@@ -300,6 +300,7 @@ class EnableBanking(Connector):
         def checkpoint() -> Checkpoint:
             return Checkpoint(copy.deepcopy({**st, **tracker.dump()}))
 
+        unmarked: list[str] = []  # transactions without the required `status`: not stored, counted
         for uid in [u for u in session.get("accounts") or [] if isinstance(u, str)]:
             info = st["details"]["accounts"].get(uid)
             if info is None:
@@ -308,7 +309,7 @@ class EnableBanking(Connector):
             if info["account_id"] in st["run"]["done"]:
                 continue
             yield self.account(info, await api.call("GET", f"/accounts/{uid}/balances"), ctx.now())
-            async for item in self._transactions(api, ctx, uid, info, st, tracker, today, checkpoint):
+            async for item in self._transactions(api, ctx, uid, info, st, tracker, today, checkpoint, unmarked):
                 yield item
             st["synced"][info["account_id"]] = today.isoformat()
             st["run"]["done"].append(info["account_id"])
@@ -318,6 +319,11 @@ class EnableBanking(Connector):
         if deleted:
             yield Delete("bank.transaction", tuple(deleted))
         del st["run"]
+        if unmarked:
+            ctx.warn(
+                f"{len(unmarked)} transactions came from {bank or 'the bank'} without a status (booked or pending) "
+                f"and were not stored (first: {unmarked[0]})"
+            )
         yield checkpoint()
 
     async def _transactions(
@@ -330,6 +336,7 @@ class EnableBanking(Connector):
         tracker: Tracker,
         today: date,
         checkpoint: Any,
+        unmarked: list[str],
     ) -> AsyncIterator[Item]:
         acct = info["account_id"]
         cursor = st["run"].get("cursor") or {}
@@ -355,7 +362,10 @@ class EnableBanking(Connector):
                 cursor = {"account": acct, "date_from": recent.isoformat()}
                 continue
             occurrences = dict(cursor.get("occurrences") or {})
-            records = self.page(page, info, occurrences)  # every record checked before any is yielded
+            seen = len(unmarked)
+            records = self.page(page, info, occurrences, unmarked)  # every record checked before any is yielded
+            if unmarked and not seen:
+                ctx.log.warning("a transaction without a status was not stored: %s", unmarked[0])
             for record in records:
                 yield record
                 amount, description = Decimal(record.data["amount"]), record.data.get("description") or ""
@@ -378,7 +388,9 @@ class EnableBanking(Connector):
         older = [e.on - timedelta(days=1) for e in tracker.pending.values() if e.account == acct]
         return min([first, *older])
 
-    def page(self, page: Any, info: dict[str, Any], occurrences: dict[str, int]) -> list[Record]:
+    def page(
+        self, page: Any, info: dict[str, Any], occurrences: dict[str, int], unmarked: list[str] | None = None
+    ) -> list[Record]:
         if not isinstance(page, dict) or not isinstance(page.get("transactions"), list):
             raise Fatal("Enable Banking answered a transactions page without its list of transactions")
         records = []
@@ -386,6 +398,9 @@ class EnableBanking(Connector):
             where = f"account {info['account_id']}, transaction {i + 1} of {len(page['transactions'])} on its page"
             if not isinstance(txn, dict):
                 raise Fatal(f"Enable Banking answered a transaction that is not an object ({where})")
+            if txn.get("status") is None and unmarked is not None:
+                day = txn.get("booking_date") or txn.get("transaction_date") or txn.get("value_date")
+                unmarked.append(f"{where}, dated {sanitize(day)}")
             if txn.get("status") not in STATUSES:
                 continue
             key = transaction_key(info["account_id"], txn, occurrences)

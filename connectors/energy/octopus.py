@@ -155,13 +155,21 @@ class OctopusEnergy(Connector):
         meters = await self._meters(ctx)
         cursors: dict[str, str] = dict(state.get("meters") or {})
         now = _half_hour(ctx.now())
+        skipped: list[str] = []
         for number, meter in enumerate(meters, 1):
-            async for item in self._meter(ctx, meter, cursors, now):
+            async for item in self._meter(ctx, meter, cursors, now, skipped):
                 yield item
             ctx.progress(number, len(meters), f"{meter.kind} {meter.point}")
+        if skipped:
+            ctx.warn(
+                f"Octopus sent {len(skipped)} readings that could not be stored, the others were (first: "
+                f"{skipped[0]}); one Octopus corrects within lookback_days is stored at a later sync"
+            )
+        else:
+            ctx.clear_warning()
 
     async def _meter(
-        self, ctx: Context, meter: MeterPoint, cursors: dict[str, str], now: datetime
+        self, ctx: Context, meter: MeterPoint, cursors: dict[str, str], now: datetime, skipped: list[str]
     ) -> AsyncIterator[Item]:
         last = cursors.get(meter.id)
         since = now - timedelta(days=int(ctx.settings.get("history_days", 365)))
@@ -185,7 +193,17 @@ class OctopusEnergy(Connector):
             for row in results:
                 if not isinstance(row, dict) or not {"consumption", "interval_start", "interval_end"} <= row.keys():
                     raise Fatal(f"Octopus answered a reading without consumption or interval times: {row!r:.120}")
-                yield Fragment("energy.reading", {**base, **row, "consumption": str(row["consumption"])})
+                fragment = Fragment("energy.reading", {**base, **row, "consumption": str(row["consumption"])})
+                try:
+                    self.normalize(fragment)
+                except InvalidRecord as err:
+                    # One bad reading (Octopus's own docs show an end before the start) must not
+                    # cost the others: skipped, counted, logged once.
+                    if not skipped:
+                        ctx.log.warning("skipping a reading of %s %s: %s", meter.kind, meter.point, err)
+                    skipped.append(f"{meter.kind} {meter.point}: {err}")
+                    continue
+                yield fragment
                 end = datetime.fromisoformat(row["interval_end"]).astimezone(UTC).isoformat()
                 newest = max(newest or end, end)
             if newest:
@@ -206,7 +224,8 @@ class OctopusEnergy(Connector):
             raise InvalidRecord(f"Octopus reading {raw['interval_start']} has no UTC offset")
         if end <= start:
             raise InvalidRecord(
-                f"Octopus reading from {raw['interval_start']} to {raw['interval_end']}: absurd interval"
+                f"Octopus reading from {raw['interval_start']} to {raw['interval_end']}: absurd interval, "
+                "it ends before it starts"
             )
         tz = zone(raw["timezone"])
         data = datasets.EnergyReading.make(

@@ -127,6 +127,31 @@ WITHINGS_TYPES: dict[int, tuple[Code, str]] = {
     137: (Code("137", "QT interval duration", WITHINGS), "ms"),
     138: (Code("138", "Corrected QT interval duration", WITHINGS), "ms"),
     155: (Code("155", "Vascular age", WITHINGS), "a"),
+    168: (Code("168", "Extracellular water", WITHINGS), "kg"),
+    169: (Code("169", "Intracellular water", WITHINGS), "kg"),
     170: (Code("170", "Visceral fat index", WITHINGS), "1"),
+    # Body Scan segmental measures: one value per body position (`position` in the measure).
+    173: (Code("173", "Fat free mass", WITHINGS), "kg"),
+    174: (Code("174", "Fat mass", WITHINGS), "kg"),
+    175: (Code("175", "Muscle mass", WITHINGS), "kg"),
     226: (Code("226", "Basal metabolic rate", WITHINGS), "kcal/d"),
+    227: (Code("227", "Metabolic age", WITHINGS), "a"),
+}
+# Withings' `position` of a measure: where on the body it was taken.
+WITHINGS_POSITIONS = {
+    0: "right wrist",
+    1: "left wrist",
+    2: "right arm",
+    3: "left arm",
+    4: "right foot",
+    5: "left foot",
+    6: "between legs",
+    7: "whole body",
+    8: "left part of body",
+    9: "right part of body",
+    10: "left leg",
+    11: "right leg",
+    12: "torso",
+    13: "left hand",
+    14: "right hand",
 }

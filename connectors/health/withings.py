@@ -9,11 +9,12 @@ computed in Decimal. Withings answers errors with HTTP 200 and a status in the J
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, tzinfo
 from decimal import Decimal
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from connectors.sdk import (
@@ -33,17 +34,57 @@ from connectors.sdk import (
 )
 
 from . import oauth
-from .loinc import BP_DIASTOLIC, BP_PANEL, BP_SYSTOLIC, LOINC, WITHINGS, WITHINGS_TYPES
+from .loinc import BP_DIASTOLIC, BP_PANEL, BP_SYSTOLIC, LOINC, WITHINGS, WITHINGS_POSITIONS, WITHINGS_TYPES
 
 OBSERVATION = "health.observation"
 # Withings' first devices date from 2009: the first sync asks for everything since then.
 HISTORY_START = int(datetime(2008, 1, 1, tzinfo=UTC).timestamp())
 API_URL = "https://wbsapi.withings.net"
 AUTHORIZE_URL = "https://account.withings.com/oauth2_user/authorize2"
+# Withings refuses localhost and IP redirects. This one (.invalid never resolves: the code
+# goes nowhere) is registered in the Withings application; the user pastes the address back.
+PLACEHOLDER_REDIRECT = "https://selfdata.invalid/withings"
+CODE_LIFETIME_S = 30
 STATUS_AUTH = frozenset({100, 101, 102, 200, 401})  # the token is invalid or expired
 STATUS_RETRY = frozenset({522, 524, 601, 2555})  # timeout, busy, too many requests, unknown error
 STATUS_TOO_MANY = 601
 AMBIGUOUS = 1  # attrib: a device measure that may belong to another user of the device
+WHOLE_BODY = frozenset({6, 7})  # positions of a whole-body measure
+
+
+def redirect_problem(url: str) -> str | None:
+    """Why Withings would refuse `url` as a redirect URI: it takes https on port 443 (or 80)
+    of a domain name, never localhost or an IP address, 255 characters at most."""
+    parts = urlsplit(url)
+    host = (parts.hostname or "").rstrip(".")
+    try:
+        port = parts.port
+    except ValueError:
+        return "its port is not a number"
+    if parts.scheme != "https":
+        return "Withings takes only https addresses"
+    if not host or host == "localhost" or host.endswith(".localhost"):
+        return "Withings refuses localhost"
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+        return "Withings refuses IP addresses: use a domain name"
+    except ValueError:
+        pass
+    if port not in (None, 80, 443):
+        return "Withings takes only the ports 443 and 80"
+    if len(url) > 255:
+        return "Withings takes at most 255 characters"
+    return None
+
+
+def withings_redirect(ctx: Context, offered: str) -> str:
+    """The redirect sent to Withings: the `redirect_uri` setting; else the one offered (the
+    dashboard's page, when it is reached over https on a domain name); else the placeholder,
+    from which the user pastes the address back."""
+    configured = ctx.settings.get("redirect_uri")
+    if configured:
+        return str(configured)
+    return offered if redirect_problem(offered) is None else PLACEHOLDER_REDIRECT
 
 
 class WithingsConnector(Connector):
@@ -59,9 +100,17 @@ class WithingsConnector(Connector):
         Secret("client_secret", "Its client secret"),
         Field("api_url", "The Withings API", type="url", required=False, default=API_URL),
         Field("authorize_url", "Where you consent", type="url", required=False, default=AUTHORIZE_URL),
+        Field(
+            "redirect_uri",
+            f"The callback URL registered in your Withings application (default {PLACEHOLDER_REDIRECT})",
+            type="url",
+            required=False,
+            check=redirect_problem,
+        ),
     )
 
     async def authorization_url(self, ctx: Context, redirect_uri: str) -> str:
+        redirect_uri = withings_redirect(ctx, redirect_uri)
         state = await oauth.save_pending(ctx, redirect_uri=redirect_uri)
         query = {
             "response_type": "code",
@@ -75,14 +124,21 @@ class WithingsConnector(Connector):
     async def complete_authorization(self, ctx: Context, redirect_uri: str, code_or_url: str) -> None:
         pending = oauth.load_pending(ctx)
         code = oauth.code_from(code_or_url, pending["state"])
-        body = await _token_request(
-            ctx,
-            {
-                "grant_type": "authorization_code",
-                "code": code,
-                "redirect_uri": pending.get("redirect_uri") or redirect_uri,
-            },
-        )
+        form = {
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": pending.get("redirect_uri") or redirect_uri,
+        }
+        try:
+            body = await _token_request(ctx, form)  # at once: Withings' codes last 30 seconds
+        except AuthFailed as err:
+            if "invalid code" not in str(err).lower():
+                raise
+            raise AuthFailed(
+                f"Withings refused the code: it works once, within {CODE_LIFETIME_S} seconds of your consent, "
+                f"and this one is used or too old. Start again (selfdata source authorize {ctx.source}) and "
+                "paste the address as soon as your browser lands on it"
+            ) from None
         await oauth.OAuthSession(ctx, _refresher(ctx)).store(oauth.from_token_answer(body, ctx.now()))
         await oauth.clear_pending(ctx)
 
@@ -142,13 +198,17 @@ def measure_records(raw: dict[str, Any]) -> list[Record]:
     if group.get("attrib") == AMBIGUOUS:
         return []  # when the user assigns it in the app, it comes back modified, as theirs
     when = datetime.fromtimestamp(group["date"], _zone(raw.get("timezone")))
-    values = {m.get("type"): scaled(m) for m in group.get("measures") or [] if isinstance(m, dict)}
+    # By type and body position: a Body Scan gives types 173-175 once per segment.
+    values: dict[tuple[Any, int | None], Decimal] = {}
+    for m in group.get("measures") or []:
+        if isinstance(m, dict):
+            values[(m.get("type"), _position(m))] = scaled(m)
     device = group.get("model") if isinstance(group.get("model"), str) else None
     out = []
-    if 9 in values and 10 in values:
+    if (9, None) in values and (10, None) in values:
         components = [
-            datasets.Component.make(code=BP_SYSTOLIC.code, value=values.pop(10), unit="mm[Hg]"),
-            datasets.Component.make(code=BP_DIASTOLIC.code, value=values.pop(9), unit="mm[Hg]"),
+            datasets.Component.make(code=BP_SYSTOLIC.code, value=values.pop((10, None)), unit="mm[Hg]"),
+            datasets.Component.make(code=BP_DIASTOLIC.code, value=values.pop((9, None)), unit="mm[Hg]"),
         ]
         data = datasets.HealthObservation.make(
             code=BP_PANEL.code,
@@ -160,13 +220,15 @@ def measure_records(raw: dict[str, Any]) -> list[Record]:
             components=components,
         )
         out.append(Record(OBSERVATION, f"{group['grpid']}:bp", when, data))
-    for kind, value in values.items():
+    for (kind, position), value in values.items():
         known = WITHINGS_TYPES.get(kind) if isinstance(kind, int) else None
         code, unit = known if known else (None, None)
+        name = code.name if code else f"Withings measure type {kind}"
+        site = WITHINGS_POSITIONS.get(position, f"position {position}") if position is not None else None
         data = datasets.HealthObservation.make(
             code=code.code if code else str(kind),
             code_system=code.system if code else WITHINGS,
-            name=code.name if code else f"Withings measure type {kind}",
+            name=f"{name}, {site}" if site else name,
             value=value,
             unit=unit,
             start=when,
@@ -176,8 +238,23 @@ def measure_records(raw: dict[str, Any]) -> list[Record]:
         data = {k: v for k, v in data.items() if v is not None}
         if code is not None and code.system == LOINC:
             data["source_code"] = f"withings:{kind}"
-        out.append(Record(OBSERVATION, f"{group['grpid']}:{kind}", when, data))
+        key = f"{group['grpid']}:{kind}"
+        if site:
+            data["body_site"] = site
+            key += ":" + site.replace(" ", "_")
+        out.append(Record(OBSERVATION, key, when, data))
     return out
+
+
+def _position(measure: dict[str, Any]) -> int | None:
+    """The body position of a segmental measure; None for a whole-body one (no position,
+    6 "between legs" or 7 "whole body", as the scale reports its usual measures)."""
+    position = measure.get("position")
+    if position is None or position in WHOLE_BODY:
+        return None
+    if isinstance(position, bool) or not isinstance(position, int):
+        raise InvalidRecord(f"a Withings measure has the position {position!r}, not a number")
+    return position
 
 
 def _check_status(body: dict[str, Any], where: str) -> None:

@@ -4,8 +4,8 @@ local API (dev.freebox.fr/sdk/os).
 Authorisation is the box's own: selfdata registers as an application (`login/authorize/`)
 and the Freebox Server's front screen asks the user to allow it; once allowed, the app
 token it handed out opens sessions (`login/session/`, password = HMAC-SHA1 of the box's
-challenge keyed with the app token). Sessions expire: a request refused with
-`auth_required` logs in again, once.
+challenge keyed with the app token). Sessions expire or are dropped by the box: a request
+refused with `auth_required` or `invalid_session` logs in again, once (as freebox-api does).
 
     authorization_url()      registers selfdata; the box's screen now asks the user
     complete_authorization() waits (up to POLL_ATTEMPTS x POLL_INTERVAL s) for the answer
@@ -45,6 +45,7 @@ APP_NAME = "selfdata"
 APP_VERSION = "1"
 DIRECTIONS = {"accepted": "in", "outgoing": "out", "missed": "missed"}
 CHUNK = 100
+SESSION_GONE = frozenset({"auth_required", "invalid_session"})
 ACCESS_SETTINGS = "Freebox OS > Paramètres de la Freebox > Gestion des accès > Applications"
 
 
@@ -197,13 +198,16 @@ def call_record(raw: dict[str, Any]) -> Record:
     duration = raw.get("duration", 0)
     if not isinstance(duration, int) or duration < 0:
         raise InvalidRecord(f"call log entry {raw.get('id')} has the duration {duration!r}")
+    missed = kind == "missed"
     data = datasets.TelecomCall.make(
         direction=DIRECTIONS[str(kind)],
         number=normalize_number(number, str(raw.get("region") or "FR")),
         name=name if name and name != number else None,
         started_at=started,
-        duration_s=duration,
+        duration_s=0 if missed else duration,  # the box gives a missed call's ringing time
     )
+    if missed and duration:
+        data["ringing_s"] = duration
     return Record("telecom.call", f"{raw['id']}-{raw['datetime']}", started, data)
 
 
@@ -261,7 +265,7 @@ class _Session:
         try:
             return await self.api.call("GET", path, session=self.token)
         except FreeboxError as err:
-            if err.code != "auth_required":
+            if err.code not in SESSION_GONE:
                 raise _translate(err) from None
         await self.login()  # the session expired: one new session, then give up
         try:
@@ -282,7 +286,7 @@ def _translate(err: FreeboxError) -> Exception:
         return UserActionNeeded(f"give selfdata the right to read calls in {ACCESS_SETTINGS}")
     if err.code in ("new_apps_denied", "apps_denied"):
         return UserActionNeeded(f"the Freebox refuses new applications: allow them in {ACCESS_SETTINGS}")
-    if err.code == "auth_required":
+    if err.code in SESSION_GONE:
         return AuthFailed("the Freebox refused a session it had just opened; authorise the source again")
     if err.code == "ratelimited":
         return Retryable("the Freebox asks to slow down", retry_after=60)

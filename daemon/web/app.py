@@ -29,6 +29,7 @@ def add_dashboard(app: web.Application, services: Services, trusted_proxies: tup
     r.add_post("/sources/{name}/remove", sources.source_remove)
     r.add_post("/sources/{name}/authorize", sources.source_authorize_start)
     r.add_get("/sources/{name}/authorized", sources.source_authorized)
+    r.add_post("/sources/{name}/authorized", sources.source_authorized_pasted)
     r.add_post("/import", upload.upload)
     r.add_get("/consent", consent.consent)
     r.add_post("/consent/decide", consent.consent_decide)

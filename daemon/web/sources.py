@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import re
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 from aiohttp import web
 
@@ -287,7 +287,39 @@ async def source_authorize_start(request: web.Request) -> web.StreamResponse:
     # A page with the vendor's link, not a redirect: the CSP's form-action keeps every form's
     # answer on this origin, and the user sees where they are sent.
     vendor = urlsplit(result["url"]).netloc
-    return html(request, "authorize.html", title=f"Authorise {name}", name=name, url=result["url"], vendor=vendor)
+    # A vendor that refuses this page's address (Withings: no IP, no plain http) sends the browser
+    # elsewhere; the user pastes that address back here.
+    landing = parse_qs(urlsplit(result["url"]).query).get("redirect_uri", [redirect_uri])[0]
+    return html(
+        request,
+        "authorize.html",
+        title=f"Authorise {name}",
+        name=name,
+        url=result["url"],
+        vendor=vendor,
+        landing=landing if landing != redirect_uri else None,
+    )
+
+
+@page(change=True)
+async def source_authorized_pasted(request: web.Request) -> web.StreamResponse:
+    """The address the vendor sent the browser to, pasted by the user."""
+    name = request.match_info["name"]
+    pasted = str((await request.post()).get("url", "")).strip()
+    dash = dashboard_of(request)
+    try:
+        await op(
+            request,
+            "source.authorize",
+            name=name,
+            redirect_uri=f"{_origin(request)}/sources/{name}/authorized",
+            code=pasted,
+        )
+    except SelfdataError as err:
+        dash.flash(request, "error", str(err))
+        return web.HTTPSeeOther(f"/sources/{name}")
+    dash.flash(request, "ok", f"{name} is authorised; its next run starts now.")
+    return web.HTTPSeeOther(f"/sources/{name}")
 
 
 @page()

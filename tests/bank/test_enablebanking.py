@@ -380,6 +380,25 @@ async def test_a_transaction_in_another_currency_is_refused_with_nothing_of_its_
     assert len(stored) == 20 and state["run"]["cursor"]["continuation_key"]
 
 
+async def test_transactions_without_status_are_counted_logged_once_and_warned(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async with server() as fake:
+        whole = await run(context(fake))
+        booked = [t for t in fake.bank.transactions if t.account == "current" and t.status == "BOOK" and t.ref]
+        for t in booked[-3:]:
+            t.status = None  # the API reference makes `status` required; a bank's answer may lack it
+        ctx = context(fake)
+        with caplog.at_level("WARNING", logger="selfdata.source.my-bank"):
+            out = await run(ctx)
+    missing = {k for _, k in whole.store.records} - {k for _, k in out.store.records}
+    assert missing == {k for _, k in whole.store.records if k.rsplit("/", 1)[-1] in {t.ref for t in booked[-3:]}}
+    assert len(missing) == 3
+    warned = [w for w in ctx.warnings if "without a status" in w]
+    assert len(warned) == 1 and "3 transactions" in warned[0]
+    assert len([r for r in caplog.records if "without a status" in r.getMessage()]) == 1
+
+
 async def test_pending_transactions_without_ids_are_deleted_once_booked() -> None:
     async with server() as fake:
         first = await run(context(fake))

@@ -163,6 +163,28 @@ async def test_late_and_revised_readings_update_without_duplicates() -> None:
     assert len(second.store.records) == 3 * 11 * 48
 
 
+async def test_one_malformed_reading_is_skipped_counted_and_warned_the_rest_kept(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async with make_server(end=NOW, days=5) as server:
+        data = server.app[OCTOPUS]
+        bad = [NOW - timedelta(days=2, hours=h) for h in (3, 5)]
+        for at in bad:
+            data.malform(IMPORT_MPAN, at)
+        ctx = context(server, history_days=3, page_size=40)
+        with caplog.at_level("WARNING", logger="selfdata.source.octopus"):
+            out = await run_connector(OctopusEnergy(), ctx)
+        await ctx.http.close()
+    assert out.completed
+    imports = [r for r in out.yielded if r.data["meter_id"] == IMPORT_MPAN]
+    assert len(imports) == 3 * 48 - 2 and not {r.ts for r in imports} & set(bad)
+    assert len([r for r in out.yielded if r.data["meter_id"] == EXPORT_MPAN]) == 3 * 48
+    assert len(ctx.warnings) == 1 and "2 readings" in ctx.warnings[0] and "ends before it starts" in ctx.warnings[0]
+    logged = [r for r in caplog.records if "ends before it starts" in r.getMessage()]
+    assert len(logged) == 1, "logged once, not once per reading"
+    assert out.state["meters"][f"electricity:{IMPORT_MPAN}:22L4344979"] == "2026-06-01T12:00:00+00:00"
+
+
 async def test_a_revision_older_than_the_lookback_is_not_seen() -> None:
     async with make_server(end=NOW + timedelta(days=1), days=20) as server:
         data = server.app[OCTOPUS]

@@ -15,8 +15,18 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from connectors.health.oauth import TOKEN, TokenSet
-from connectors.health.withings import WithingsConnector, measure_records, scaled
-from connectors.sdk import AuthFailed, Context, Fatal, Fragment, Http, InvalidRecord, Retryable
+from connectors.health.withings import PLACEHOLDER_REDIRECT, WithingsConnector, measure_records, scaled
+from connectors.sdk import (
+    AuthFailed,
+    Context,
+    Fatal,
+    Fragment,
+    Http,
+    InvalidRecord,
+    Retryable,
+    SettingsError,
+    parse_settings,
+)
 from connectors.testing.contract import ConnectorContract
 from connectors.testing.fakeserver import FakeServer
 from connectors.testing.harness import run_connector
@@ -236,3 +246,113 @@ async def test_http_429_is_retryable() -> None:
         with pytest.raises(Retryable) as err:
             await run(context(server, token=TokenSet("x", "demo-refresh-token", 0).to_json()))
         assert err.value.retry_after == 120
+
+
+# --- what Withings refuses at the consent, and Body Scan segments ---------------------------
+
+CLI_REDIRECT = "http://127.0.0.1:7350/oauth/callback"  # `selfdata source authorize`'s default
+
+
+async def consent(url: str) -> str:
+    """The user consents in a browser: where Withings sends it back."""
+    async with aiohttp.ClientSession() as browser, browser.get(url, allow_redirects=False) as resp:
+        assert resp.status == 302, await resp.text()
+        return resp.headers["Location"]
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(
+    "redirect",
+    [
+        "http://127.0.0.1:7350/oauth/callback",
+        "https://localhost/authorized",
+        "https://192.168.1.20/sources/scale/authorized",
+        "https://selfdata.example:8443/authorized",
+        "http://selfdata.example/authorized",
+    ],
+)
+async def test_the_fake_refuses_redirects_withings_refuses(redirect: str) -> None:
+    async with make_server(days=2) as server:
+        query = {"response_type": "code", "client_id": CLIENT_ID, "scope": "user.metrics", "redirect_uri": redirect}
+        async with (
+            aiohttp.ClientSession() as browser,
+            browser.get(f"{server.url}/oauth2_user/authorize2", params=query, allow_redirects=False) as resp,
+        ):
+            assert resp.status == 400 and "redirect_uri" in await resp.text()
+
+
+@pytest.mark.asyncio
+async def test_the_cli_redirect_is_replaced_by_one_withings_accepts_and_the_pasted_address_works() -> None:
+    async with make_server(days=10) as server:
+        withings_state(server).registered = [PLACEHOLDER_REDIRECT]
+        ctx = context(server, token="")
+        url = await WithingsConnector().authorization_url(ctx, CLI_REDIRECT)
+        assert parse_qs(urlsplit(url).query)["redirect_uri"] == [PLACEHOLDER_REDIRECT]
+        landed = await consent(url)  # the browser cannot open selfdata.invalid: the user copies its address
+        assert landed.startswith(PLACEHOLDER_REDIRECT + "?code=")
+        await WithingsConnector().complete_authorization(ctx, CLI_REDIRECT, landed)
+        assert TokenSet.from_json(ctx.saved[TOKEN], "scale").refresh_token  # type: ignore[attr-defined]
+        assert (await run(ctx)).completed
+
+
+@pytest.mark.asyncio
+async def test_a_registered_redirect_setting_and_an_https_dashboard_are_used_as_they_are() -> None:
+    dashboard = "https://home.example.org/sources/scale/authorized"
+    async with make_server(days=2) as server:
+        ctx = context(server, token="")
+        url = await WithingsConnector().authorization_url(ctx, dashboard)  # behind the user's HTTPS proxy
+        assert parse_qs(urlsplit(url).query)["redirect_uri"] == [dashboard]
+        ctx.settings["redirect_uri"] = "https://me.example.net/withings"
+        url = await WithingsConnector().authorization_url(ctx, dashboard)
+        assert parse_qs(urlsplit(url).query)["redirect_uri"] == ["https://me.example.net/withings"]
+        await WithingsConnector().complete_authorization(ctx, dashboard, await consent(url))
+        await ctx.http.close()
+        assert TokenSet.from_json(ctx.saved[TOKEN], "scale").access_token  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    ("redirect", "problem"),
+    [
+        ("http://127.0.0.1:7350/oauth/callback", "https"),
+        ("https://localhost/x", "localhost"),
+        ("https://[::1]/x", "IP"),
+        ("https://10.0.0.2/x", "IP"),
+        ("https://pi.example:8443/x", "443"),
+    ],
+)
+def test_a_redirect_setting_withings_would_refuse_is_refused_when_saved(redirect: str, problem: str) -> None:
+    with pytest.raises(SettingsError, match=problem):
+        parse_settings(WithingsConnector.fields, {"client_id": "x", "client_secret": "y", "redirect_uri": redirect})
+
+
+@pytest.mark.asyncio
+async def test_a_code_pasted_after_30_seconds_says_it_is_too_late() -> None:
+    async with make_server(days=2) as server:
+        ctx = context(server, token="")
+        landed = await consent(await WithingsConnector().authorization_url(ctx, CLI_REDIRECT))
+        withings_state(server).advance(31)
+        with pytest.raises(AuthFailed, match="within 30 seconds") as err:
+            await WithingsConnector().complete_authorization(ctx, CLI_REDIRECT, landed)
+        await ctx.http.close()
+        assert "selfdata source authorize scale" in str(err.value) and TOKEN not in ctx.saved  # type: ignore[attr-defined]
+
+
+@pytest.mark.asyncio
+async def test_body_scan_segments_keep_their_body_position() -> None:
+    async with make_server(days=30) as server:
+        out = await run(context(server))
+    scans = [g for g in measure_groups(days=30) if g["model"] == "Body Scan"]
+    segmental = [m for g in scans for m in g["measures"] if m["type"] in (173, 174, 175)]
+    assert len(scans) == 2 and len(segmental) == 30
+    keys = {k for _, k in out.store.records if k.split(":")[0] in {str(g["grpid"]) for g in scans}}
+    assert len([k for k in keys if k.split(":")[1] in ("173", "174", "175")]) == 30
+    scan = scans[0]
+    torso = next(m for m in scan["measures"] if (m["type"], m.get("position")) == (174, 12))
+    stored = data(out, f"{scan['grpid']}:174:torso")
+    assert Decimal(stored["value"]) == Decimal(torso["value"]).scaleb(torso["unit"])
+    assert (stored["body_site"], stored["unit"], stored["name"]) == ("torso", "kg", "Fat mass, torso")
+    whole = data(out, f"{scan['grpid']}:5")  # whole body (position 7), sent twice: one record
+    assert "body_site" not in whole and stored["device"] == "Body Scan"
+    assert {
+        f"{scan['grpid']}:173:{site}" for site in ("torso", "left_leg", "left_arm", "right_leg", "right_arm")
+    } <= keys

@@ -145,6 +145,23 @@ async def test_session_refused_twice_in_a_row_is_auth_failed() -> None:
         assert box(server).logins == 2
 
 
+async def test_a_session_the_box_drops_mid_run_is_replaced_once() -> None:
+    async with make_server(days=10) as server:
+        box(server).drop_sessions_after(1)  # the call log is read, then the box drops the session
+        out = await run(server)
+        assert {r.dataset for r in out.yielded} == {"telecom.call", "telecom.usage"}
+        assert box(server).logins == 2 and box(server).dropped
+
+
+async def test_a_fresh_session_refused_as_invalid_is_auth_failed() -> None:
+    async with make_server(days=1) as server:
+        box(server).drop_sessions_after(0)
+        box(server).session_requests = 0  # and the next session is dead on arrival
+        with pytest.raises(AuthFailed, match="just opened"):
+            await run(server)
+        assert box(server).logins == 2, "one new session, not a storm"
+
+
 async def test_missing_calls_permission_tells_where_to_grant_it() -> None:
     async with make_server(days=1) as server:
         box(server).apps[DEMO_APP_TOKEN].permissions["calls"] = False
@@ -171,6 +188,9 @@ async def test_calls_map_types_numbers_and_withheld() -> None:
          "contact_id": 0, "line_id": 0, "name": "01 42 68 53 00", "new": False},
         {"number": "", "type": "missed", "id": 3, "duration": 0, "datetime": 1780300200, "contact_id": 0,
          "line_id": 0, "name": "", "new": True},
+        # As Home Assistant's recorded call log: a missed call's duration is how long it rang.
+        {"number": "0988290475", "type": "missed", "id": 4, "duration": 15, "datetime": 1780300300,
+         "contact_id": 0, "line_id": 0, "name": "0988290475", "new": True},
     ]  # fmt: skip
     async with server:
         out = await run(server)
@@ -184,6 +204,8 @@ async def test_calls_map_types_numbers_and_withheld() -> None:
     }
     assert calls["2-1780300100"]["direction"] == "out" and calls["2-1780300100"]["name"] is None
     assert calls["3-1780300200"]["direction"] == "missed" and calls["3-1780300200"]["number"] is None
+    assert (calls["4-1780300300"]["duration_s"], calls["4-1780300300"]["ringing_s"]) == (0, 15)
+    assert "ringing_s" not in calls["3-1780300200"] and "ringing_s" not in calls["1-1780300000"]
     assert "new" not in next(r.raw for r in out.yielded if r.key == "1-1780300000")
 
 

@@ -78,7 +78,7 @@ class Transaction:
     day: date
     text: str
     party: str
-    status: str = "BOOK"
+    status: str | None = "BOOK"  # None: sent without `status`, which the API reference makes required
     ref: str | None = None
     currency: str = "EUR"
 
@@ -86,13 +86,14 @@ class Transaction:
         out: dict[str, Any] = {
             "transaction_amount": {"currency": self.currency, "amount": f"{abs(self.amount):.2f}"},
             "credit_debit_indicator": "DBIT" if self.amount < 0 else "CRDT",
-            "status": self.status,
             "transaction_date": self.day.isoformat(),
             "remittance_information": [self.text],
         }
+        if self.status is not None:
+            out["status"] = self.status
         if self.ref:
             out["entry_reference"] = self.ref
-        if self.status == "BOOK":
+        if self.status in ("BOOK", None):
             out["booking_date"] = out["value_date"] = (self.day + timedelta(days=1)).isoformat()
         if self.party:
             out["creditor" if self.amount < 0 else "debtor"] = {"name": self.party}

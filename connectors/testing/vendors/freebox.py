@@ -7,8 +7,11 @@ It answers like the box: `/api_version` for discovery; `login/authorize/` to reg
 app, whose request waits on the box's front screen (`press(track_id)` or `auto_grant`);
 `login/` hands out a challenge and `login/session/` opens a session when the password is
 HMAC-SHA1(app_token, challenge); other calls need the `X-Fbx-App-Auth` header and answer
-403 `auth_required` once the session has expired. Every answer is the `{"success": ...,
-"result": ...}` / `{"success": false, "error_code", "msg"}` envelope.
+403 `auth_required` without a known session, and `invalid_session` for a session the box
+dropped (`drop_sessions_after(n)`: mid-run, after n more requests). Every answer is the
+`{"success": ..., "result": ...}` / `{"success": false, "error_code", "msg"}` envelope. A missed
+call's `duration` is how long it rang, as the box reports it (Home Assistant's recorded call
+log has missed calls of 15 and 25 s).
 """
 
 from __future__ import annotations
@@ -54,6 +57,8 @@ class FreeboxState:
     calls: list[dict[str, Any]]
     apps: dict[str, App] = field(default_factory=dict)  # by app token
     sessions: dict[str, int] = field(default_factory=dict)  # session token -> requests left
+    dropped: set[str] = field(default_factory=set)  # sessions the box dropped before their end
+    drop_after: int | None = None
     challenge: str = field(default_factory=lambda: secrets.token_urlsafe(24))
     auto_grant: bool = True  # the demo: requests are granted at the second status poll
     session_requests: int = 1000
@@ -94,6 +99,10 @@ class FreeboxState:
     def expire_sessions(self) -> None:
         self.sessions.clear()
 
+    def drop_sessions_after(self, requests: int) -> None:
+        """After `requests` more authenticated requests, every open session becomes invalid."""
+        self.drop_after = requests
+
     def press(self, track_id: int, accept: bool = True) -> None:
         """The user answers on the box's screen."""
         for app in self.apps.values():
@@ -127,7 +136,7 @@ def generate_calls(*, seed: int, end: datetime, days: int) -> list[dict[str, Any
                     "number": number,
                     "type": kind,
                     "id": 0,
-                    "duration": rng.randint(4, 2400) if kind != "missed" else 0,
+                    "duration": rng.randint(4, 2400) if kind != "missed" else rng.choice((0, 5, 15, 25, 40)),
                     "datetime": int(at.timestamp()),
                     "contact_id": CONTACTS.index((name, number)) + 1 if (name, number) in CONTACTS else 0,
                     "line_id": 0,
@@ -207,6 +216,15 @@ def make_app(box: FreeboxState) -> web.Application:
 
     def authenticated(request: web.Request) -> web.Response | None:
         token = request.headers.get("X-Fbx-App-Auth", "")
+        if box.drop_after is not None:
+            if box.drop_after <= 0:
+                box.dropped |= set(box.sessions)
+                box.sessions.clear()
+                box.drop_after = None
+            else:
+                box.drop_after -= 1
+        if token in box.dropped:
+            return error(403, "invalid_session", "Session invalide")
         if box.sessions.get(token, 0) <= 0:
             box.sessions.pop(token, None)
             return error(403, "auth_required", "Invalid session token, or not session token sent")

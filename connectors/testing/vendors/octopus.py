@@ -8,7 +8,9 @@ It answers like the documented API: HTTP Basic auth with the API key as the user
 `.../consumption/` with `period_from`/`period_to`, `page_size` (capped at 25,000),
 `order_by` and `page`, paged by absolute `next` URLs. Interval times are written in UK
 local time with their offset, as Octopus does. Readings are deterministic for a seed;
-`server.app[OCTOPUS]` lets a test hold back, release, revise and extend them.
+`server.app[OCTOPUS]` lets a test hold back, release, revise and extend them, and
+`malform(point, at)` serves a reading whose interval ends before it starts, with `+0100`
+offsets, as the example in Octopus's own API documentation does.
 """
 
 from __future__ import annotations
@@ -60,6 +62,7 @@ class OctopusData:
     meters: list[Meter]
     hidden: set[tuple[str, datetime]] = field(default_factory=set)
     revised: dict[tuple[str, datetime], float] = field(default_factory=dict)
+    malformed: set[tuple[str, datetime]] = field(default_factory=set)
 
     def value(self, meter: Meter, at: datetime) -> float:
         if (meter.point, at) in self.revised:
@@ -105,6 +108,23 @@ class OctopusData:
     def revise(self, point: str, at: datetime, consumption: float) -> None:
         self.revised[(point, at)] = consumption
 
+    def malform(self, point: str, at: datetime) -> None:
+        self.malformed.add((point, at))
+
+    def reading(self, meter: Meter, at: datetime) -> dict[str, Any]:
+        if (meter.point, at) in self.malformed:
+            # Octopus's documented example: the end a day before the start, offsets without a colon.
+            return {
+                "consumption": self.value(meter, at),
+                "interval_start": _compact(at),
+                "interval_end": _compact(at + HALF_HOUR - timedelta(days=1)),
+            }
+        return {
+            "consumption": self.value(meter, at),
+            "interval_start": _stamp(at),
+            "interval_end": _stamp(at + HALF_HOUR),
+        }
+
 
 OCTOPUS = web.AppKey("octopus", OctopusData)
 
@@ -112,6 +132,10 @@ OCTOPUS = web.AppKey("octopus", OctopusData)
 def _stamp(t: datetime) -> str:
     local = t.astimezone(LONDON)
     return local.isoformat().replace("+00:00", "Z")
+
+
+def _compact(t: datetime) -> str:
+    return t.astimezone(LONDON).strftime("%Y-%m-%dT%H:%M:%S%z")
 
 
 def _parse_time(text: str, name: str) -> datetime:
@@ -192,10 +216,7 @@ def make_server(
         chunk = starts[(page - 1) * page_size : page * page_size]
         if page < 1 or (page > 1 and not chunk):
             return web.json_response({"detail": "Invalid page."}, status=404)
-        results = [
-            {"consumption": data.value(meter, t), "interval_start": _stamp(t), "interval_end": _stamp(t + HALF_HOUR)}
-            for t in chunk
-        ]
+        results = [data.reading(meter, t) for t in chunk]
         url = request.url
         more = page * page_size < len(starts)
         return web.json_response(

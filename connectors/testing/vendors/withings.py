@@ -1,7 +1,12 @@
 """A fake Withings API: OAuth 2.0 (`/oauth2_user/authorize2`, `/v2/oauth2` requesttoken) and
 `/measure` `getmeas`, answering like the documented API: errors in the JSON body with
 HTTP 200 (`{"status": 401, "error": "..."}`), paging through `more`/`offset`, incremental
-through `lastupdate`, values as `value` and a power of ten `unit`.
+through `lastupdate`, values as `value` and a power of ten `unit`, Body Scan segmental
+measures (types 173-175, one per body `position`).
+
+Like Withings, it refuses a redirect URI that is not https on port 443/80 of a domain name
+(localhost and IP addresses are refused), or not among `registered` when that is set, and an
+authorization code used twice or more than 30 seconds old (`advance(seconds)` moves its clock).
 
     server = make_server(days=120)      # FakeServer; await server.start()
     withings = withings_state(server)   # knobs: expire tokens, next statuses, HTML token page...
@@ -14,13 +19,15 @@ Settings for a source: `api_url` = `server.url`, `authorize_url` =
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import random
 import secrets
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 from aiohttp import web
 
@@ -42,6 +49,9 @@ SCALE = ("f998be4b9ccc9e136fd8cd8e8e344c31ec3b271d", 5, "Body+")
 BPM = ("c405eb8e0e053f6601e151c7e43c04e29aad6956", 44, "BPM Core")
 WATCH = ("9b5a2f6e1d0c4b3a29187f6e5d4c3b2a1f0e9d8c", 93, "ScanWatch")
 THERMO = ("0a1b2c3d4e5f60718293a4b5c6d7e8f901234567", 70, "Thermo")
+BODY_SCAN = ("7c1e0f3a9b2d4c5e6f708192a3b4c5d6e7f80912", 10, "Body Scan")
+CODE_LIFETIME_S = 30  # "valid for 30 seconds" (Withings' glossary)
+SEGMENTS = (12, 10, 3, 11, 2)  # torso, left leg, left arm, right leg, right arm, in the order Withings sends
 
 
 @dataclass
@@ -52,7 +62,9 @@ class WithingsState:
     token_ttl: int = 10800
     access: set[str] = field(default_factory=set)
     refresh: set[str] = field(default_factory=lambda: {DEMO_REFRESH})
-    codes: dict[str, str] = field(default_factory=dict)
+    codes: dict[str, tuple[str, float]] = field(default_factory=dict)  # code -> (redirect, issued at)
+    registered: list[str] = field(default_factory=list)  # the application's registered URLs; empty: any valid
+    skew: float = 0.0
     statuses: list[int] = field(default_factory=list)  # the next getmeas answers' body status
     token_requests: int = 0
     measure_requests: int = 0
@@ -60,6 +72,12 @@ class WithingsState:
 
     def expire_access_tokens(self) -> None:
         self.access.clear()
+
+    def clock(self) -> float:
+        return time.monotonic() + self.skew
+
+    def advance(self, seconds: float) -> None:
+        self.skew += seconds
 
     def _issue(self, userid: str = "1234567") -> dict[str, Any]:
         access, refresh = secrets.token_hex(20), secrets.token_hex(20)
@@ -146,6 +164,20 @@ def measure_groups(*, seed: int = 1, days: int = 120, end: datetime = END) -> li
         if day % 11 == 5:
             # A visitor stepped on the scale: ambiguous, it may not be this user's weight.
             group(morning + timedelta(hours=12), SCALE, [m(1, rng.uniform(55, 95), -3)], attrib=1)
+        if day % 14 == 6:
+            # A Body Scan: whole-body measures (position 7, fat-free and fat mass listed twice, as
+            # Withings does) and fat-free, fat and muscle mass for each of five segments.
+            share = {12: 0.46, 10: 0.17, 11: 0.17, 3: 0.05, 2: 0.05}
+            lean, fat_kg = kg * (1 - fat / 100), kg * fat / 100
+            whole = [m(5, lean, -2), m(5, lean, -2), m(8, fat_kg, -2), m(8, fat_kg, -2), m(76, lean * 0.95, -2)]
+            whole += [m(168, kg * 0.23, -2), m(169, kg * 0.32, -2), m(170, rng.uniform(3, 9), -1)]
+            segments = [
+                {**m(kind, base * share[p] * rng.uniform(0.97, 1.03), -2), "position": p}
+                for kind, base in ((173, lean), (174, fat_kg), (175, lean * 0.95))
+                for p in SEGMENTS
+            ]
+            measures = [m(1, kg, -3), *({**x, "position": 7} for x in whole), *segments, m(6, fat, -3)]
+            group(morning + timedelta(minutes=3), BODY_SCAN, measures)
         if day % 30 == 10:
             group(
                 morning + timedelta(hours=1),
@@ -175,12 +207,38 @@ def _status(status: int, error: str) -> web.Response:
     return web.json_response({"status": status, "body": {}, "error": error})
 
 
+def _redirect_allowed(url: str) -> bool:
+    """Withings' rules for a callback URL: https, no IP or localhost, ports 80 and 443 only, 255 characters."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    try:
+        ipaddress.ip_address(host)
+        return False
+    except ValueError:
+        pass
+    try:
+        port = parts.port
+    except ValueError:
+        return False
+    return (
+        parts.scheme == "https"
+        and bool(host)
+        and "localhost" not in host
+        and port in (None, 80, 443)
+        and len(url) <= 255
+    )
+
+
 async def _authorize(request: web.Request) -> web.Response:
     q = request.query
     if q.get("client_id") != CLIENT_ID or q.get("response_type") != "code" or "user.metrics" not in q.get("scope", ""):
         return web.Response(status=400, text="Invalid Params")
+    state = request.app[WITHINGS]
+    redirect = q.get("redirect_uri", "")
+    if not _redirect_allowed(redirect) or (state.registered and redirect not in state.registered):
+        return web.Response(status=400, text="Invalid Params: redirect_uri does not match a registered callback URL")
     code = secrets.token_hex(20)
-    request.app[WITHINGS].codes[code] = q.get("redirect_uri", "")
+    state.codes[code] = (redirect, state.clock())
     raise web.HTTPFound(f"{q.get('redirect_uri')}?{urlencode({'code': code, 'state': q.get('state', '')})}")
 
 
@@ -198,9 +256,11 @@ async def _oauth2(request: web.Request) -> web.Response:
         return _status(503, "Invalid Params: invalid client_id or client_secret")
     grant = form.get("grant_type")
     if grant == "authorization_code":
-        redirect = state.codes.pop(str(form.get("code")), None)
-        if redirect is None or redirect != form.get("redirect_uri"):
+        issued = state.codes.pop(str(form.get("code")), None)
+        if issued is None or state.clock() - issued[1] > CODE_LIFETIME_S:
             return _status(503, "Invalid Params: invalid code")
+        if issued[0] != form.get("redirect_uri"):
+            return _status(503, "Invalid Params: invalid redirect_uri")
         return web.json_response({"status": 0, "body": state._issue()})
     if grant == "refresh_token":
         token = str(form.get("refresh_token"))
