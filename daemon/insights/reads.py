@@ -1,0 +1,65 @@
+"""What the views read: the aggregates an app asks the API for, and records of a short window.
+
+Each view takes a `Reads`, so the same functions serve the dashboard, `selfdata report`
+and the tests; they run the vault's own query functions (daemon.vault.aggregate, recordjson),
+the ones behind `/api/v1/.../aggregate` and `/records`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from ..vault import aggregate, filters, recordjson
+from ..vault.db import Connection
+
+PAGE = 1000
+
+
+class Reads:
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    def aggregate(
+        self,
+        dataset: str,
+        fn: str = "count",
+        field: str | None = None,
+        *,
+        bucket: str | None = None,
+        zone: str = "UTC",
+        group: tuple[str, ...] = (),
+        start_ms: int | None = None,
+        end_ms: int | None = None,
+        where: tuple[str, ...] = (),
+    ) -> list[dict[str, Any]]:
+        spec = aggregate.Aggregate(
+            dataset,
+            fn,
+            field,
+            bucket,
+            zone,
+            group,
+            start_ms,
+            end_ms,
+            None,
+            tuple(filters.parse(dataset, filters.split_terms(where))) if where else (),
+        )
+        rows: list[dict[str, Any]] = aggregate.run(self.conn, spec)["rows"]
+        return rows
+
+    def records(
+        self, dataset: str, start_ms: int | None = None, end_ms: int | None = None, where: tuple[str, ...] = ()
+    ) -> list[dict[str, Any]]:
+        """Every live record of the window, as the API's record JSON, page after page."""
+        parsed = filters.parse(dataset, filters.split_terms(where)) if where else ()
+        out: list[dict[str, Any]] = []
+        cursor: str | None = None
+        while True:
+            lines, cursor = recordjson.query(
+                self.conn, dataset, limit=PAGE, cursor=cursor, start_ms=start_ms, end_ms=end_ms, filters=parsed
+            )
+            out.extend(orjson.loads(line) for line in lines)
+            if cursor is None:
+                return out

@@ -1,0 +1,148 @@
+"""The insights: the money view, category rules, money alerts and `selfdata report`.
+
+The dashboard's money page and `selfdata report` read through these, as every other page
+reads through its operations; the views are computed from the aggregates (daemon.insights).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+
+from ..insights import categories, money, money_alerts, report
+from ..insights.reads import Reads
+from ..services import Services
+from ..times import now_ms
+from ..vault import timebuckets
+from .registry import Emit, NoParams, OperationError, Result, operation
+
+LANGS = ("en", "fr")
+
+
+@dataclass(frozen=True)
+class MonthParams:
+    month: str | None = None  # YYYY-MM; the current month when absent
+    zone: str = "UTC"
+    lang: str = "en"
+    today: str | None = None  # YYYY-MM-DD: what counts as today (a reproducible report)
+
+
+@dataclass(frozen=True)
+class RuleAdd:
+    pattern: str
+    category: str
+    field: str = "any"
+
+
+@dataclass(frozen=True)
+class RuleRemove:
+    id: int
+
+
+@dataclass(frozen=True)
+class AlertSet:
+    kind: str
+    enabled: bool
+    threshold: str | None = None
+    zone: str = "UTC"
+    today: str | None = None  # YYYY-MM-DD, as for money.view
+
+
+def period(params: MonthParams) -> report.Period:
+    try:
+        tz = timebuckets.zone(params.zone)
+    except timebuckets.ZoneError as err:
+        raise OperationError(str(err)) from None
+    if params.lang not in LANGS:
+        raise OperationError(f"{params.lang!r} is not a language of the views: use one of {', '.join(LANGS)}")
+    try:
+        today = date.fromisoformat(params.today) if params.today else datetime.now(UTC).astimezone(tz).date()
+    except ValueError:
+        raise OperationError(f"{params.today!r} is not a date (YYYY-MM-DD)") from None
+    month = params.month or today.isoformat()[:7]
+    money.window(month, params.zone)  # a bad month is refused here, naming it
+    return report.Period(month, params.zone, today, params.lang)
+
+
+def money_view(services: Services, p: report.Period) -> dict[str, Any]:
+    reads = Reads(services.vault.conn)
+    return money.view(reads, p.month, p.zone, p.today, categories.stored(reads.conn), p.lang)
+
+
+@operation("money.view", MonthParams)
+async def money_view_op(services: Services, params: MonthParams, emit: Emit) -> Result:
+    """A month's money: in, out, net, balances, spending by category, recurring payments."""
+    return money_view(services, period(params))
+
+
+@operation("money.rules", NoParams)
+async def money_rules(services: Services, params: NoParams, emit: Emit) -> Result:
+    """The category rules: yours, in the order they apply, then the starter set."""
+    mine = categories.stored(services.vault.conn)
+    return {"rules": [r.to_json() for r in mine], "starter": [r.to_json() for r in categories.STARTER]}
+
+
+@operation("money.rule_add", RuleAdd)
+async def money_rule_add(services: Services, params: RuleAdd, emit: Emit) -> Result:
+    """Add a category rule: transactions whose counterparty or description contains PATTERN."""
+    with services.vault.writer.transaction() as conn:
+        rule = categories.add(conn, params.pattern, params.category, params.field)
+    return rule.to_json()
+
+
+@operation("money.rule_remove", RuleRemove)
+async def money_rule_remove(services: Services, params: RuleRemove, emit: Emit) -> Result:
+    """Remove a category rule; the months it categorised go back to what they were."""
+    with services.vault.writer.transaction() as conn:
+        if not categories.remove(conn, params.id):
+            raise OperationError(f"no category rule {params.id}: `selfdata categories list` shows them")
+    return {"removed": params.id}
+
+
+@operation("money.alerts", NoParams)
+async def money_alerts_list(services: Services, params: NoParams, emit: Emit) -> Result:
+    """The money alerts, each off until switched on."""
+    return money_alerts.settings(services.vault.conn)
+
+
+@operation("money.alert_set", AlertSet)
+async def money_alert_set(services: Services, params: AlertSet, emit: Emit) -> Result:
+    """Switch a money alert on or off (low_balance takes a threshold)."""
+    money_alerts.check_setting(params.kind, params.enabled, params.threshold)
+    current = money_alerts.candidates(
+        money_view(services, period(MonthParams(zone=params.zone, today=params.today))) if params.enabled else {},
+        params.threshold,
+    )
+    with services.vault.writer.transaction() as conn:
+        money_alerts.set_alert(conn, params.kind, params.enabled, params.threshold, current)
+    return money_alerts.settings(services.vault.conn)
+
+
+def due_alerts(services: Services, zone: str = "UTC", today: str | None = None) -> list[money_alerts.Alert]:
+    """The money alerts to tell now (marked told); computed only when one is switched on."""
+    if not any(s["enabled"] for s in money_alerts.settings(services.vault.conn)):
+        return []
+    view = money_view(services, period(MonthParams(zone=zone, today=today)))
+    with services.vault.writer.transaction() as conn:
+        return money_alerts.due(conn, view)
+
+
+@operation("report", MonthParams)
+async def report_op(services: Services, params: MonthParams, emit: Emit) -> Result:
+    """A month's summary in sections (money; others as they come), for `selfdata report`."""
+    p = period(params)
+    out = report.build(Reads(services.vault.conn), p)
+    out["generated_at"] = datetime.fromtimestamp(now_ms() / 1000, UTC).isoformat()
+    return out
+
+
+OPERATIONS = (
+    money_view_op,
+    money_rules,
+    money_rule_add,
+    money_rule_remove,
+    money_alerts_list,
+    money_alert_set,
+    report_op,
+)
