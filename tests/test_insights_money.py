@@ -268,3 +268,40 @@ def test_recurring_detection_refuses_irregular_spending() -> None:
     weekly = [Payment(start + timedelta(days=7 * i), Decimal("5.00")) for i in range(6)]
     r = detect_one("PAPER", "EUR", weekly, date(2026, 2, 10))
     assert r is not None and r.interval == "weekly" and r.next_expected == date(2026, 2, 12)
+
+
+def test_selfdata_report_prints_the_month_and_writes_html(initialised: Any, run: Any, tmp_path: Any) -> None:
+    import json
+
+    lines = [
+        {
+            "key": r.key,
+            "ts": datetime.fromtimestamp(r.ts / 1000).astimezone().isoformat(),
+            "data": r.data,
+            "dataset": r.dataset,
+        }
+        for r in planted()
+    ]
+    f = tmp_path / "bank.jsonl"
+    f.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    run("import-jsonl", str(f), "--source", "bank")
+    out = run("report", "--month", "2026-03", "--zone", "UTC", "--html", str(tmp_path / "r.html")).output
+    assert "selfdata report for 2026-03" in out
+    assert "1847.15" in out and "-57.45" in out and "+20% since March 2026" in out
+    assert "StreamCo" in out and "Compte courant" in out
+    html = (tmp_path / "r.html").read_text()
+    assert html.startswith("<!DOCTYPE html>") and "1847.15" in html and "<script" not in html
+    assert "Wrote" in out
+    added = run("categories", "add", "petit zinc", "eating out").output
+    assert "Rule 1" in added
+    assert "eating out" in run("report", "--month", "2026-03", "--zone", "UTC").output
+    assert "petit zinc" in run("categories", "list").output
+    data = json.loads(run("report", "--month", "2026-03", "--zone", "UTC", "--json").output)
+    assert [s["title"] for s in data["sections"]] == ["Money"]
+    run("categories", "remove", "1")
+    assert "off" in run("money-alerts", "list").output
+    assert "low_balance is on" in run("money-alerts", "set", "low_balance", "on", "--threshold", "100").output
+    bad = run("money-alerts", "set", "low_balance", "on", "--threshold", "lots", ok=False)
+    assert "not a number" in bad.output
+    bad = run("report", "--month", "March", ok=False)
+    assert "YYYY-MM" in bad.output
