@@ -305,3 +305,43 @@ def test_selfdata_report_prints_the_month_and_writes_html(initialised: Any, run:
     assert "not a number" in bad.output
     bad = run("report", "--month", "March", ok=False)
     assert "YYYY-MM" in bad.output
+
+
+@pytest.mark.timeout(30)
+async def test_the_daemon_tells_a_money_alert_through_the_command_channel_once(
+    vault: Vault, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import asyncio
+    import json
+
+    from daemon.events import RecordsChanged
+    from daemon.operations import insights
+
+    told = tmp_path / "told.jsonl"
+    svc = Services(
+        vault.paths,
+        Config(paths=vault.paths, notify_command=f"cat >> {told} && echo >> {told}"),
+        vault,
+        Unlocked(vault._master, None, "test"),  # type: ignore[arg-type]
+        Registry(),
+    )
+    monkeypatch.setattr(insights, "SETTLE_S", 0.05)
+    vault.writer.upsert(planted())
+    now = datetime.now().date().isoformat()
+    await dispatch.run(svc, "money.alert_set", {"kind": "low_balance", "enabled": True, "threshold": "10"})
+    watcher = asyncio.create_task(insights.watch(svc, "UTC"))
+    await asyncio.sleep(0.05)
+    vault.writer.upsert([account("chk", "EUR", "3.50", now + "T08:00:00+00:00", "Compte courant")])
+    svc.events.publish(RecordsChanged("bank", ("bank.account",), changed=1))
+    for _ in range(200):
+        if told.exists() and told.read_text().strip():
+            break
+        await asyncio.sleep(0.05)
+    svc.events.publish(RecordsChanged("bank", ("bank.account",), changed=1))  # nothing new: nothing told
+    await asyncio.sleep(0.3)
+    watcher.cancel()
+    lines = [json.loads(line) for line in told.read_text().splitlines() if line.strip()]
+    assert [(p["source"], p["kind"]) for p in lines] == [("money", "low_balance")]
+    assert lines[0]["message"] == "Compte courant: balance 3.50 EUR, under 10"
+    row = vault.conn.execute("SELECT source, kind, delivered FROM notifications").fetchall()
+    assert row == [("money", "low_balance", "command")]

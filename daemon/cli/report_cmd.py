@@ -10,26 +10,11 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from ..insights.report import machine_zone as local_zone
 from ..operations import insights
 from ..operations.registry import NoParams
 from . import render
 from .base import cli, invoke
-
-
-def local_zone() -> str:
-    """This machine's zone name (TZ, /etc/timezone, /etc/localtime), else UTC."""
-    tz = os.environ.get("TZ", "").lstrip(":")
-    if tz and "/" in tz or tz == "UTC":
-        return tz
-    try:
-        return Path("/etc/timezone").read_text().strip() or "UTC"
-    except OSError:
-        pass
-    try:
-        target = os.readlink("/etc/localtime")
-        return target.split("zoneinfo/", 1)[1] if "zoneinfo/" in target else "UTC"
-    except OSError:
-        return "UTC"
 
 
 def print_report(con: Console, result: dict[str, Any]) -> None:

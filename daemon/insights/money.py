@@ -265,3 +265,10 @@ def view(
         "rules": [{**r.to_json(lang), "effect": effects[r.id].to_json()} for r in rules if r.id is not None],
         "as_of": as_of.isoformat(),
     }
+
+
+def cached_view(reads: Reads, month: str, zone: str, today: date, lang: str = "en") -> dict[str, Any]:
+    """`view` with the user's rules, kept by `reads` while nothing it read changes."""
+    rules = categories.stored(reads.conn)
+    key = ("money.view", month, zone, today, lang, tuple(rules))
+    return reads.memo(key, lambda: view(reads, month, zone, today, rules, lang))

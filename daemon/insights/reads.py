@@ -7,7 +7,8 @@ the ones behind `/api/v1/.../aggregate` and `/records`.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable, Hashable
+from typing import Any, TypeVar
 
 import orjson
 
@@ -15,11 +16,19 @@ from ..vault import aggregate, filters, recordjson
 from ..vault.db import Connection
 
 PAGE = 1000
+T = TypeVar("T")
 
 
 class Reads:
-    def __init__(self, conn: Connection) -> None:
+    """`memo`, when given, keeps views between calls (daemon.insights.cache), keyed by what
+    they were computed from."""
+
+    def __init__(self, conn: Connection, memo: Callable[[Hashable, Callable[[], Any]], Any] | None = None) -> None:
         self.conn = conn
+        self._memo = memo
+
+    def memo(self, key: Hashable, compute: Callable[[], T]) -> T:
+        return compute() if self._memo is None else self._memo(key, compute)
 
     def aggregate(
         self,

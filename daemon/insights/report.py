@@ -8,12 +8,14 @@ HTML file holds the same.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
+from pathlib import Path
 from typing import Any
 
-from . import categories, money
+from . import money
 from .reads import Reads
 
 
@@ -50,7 +52,7 @@ class Section:
 def money_section(reads: Reads, period: Period) -> Section | None:
     if not reads.aggregate(money.TX):
         return None
-    v = money.view(reads, period.month, period.zone, period.today, categories.stored(reads.conn), period.lang)
+    v = money.cached_view(reads, period.month, period.zone, period.today, period.lang)
     s = Section("Money")
     s.tables.append(
         Table(
@@ -114,3 +116,19 @@ SECTIONS: tuple[Callable[[Reads, Period], Section | None], ...] = (money_section
 def build(reads: Reads, period: Period) -> dict[str, Any]:
     sections = [s for fn in SECTIONS if (s := fn(reads, period)) is not None]
     return {"month": period.month, "zone": period.zone, "sections": [s.to_json() for s in sections]}
+
+
+def machine_zone() -> str:
+    """This machine's zone name (TZ, /etc/timezone, /etc/localtime), else UTC."""
+    tz = os.environ.get("TZ", "").lstrip(":")
+    if tz and "/" in tz or tz == "UTC":
+        return tz
+    try:
+        return Path("/etc/timezone").read_text().strip() or "UTC"
+    except OSError:
+        pass
+    try:
+        target = os.readlink("/etc/localtime")
+        return target.split("zoneinfo/", 1)[1] if "zoneinfo/" in target else "UTC"
+    except OSError:
+        return "UTC"

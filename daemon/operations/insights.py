@@ -6,18 +6,23 @@ reads through its operations; the views are computed from the aggregates (daemon
 
 from __future__ import annotations
 
+import asyncio
+import logging
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, TypeVar
 
-from ..insights import categories, money, money_alerts, report
+from ..insights import cache, categories, money, money_alerts, report
 from ..insights.reads import Reads
 from ..services import Services
 from ..times import now_ms
 from ..vault import timebuckets
 from .registry import Emit, NoParams, OperationError, Result, operation
 
+log = logging.getLogger("selfdata.insights")
 LANGS = ("en", "fr")
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -65,15 +70,33 @@ def period(params: MonthParams) -> report.Period:
     return report.Period(month, params.zone, today, params.lang)
 
 
+def reading(services: Services, compute: Callable[[Reads], T]) -> T:
+    """`compute` over a read connection of its own (so it can run off the event loop), its
+    views kept in `services.views` while the bank data they read stays as it was."""
+    conn = services.vault.reader(cache_kib=8000)
+    try:
+        version = cache.bank_version(conn)
+
+        def memo(key: Hashable, fn: Callable[[], Any]) -> Any:
+            found = services.views.get(key, version)
+            if found is None:
+                found = fn()
+                services.views.put(key, version, found)
+            return found
+
+        return compute(Reads(conn, memo))
+    finally:
+        conn.close()
+
+
 def money_view(services: Services, p: report.Period) -> dict[str, Any]:
-    reads = Reads(services.vault.conn)
-    return money.view(reads, p.month, p.zone, p.today, categories.stored(reads.conn), p.lang)
+    return reading(services, lambda reads: money.cached_view(reads, p.month, p.zone, p.today, p.lang))
 
 
 @operation("money.view", MonthParams)
 async def money_view_op(services: Services, params: MonthParams, emit: Emit) -> Result:
     """A month's money: in, out, net, balances, spending by category, recurring payments."""
-    return money_view(services, period(params))
+    return await asyncio.to_thread(money_view, services, period(params))
 
 
 @operation("money.rules", NoParams)
@@ -120,10 +143,10 @@ async def money_alert_set(services: Services, params: AlertSet, emit: Emit) -> R
 
 
 def due_alerts(services: Services, zone: str = "UTC", today: str | None = None) -> list[money_alerts.Alert]:
-    """The money alerts to tell now (marked told); computed only when one is switched on."""
+    """The money alerts to tell now (marked told), from this month's view (computed, and so kept)."""
+    view = money_view(services, period(MonthParams(zone=zone, today=today)))
     if not any(s["enabled"] for s in money_alerts.settings(services.vault.conn)):
         return []
-    view = money_view(services, period(MonthParams(zone=zone, today=today)))
     with services.vault.writer.transaction() as conn:
         return money_alerts.due(conn, view)
 
@@ -132,7 +155,7 @@ def due_alerts(services: Services, zone: str = "UTC", today: str | None = None) 
 async def report_op(services: Services, params: MonthParams, emit: Emit) -> Result:
     """A month's summary in sections (money; others as they come), for `selfdata report`."""
     p = period(params)
-    out = report.build(Reads(services.vault.conn), p)
+    out = await asyncio.to_thread(reading, services, lambda reads: report.build(reads, p))
     out["generated_at"] = datetime.fromtimestamp(now_ms() / 1000, UTC).isoformat()
     return out
 
@@ -146,3 +169,49 @@ OPERATIONS = (
     money_alert_set,
     report_op,
 )
+
+
+SETTLE_S = 5.0  # a sync commits in batches: the view is computed once they stop coming
+
+
+async def watch(services: Services, zone: str) -> None:
+    """After bank data changes: the current month's view computed ahead (the page then finds
+    it), and the money alerts switched on told through the notification channels."""
+    from ..events import Notification, RecordsChanged
+    from ..notify import Notifier
+
+    notifier = Notifier(services.config, services.vault, services.events)
+    queue = services.events.subscribe()
+    try:
+        while True:
+            event = await queue.get()
+            if not (isinstance(event, RecordsChanged) and any(d in cache.BANK for d in event.datasets)):
+                continue
+            while True:  # until the batches settle
+                try:
+                    await asyncio.wait_for(queue.get(), SETTLE_S)
+                except TimeoutError:
+                    break
+            try:
+                alerts = await asyncio.to_thread(due_alerts, services, zone)
+            except Exception:
+                log.exception("could not compute the money view after a change")
+                continue
+            for alert in alerts:
+                payload = {
+                    "source": "money",
+                    "kind": alert.kind,
+                    "message": alert.message,
+                    "action": "",
+                    "health": "ok",
+                    "at": datetime.fromtimestamp(now_ms() / 1000, UTC).isoformat(),
+                }
+                delivered = await notifier.deliver(payload)
+                with services.vault.writer.transaction() as conn:
+                    conn.execute(
+                        "INSERT INTO notifications (at, source, kind, message, delivered) VALUES (?,?,?,?,?)",
+                        (now_ms(), "money", alert.kind, alert.message, ",".join(delivered)),
+                    )
+                services.events.publish(Notification("money", alert.kind, alert.message, "", "ok"))
+    finally:
+        services.events.unsubscribe(queue)

@@ -64,7 +64,7 @@ def balance_line(b: dict[str, Any]) -> str:
     span = max((last - first).days, 1)
     low, high = min(v for _, v in points), max(v for _, v in points)
     rng = (high - low) or Decimal(1)
-    xy = []
+    xy: list[str] = []
     for i, (day, value) in enumerate(points):
         x = PAD + (WIDTH - PAD) * (day - first).days / span
         y = HEIGHT - PAD / 2 - float((HEIGHT - PAD) * (value - low) / rng)
