@@ -6,7 +6,9 @@ Fills a vault with N transactions on three accounts ending today (pay, rent, gro
 card spending, four subscriptions), starts the real daemon (`python -m daemon run`), signs
 in, and times the dashboard's /money page over HTTP for this month and for each of the six
 months before (each computed, nothing kept), then `money.view` and `report` over the admin
-socket, as `selfdata report` asks them: the median and the slowest, against 300 ms.
+socket, as `selfdata report` asks them: the first request (this month: computed by the daemon
+when it started; other months: computed then) and the median of the next ones (kept until the
+bank data changes), against 300 ms.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from urllib.parse import urlsplit
 from . import api
 
 TARGET_MS = 300.0
+WARM_S = 20.0
 MERCHANTS = ("CARREFOUR MARKET", "LIDL", "SNCF", "UBER *TRIP", "STARBUCKS", "AMAZON MKTP", "BOULANGERIE", "FNAC")
 
 
@@ -112,7 +115,8 @@ def main(argv: list[str]) -> None:
             response.read()
             cookie = (response.getheader("Set-Cookie") or "").split(";", 1)[0]
             assert response.status == 303 and cookie.startswith("sd_session="), "signing in failed"
-            print(f"  {'what':<52} {'median':>9} {'slowest':>9}  target {TARGET_MS:.0f} ms")
+            time.sleep(WARM_S)  # the daemon computes this month's view when it starts
+            print(f"  {'what':<44} {'first':>9} {'again':>9}  target {TARGET_MS:.0f} ms")
             cases: list[tuple[str, Any]] = []
             for back in range(7):
                 path = "/money" if back == 0 else f"/money?month={_months_back(today, back)}"
@@ -120,10 +124,10 @@ def main(argv: list[str]) -> None:
             for op in ("money.view", "report"):
                 cases.append((f"{op} (admin socket)", lambda o=op: _call(sock, o)))
             for what, fn in cases:
-                times = sorted(fn() for _ in range(rounds))
-                median = statistics.median(times)
-                mark = "ok" if median <= TARGET_MS else "OVER"
-                print(f"  {what:<52} {median:>7.1f} ms {times[-1]:>7.1f} ms  {mark}")
+                times = [fn() for _ in range(rounds)]
+                again = statistics.median(times[1:])
+                mark = "ok" if max(times[0], again) <= TARGET_MS else "OVER"
+                print(f"  {what:<44} {times[0]:>7.1f} ms {again:>7.1f} ms  {mark}")
             print(f"  daemon RSS {api.vm_rss_mb(proc.pid):.0f} MB")
         finally:
             proc.terminate()
@@ -144,7 +148,8 @@ def _get(host: str, port: int, path: str, cookie: str) -> float:
 
 def _call(sock: Path, op: str) -> float:
     from daemon.admin import client
+    from daemon.insights.report import machine_zone
 
     start = time.perf_counter()
-    client.call(sock, op, {"zone": "Europe/Paris"})
+    client.call(sock, op, {"zone": machine_zone()})  # as selfdata report asks
     return (time.perf_counter() - start) * 1000

@@ -58,6 +58,11 @@ class Reads:
         rows: list[dict[str, Any]] = aggregate.run(self.conn, spec)["rows"]
         return rows
 
+    def has(self, dataset: str) -> bool:
+        """Whether the dataset holds any live record (from the kept counts: no scan)."""
+        row = self.conn.execute("SELECT 1 FROM record_counts WHERE dataset=? AND live>0 LIMIT 1", (dataset,)).fetchone()
+        return row is not None
+
     def records(
         self, dataset: str, start_ms: int | None = None, end_ms: int | None = None, where: tuple[str, ...] = ()
     ) -> list[dict[str, Any]]:

@@ -10,6 +10,7 @@ interval.
 
 from __future__ import annotations
 
+import functools
 import re
 import statistics
 from collections.abc import Iterable
@@ -79,6 +80,7 @@ class Recurring:
         }
 
 
+@functools.lru_cache(maxsize=65536)
 def payee_of(counterparty: str | None, description: str | None) -> str:
     """The name a series goes by: the counterparty, else the description without references."""
     if counterparty and counterparty.strip():

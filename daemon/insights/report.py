@@ -50,7 +50,7 @@ class Section:
 
 
 def money_section(reads: Reads, period: Period) -> Section | None:
-    if not reads.aggregate(money.TX):
+    if not reads.has(money.TX):
         return None
     v = money.cached_view(reads, period.month, period.zone, period.today, period.lang)
     s = Section("Money")

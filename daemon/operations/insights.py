@@ -182,16 +182,19 @@ async def watch(services: Services, zone: str) -> None:
 
     notifier = Notifier(services.config, services.vault, services.events)
     queue = services.events.subscribe()
+    first = True  # at start too: the page then finds this month computed
     try:
         while True:
-            event = await queue.get()
-            if not (isinstance(event, RecordsChanged) and any(d in cache.BANK for d in event.datasets)):
-                continue
-            while True:  # until the batches settle
-                try:
-                    await asyncio.wait_for(queue.get(), SETTLE_S)
-                except TimeoutError:
-                    break
+            if not first:
+                event = await queue.get()
+                if not (isinstance(event, RecordsChanged) and any(d in cache.BANK for d in event.datasets)):
+                    continue
+                while True:  # until the batches settle
+                    try:
+                        await asyncio.wait_for(queue.get(), SETTLE_S)
+                    except TimeoutError:
+                        break
+            first = False
             try:
                 alerts = await asyncio.to_thread(due_alerts, services, zone)
             except Exception:

@@ -11,6 +11,7 @@ from typing import Any
 from aiohttp import web
 
 from ..errors import SelfdataError
+from ..insights.report import machine_zone
 from .charts import HEIGHT, PAD, WIDTH
 from .common import back, dashboard_of, html, op, user_zone
 from .guard import page
@@ -90,7 +91,8 @@ async def money_page(request: web.Request) -> web.StreamResponse:
     month = request.query.get("month") or None
     error = None
     try:
-        view = await op(request, "money.view", month=month, zone=str(tz) if tz else "UTC", lang=_lang(request))
+        zone = str(tz) if tz else machine_zone()
+        view = await op(request, "money.view", month=month, zone=zone, lang=_lang(request))
     except SelfdataError as err:
         error, view = str(err), None
     alerts = await op(request, "money.alerts")
@@ -153,7 +155,7 @@ async def alert_set(request: web.Request) -> web.StreamResponse:
             kind=kind,
             enabled=form.get("enabled") == "on",
             threshold=threshold if kind == "low_balance" else None,
-            zone=str(tz) if tz else "UTC",
+            zone=str(tz) if tz else machine_zone(),
         )
         dash.flash(request, "ok", f"{kind}: {'on' if form.get('enabled') == 'on' else 'off'}.")
     except SelfdataError as err:
