@@ -27,7 +27,7 @@ def bank_version(conn: Connection) -> tuple[int, ...]:
 
 
 class ViewCache:
-    def __init__(self, size: int = 32) -> None:
+    def __init__(self, size: int = 64) -> None:
         self.size = size
         self._answers: OrderedDict[Hashable, tuple[Hashable, Any]] = OrderedDict()
         self._lock = threading.Lock()

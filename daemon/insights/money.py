@@ -25,6 +25,7 @@ from .reads import Reads
 TX = "bank.transaction"
 MONTHS_SHOWN = 12
 RECURRING_MONTHS = 27  # two yearly payments and a bit
+REACH_MONTHS = 12  # the months before the current one whose views share its kept aggregates
 
 
 class MonthError(SelfdataError, ValueError):
@@ -219,33 +220,46 @@ def series(day_rows: Sequence[dict[str, Any]]) -> dict[tuple[str, str], list[rec
     return {k: list(v.values()) for k, v in out.items()}
 
 
+def _rows(
+    reads: Reads, spec: dict[str, Any], month: str, before: int, bounded: bool, today: date, tz: ZoneInfo
+) -> list[dict[str, Any]]:
+    """The aggregate `spec` over the months from `before` months ahead of `month` to its end
+    (or on, unbounded). A month of the last year takes them from the rows of the current
+    month's wider window, which the daemon keeps: a page of last March reads no record."""
+    m = date.fromisoformat(month + "-01")
+    c = date(today.year, today.month, 1)
+    back = (c.year - m.year) * 12 + c.month - m.month
+    lo, hi = _month_add(m, -before), _month_add(m, 1)
+    if not 0 <= back <= REACH_MONTHS:
+        return by_currency(
+            reads, {**spec, "start_ms": _midnight_ms(lo, tz), "end_ms": _midnight_ms(hi, tz) if bounded else None}
+        )
+    start, end = _month_add(c, -before - REACH_MONTHS), _month_add(c, 1)
+    wide = {**spec, "start_ms": _midnight_ms(start, tz), "end_ms": _midnight_ms(end, tz) if bounded else None}
+    rows = reads.memo(("rows", repr(sorted(wide.items()))), lambda: by_currency(reads, wide))
+    first, after = lo.isoformat(), hi.isoformat()
+    return [r for r in rows if first <= r["start"][:10] and (not bounded or r["start"][:10] < after)]
+
+
 def view(
     reads: Reads, month: str, zone: str, today: date, rules: Sequence[categories.Rule], lang: str = "en"
 ) -> dict[str, Any]:
     tz = ZoneInfo(zone)
     w = window(month, zone)
     spec: dict[str, Any] = {"fn": "sum", "field": "amount", "bucket": "month", "zone": zone}
-    spec.update(group=("account_id", "currency"), start_ms=w.start_ms, end_ms=w.end_ms)
+    spec["group"] = ("account_id", "currency")
+    before = MONTHS_SHOWN - 1
     money = flows(
-        by_currency(reads, {**spec, "where": ("amount__gt=0",)}),
-        by_currency(reads, {**spec, "where": ("amount__lt=0",)}),
+        _rows(reads, {**spec, "where": ("amount__gt=0",)}, month, before, True, today, tz),
+        _rows(reads, {**spec, "where": ("amount__lt=0",)}, month, before, True, today, tz),
         w.months,
     )
-    days = by_currency(reads, {**spec, "bucket": "day", "end_ms": None, "where": ("status=booked",)})
+    days = _rows(reads, {**spec, "bucket": "day", "where": ("status=booked",)}, month, before, False, today, tz)
     accounts = reads.records("bank.account")
     txns = [r["data"] for r in reads.records(TX, w.month_start_ms, w.end_ms)]
     categorised, effects = categories.categorise(txns, rules, lang)
-    rec_start = _midnight_ms(_month_add(date.fromisoformat(month + "-01"), 1 - RECURRING_MONTHS), tz)
-    rec_rows = by_currency(
-        reads,
-        {
-            **spec,
-            "bucket": "day",
-            "group": ("counterparty", "description"),
-            "start_ms": rec_start,
-            "where": ("amount__lt=0",),
-        },
-    )
+    rec_spec = {**spec, "bucket": "day", "group": ("counterparty", "description"), "where": ("amount__lt=0",)}
+    rec_rows = _rows(reads, rec_spec, month, RECURRING_MONTHS - 1, True, today, tz)
     as_of = min(today, last_day(w))
     names = {a["data"]["account_id"]: a["data"].get("name") for a in accounts}
     for a in money["accounts"]:
