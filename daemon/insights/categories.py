@@ -10,6 +10,7 @@ in the order they were added, before the starter set; a category the bank sent w
 from __future__ import annotations
 
 import fnmatch
+import functools
 import re
 import unicodedata
 from collections.abc import Iterable, Sequence
@@ -65,6 +66,7 @@ class Rule:
         }
 
 
+@functools.lru_cache(maxsize=65536)  # a statement repeats its payees; each is folded once
 def _folded(text: str) -> str:
     plain = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
     return re.sub(r"\s+", " ", plain.casefold()).strip()
