@@ -259,6 +259,17 @@ def _statements(statements: list[str]) -> Callable[[Connection], None]:
     return apply
 
 
+# The views' settings: which source counts for an observation code where several measured
+# the same thing (names first to last, a selfdata source or a device), and small settings
+# the user gives the views and their alerts (a data plan's cap, which alerts are on).
+_HEALTH_VIEWS = [
+    "CREATE TABLE health_priority (code TEXT PRIMARY KEY, names TEXT NOT NULL, updated_at INTEGER NOT NULL)"
+    " WITHOUT ROWID",
+    "CREATE TABLE view_settings (name TEXT PRIMARY KEY, value TEXT NOT NULL, updated_at INTEGER NOT NULL)"
+    " WITHOUT ROWID",
+]
+
+
 MIGRATIONS: list[Callable[[Connection], None]] = [
     _sql(_V1),
     _sql(_V2),
@@ -269,6 +280,7 @@ MIGRATIONS: list[Callable[[Connection], None]] = [
     _sql(_V7),
     _statements(_V8),
     _statements(_V9),
+    _statements(_HEALTH_VIEWS),
 ]
 
 
