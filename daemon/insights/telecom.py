@@ -144,16 +144,20 @@ def _window(conn: Connection, days: int, zone: str, end: date | None) -> tuple[i
     except timebuckets.ZoneError as err:
         raise TelecomViewError(str(err)) from None
     if end is None:
-        last = conn.execute(
-            "SELECT max(last_ts) FROM record_counts"
-            " WHERE dataset IN ('telecom.call', 'telecom.message', 'telecom.usage')"
-        ).fetchone()[0]
-        end = datetime.fromtimestamp((last if last is not None else now_ms()) / 1000, tz).date()
+        end = _newest_day(conn, ("telecom.call", "telecom.message"), tz)
     first = end - timedelta(days=days - 1)
     after = end + timedelta(days=1)
     start_ms = int(datetime(first.year, first.month, first.day, tzinfo=tz).timestamp() * 1000)
     end_ms = int(datetime(after.year, after.month, after.day, tzinfo=tz).timestamp() * 1000)
     return start_ms, end_ms, [first + timedelta(days=i) for i in range(days)], tz
+
+
+def _newest_day(conn: Connection, datasets: tuple[str, ...], tz: Any) -> date:
+    """The local day of the newest record of `datasets` (calls and usage arrive apart: a
+    router samples traffic now, a call list may be months old), else today."""
+    marks = ",".join("?" * len(datasets))
+    last = conn.execute(f"SELECT max(last_ts) FROM record_counts WHERE dataset IN ({marks})", datasets).fetchone()[0]
+    return datetime.fromtimestamp((last if last is not None else now_ms()) / 1000, tz).date()
 
 
 def summary(
@@ -182,7 +186,7 @@ def summary(
         list(per_day.values()),
         contacts(conn, start_ms, end_ms, region),
         missed_calls(conn, start_ms, end_ms, region, tz),
-        usage_per_month(conn, zone, span[-1], the_plan.cap_bytes),
+        usage_per_month(conn, zone, end or _newest_day(conn, ("telecom.usage",), tz), the_plan.cap_bytes),
     )
 
 
