@@ -20,7 +20,7 @@ import orjson
 
 from ..errors import SelfdataError
 from ..times import now_ms
-from ..vault import Vault, aggregate, timebuckets
+from ..vault import Vault, aggregate, healthhours, timebuckets
 from ..vault.db import Connection
 from ..vault.filters import parse
 
@@ -269,7 +269,13 @@ def trends(conn: Connection, *, days: int = 90, zone: str = "UTC", end: date | N
     )
 
 
-def _daily(conn: Connection, w: Window, code: str, fn: str, back_days: int = ROLLING_DAYS - 1) -> list[dict[str, Any]]:
+def _daily(
+    conn: Connection, w: Window, code: str, fn: str, names: Sequence[str] = (), back_days: int = ROLLING_DAYS - 1
+) -> list[dict[str, Any]]:
+    start_ms = w.start_ms - back_days * DAY_MS
+    quick = healthhours.daily(conn, code, fn, start_ms, w.end_ms, w.zone, names)
+    if quick is not None:
+        return quick
     spec = aggregate.Aggregate(
         OBSERVATION,
         fn,
@@ -277,16 +283,17 @@ def _daily(conn: Connection, w: Window, code: str, fn: str, back_days: int = ROL
         "day",
         w.zone,
         ("unit",),
-        w.start_ms - back_days * DAY_MS,
+        start_ms,
         w.end_ms,
         filters=tuple(parse(OBSERVATION, [("code", code)])),
+        priority=(aggregate.Priority(code, tuple(names)),) if names else (),
     )
     rows: list[dict[str, Any]] = aggregate.run(conn, spec)["rows"]
     return rows
 
 
 def _metric(conn: Connection, w: Window, m: Metric, names: list[str]) -> Series:
-    rows = _daily(conn, w, m.code, m.daily)
+    rows = _daily(conn, w, m.code, m.daily, names)
     by_unit: dict[str | None, int] = {}
     for r in rows:
         by_unit[r["unit"]] = by_unit.get(r["unit"], 0) + r["count"]
@@ -311,6 +318,9 @@ def _metric(conn: Connection, w: Window, m: Metric, names: list[str]) -> Series:
 
 def origins(conn: Connection, w: Window, codes: Sequence[str]) -> list[Origin]:
     """The sources (and their devices) a code's records in the window came from."""
+    quick = healthhours.origins(conn, codes, w.start_ms, w.end_ms)
+    if quick is not None:
+        return [Origin(s, d, n) for s, d, n in quick]
     marks = ",".join("?" * len(codes))
     rows = conn.execute(
         "SELECT source, json_extract(data, '$.device'), count(*) FROM records INDEXED BY records_observation_code"
