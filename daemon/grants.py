@@ -3,7 +3,9 @@
 An app asks (app, purpose, scopes); the user approves with a short code in the CLI; the
 app polls and receives its token exactly once — the OAuth 2.0 device-authorisation
 pattern. Tokens are `sd_` + 256 random bits, stored only as a keyed hash, expiring and
-revocable. Scopes: `read:<dataset glob>`, `write:app.<name>.*`; `admin` is never granted.
+revocable. Scopes: `read:<dataset glob>`, `write:app.<name>.*` (an app's own datasets),
+`write:<dataset glob>@<source>` (push records of those datasets into that one source, e.g. a phone
+app's `write:health.*@iphone`); `admin` is never granted.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ MAX_PENDING_PER_CLIENT = 3
 _CODE_ALPHABET = "BCDFGHJKLMNPQRSTVWXZ"
 _READ_RE = re.compile(r"^read:[a-z0-9_*][a-z0-9_.*]*$")
 _WRITE_RE = re.compile(r"^write:app\.([a-z][a-z0-9_]*)\.\*$")
+_PUSH_RE = re.compile(r"^write:([a-z0-9_*][a-z0-9_.*]*)@([a-z0-9][a-z0-9_-]{0,62})$")
 _ORIGIN_RE = re.compile(r"^https?://[a-z0-9.-]+(:[0-9]{1,5})?$")
 APP_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._-]{0,63}$")
 
@@ -95,6 +98,13 @@ class Grant:
                 return True
         return False
 
+    def push_globs(self, source: str) -> list[str]:
+        """Dataset globs this grant may push into `source` (`write:<glob>@<source>` scopes)."""
+        return [m.group(1) for s in self.scopes if (m := _PUSH_RE.match(s)) and m.group(2) == source]
+
+    def can_push(self, source: str, dataset: str) -> bool:
+        return any(fnmatch.fnmatchcase(dataset, g) for g in self.push_globs(source))
+
     def to_json(self) -> dict[str, Any]:
         return {
             "id": self.id,
@@ -123,8 +133,11 @@ def check_scopes(scopes: list[str]) -> list[str]:
     for scope in scopes:
         if scope == "admin":
             raise GrantError("the admin scope is never granted to apps: admin is done with the selfdata command")
-        if not (_READ_RE.match(scope) or _WRITE_RE.match(scope)):
-            raise GrantError(f"{scope!r} is not a scope: use read:<dataset glob> or write:app.<name>.*")
+        if not (_READ_RE.match(scope) or _WRITE_RE.match(scope) or _PUSH_RE.match(scope)):
+            raise GrantError(
+                f"{scope!r} is not a scope: use read:<dataset glob>, write:app.<name>.* or "
+                "write:<dataset glob>@<source> (e.g. write:health.*@iphone)"
+            )
     return sorted(set(scopes))
 
 
