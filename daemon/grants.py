@@ -77,6 +77,7 @@ class Grant:
     request_expires_at: int | None = None
     token_issued: bool = False
     reads: dict[str, int] = field(default_factory=dict)
+    writes: dict[str, int] = field(default_factory=dict)  # records pushed, by the datasets of each push
 
     def active(self, now: int | None = None) -> bool:
         now = now or now_ms()
@@ -120,6 +121,7 @@ class Grant:
             "last_used_at": iso(self.last_used_at) if self.last_used_at else None,
             **({"user_code": self.user_code} if self.status == "pending" else {}),
             **({"records_read": self.reads} if self.reads else {}),
+            **({"records_pushed": self.writes} if self.writes else {}),
         }
 
 
@@ -214,14 +216,16 @@ class GrantStore:
     def all(self) -> list[Grant]:
         self._expire_requests()
         grants = [_row(r) for r in self.vault.conn.execute(f"SELECT {_COLS} FROM grants ORDER BY created_at DESC")]
-        reads = self.vault.conn.execute(
-            "SELECT grant_id, dataset, sum(records) FROM access_log GROUP BY grant_id, dataset HAVING sum(records) > 0"
+        rows = self.vault.conn.execute(
+            "SELECT grant_id, endpoint='push', dataset, sum(records) FROM access_log"
+            " GROUP BY grant_id, endpoint='push', dataset HAVING sum(records) > 0"
         ).fetchall()
-        by_grant: dict[str, dict[str, int]] = {}
-        for gid, dataset, n in reads:
-            by_grant.setdefault(gid, {})[dataset] = int(n)
+        by_grant: dict[tuple[str, bool], dict[str, int]] = {}
+        for gid, pushed, dataset, n in rows:
+            by_grant.setdefault((gid, bool(pushed)), {})[dataset] = int(n)
         for g in grants:
-            g.reads = by_grant.get(g.id, {})
+            g.reads = by_grant.get((g.id, False), {})
+            g.writes = by_grant.get((g.id, True), {})
             g.last_used_at = max(filter(None, [g.last_used_at, self._used.get(g.id)]), default=None)
         return grants
 

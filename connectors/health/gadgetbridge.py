@@ -23,7 +23,6 @@ so a database exported again, or after a reinstall, gives the same keys.
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import sqlite3
 from collections.abc import Iterator
@@ -125,8 +124,7 @@ def _read(conn: sqlite3.Connection, filename: str) -> Iterator[Record]:
                     records = map_row(raw)
                 except (ValueError, TypeError, OverflowError) as err:
                     raise ImportFailed(f"{filename}: {table} at {values.get('TIMESTAMP')}: {err}") from None
-                for record in records:  # each keeps the whole row, so renormalize can map it again
-                    yield dataclasses.replace(record, raw=raw)
+                yield from records  # each keeps the whole row as raw, so renormalize can map it again
 
 
 def _devices(conn: sqlite3.Connection) -> dict[int, dict[str, str]]:
@@ -162,7 +160,7 @@ def _obs(raw: dict[str, Any], what: str, code: Code, start_ms: int, value: Decim
         data["value"] = decimal_text(Decimal(value))
     if unit:
         data["unit"] = unit
-    return Record(OBSERVATION, f"{raw['table'].lower()}/{device['id']}/{start_ms}/{what}", start, data)
+    return Record(OBSERVATION, f"{raw['table'].lower()}/{device['id']}/{start_ms}/{what}", start, data, raw)
 
 
 def _valid_hr(value: Any) -> bool:

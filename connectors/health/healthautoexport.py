@@ -93,7 +93,8 @@ class HealthAutoExportImporter(Importer):
 
     def read(self, path: Path, settings: dict[str, Any]) -> Iterator[Record | Fragment | Delete]:
         data = _load(path)
-        metrics, workouts = data.get("metrics") or [], data.get("workouts") or []
+        metrics, workouts = data.get("metrics", []), data.get("workouts", [])
+        metrics, workouts = [] if metrics is None else metrics, [] if workouts is None else workouts
         if not isinstance(metrics, list) or not isinstance(workouts, list):
             raise ImportFailed(f"{path.name}: data.metrics and data.workouts must be lists")
         for i, metric in enumerate(metrics):

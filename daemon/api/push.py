@@ -84,7 +84,7 @@ def _refuse_after_erasure(state: ApiState, grant: Grant, source: str) -> None:
     ).fetchone()
     erased_at = row[0] if row else None
     approved_at = grant.decided_at or grant.created_at
-    if erased_at is not None and erased_at >= approved_at:
+    if erased_at is not None and erased_at > approved_at:
         raise ApiError(
             403,
             "source_erased",
