@@ -41,7 +41,11 @@ async def post(api: Api, path: str, body: Any, token: str | None = None, **heade
 
 
 def stored(api: Api, source: str = "iphone") -> int:
-    return int(api.services.vault.conn.execute("SELECT count(*) FROM records WHERE source=? AND NOT deleted", (source,)).fetchone()[0])
+    return int(
+        api.services.vault.conn.execute(
+            "SELECT count(*) FROM records WHERE source=? AND NOT deleted", (source,)
+        ).fetchone()[0]
+    )
 
 
 HAE = "/api/v1/push/iphone?format=health-auto-export"

@@ -118,7 +118,9 @@ def _read(conn: sqlite3.Connection, filename: str) -> Iterator[Record]:
                 values = dict(zip(names, row, strict=True))
                 device = devices.get(values["DEVICE_ID"])
                 if device is None:
-                    raise ImportFailed(f"{filename}: {table} has a sample of device {values['DEVICE_ID']}, not in DEVICE")
+                    raise ImportFailed(
+                        f"{filename}: {table} has a sample of device {values['DEVICE_ID']}, not in DEVICE"
+                    )
                 raw = {"table": table, "family": family, "device": device, "row": values}
                 try:
                     records = map_row(raw)

@@ -217,7 +217,7 @@ def map_fragment(raw: dict[str, Any]) -> Record | None:
 def _sleep(point: dict[str, Any], units: Any) -> Record:
     code, _ = _code("sleep_analysis")
     unit = _unit(units) or "h"
-    base = {"code": code.code, "code_system": code.system, "name": code.name}
+    base: dict[str, Any] = {"code": code.code, "code_system": code.system, "name": code.name}
     source = point.get("source") or point.get("sleepSource")
     if "startDate" in point:  # one stage
         start, end = parse_date(point["startDate"]), parse_date(point.get("endDate"))
@@ -226,7 +226,7 @@ def _sleep(point: dict[str, Any], units: Any) -> Record:
             data.update(value=_number(point["qty"], "qty"), unit=unit)
     else:  # one aggregated night
         start, end = parse_date(point.get("sleepStart")), parse_date(point.get("sleepEnd"))
-        total = point.get("totalSleep", point.get("asleep"))
+        total = _night_total(point)
         data = {**base, "start": start.isoformat(), "end": end.isoformat(), "value_text": "night"}
         if total is not None:
             data.update(value=_number(total, "totalSleep"), unit=unit)
@@ -238,14 +238,27 @@ def _sleep(point: dict[str, Any], units: Any) -> Record:
     return Record(OBSERVATION, _key(f"sleep_analysis/{data['value_text']}", start, source), start, data)
 
 
+def _night_total(point: dict[str, Any]) -> Any:
+    """Hours asleep: `totalSleep` (newer versions), else `asleep`, which newer versions leave at 0
+    beside the stages, else the stages' sum."""
+    if point.get("totalSleep") is not None:
+        return point["totalSleep"]
+    if point.get("asleep"):
+        return point["asleep"]
+    stages = [point[f] for f in ("core", "deep", "rem") if isinstance(point.get(f), (int, float))]
+    return sum(stages) if stages else point.get("asleep")
+
+
 def _workout(w: Any) -> Record:
     if not isinstance(w, dict) or not isinstance(w.get("name"), str):
         raise ValueError("a workout is an object with a name, start and end")
     start, end = parse_date(w.get("start")), parse_date(w.get("end"))
     data: dict[str, Any] = {"activity": w["name"], "start": start.isoformat(), "end": end.isoformat()}
     duration = w.get("duration")
-    data["duration_s"] = round(duration) if isinstance(duration, (int, float)) and duration == duration else int(
-        (end - start).total_seconds()
+    data["duration_s"] = (
+        round(duration)
+        if isinstance(duration, (int, float)) and duration == duration
+        else int((end - start).total_seconds())
     )
     for field, names in (("distance", ("distance",)), ("energy", ("activeEnergyBurned", "activeEnergy"))):
         q = next((w[n] for n in names if isinstance(w.get(n), dict)), None)

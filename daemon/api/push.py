@@ -79,9 +79,7 @@ def _covered(dataset: str, globs: list[str]) -> bool:
 
 def _refuse_after_erasure(state: ApiState, grant: Grant, source: str) -> None:
     """Erasing a source is the user's word on it: a token approved before does not fill it again."""
-    row = state.reader.execute(
-        "SELECT max(at) FROM erasures WHERE source=? AND dataset IS NULL", (source,)
-    ).fetchone()
+    row = state.reader.execute("SELECT max(at) FROM erasures WHERE source=? AND dataset IS NULL", (source,)).fetchone()
     erased_at = row[0] if row else None
     approved_at = grant.decided_at or grant.created_at
     if erased_at is not None and erased_at > approved_at:
@@ -116,7 +114,9 @@ async def _save_body(request: web.Request, path: Path) -> None:
                 break
             size += len(chunk)
             if size > PUSH_LIMIT:
-                raise ApiError(413, "too_large", f"a push is at most {PUSH_LIMIT // (1024 * 1024)} MiB: send it in parts")
+                raise ApiError(
+                    413, "too_large", f"a push is at most {PUSH_LIMIT // (1024 * 1024)} MiB: send it in parts"
+                )
             await asyncio.to_thread(out.write, chunk)
     if size == 0:
         raise ApiError(400, "empty_body", "the push has no body")
@@ -169,4 +169,3 @@ push.streams_body = True  # type: ignore[attr-defined]
 
 def add_push_routes(app: web.Application) -> None:
     app.router.add_post("/api/v1/push/{source}", push)
-
