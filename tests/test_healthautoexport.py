@@ -35,6 +35,7 @@ def records(path: Path) -> list[Record]:
 
 class TestHealthAutoExportContract(ImporterContract):
     importer = HealthAutoExportImporter
+    datasets_without_sample = tuple(d for d in HealthAutoExportImporter.datasets if d.startswith("health_auto_export."))
 
     def samples(self, folder: Path) -> list[Path]:
         return [
@@ -158,3 +159,20 @@ def test_sniff_takes_the_apps_json_and_not_other_json() -> None:
     assert sniff(b'{"data":{"metrics":[', "x.json") and sniff(b'{\n  "data" : {\n "workouts": [', "")
     assert not sniff(b'{"resourceType": "Bundle", "data": {}}', "b.json")
     assert not sniff(b'{"records": []}', "r.json")
+
+
+def test_sections_without_a_dataset_are_kept_whole(tmp_path: Path) -> None:
+    mood = {"id": "A1", "kind": "dailyMood", "start": fmt(START), "end": fmt(START), "valence": 0.4, "labels": ["calm"]}
+    body = {
+        "data": {"stateOfMind": [mood], "symptoms": [{"name": "Headache", "start": fmt(START), "severity": "mild"}]}
+    }
+    got = records(write(tmp_path, body))
+    assert [(r.dataset, r.data) for r in got] == [
+        ("health_auto_export.state_of_mind", mood),
+        ("health_auto_export.symptoms", body["data"]["symptoms"][0]),
+    ]
+    assert got[0].key == "stateOfMind/A1"
+    with pytest.raises(ImportFailed, match=r"data.ecg\[0\]: no start, startDate or date"):
+        import_file(
+            HealthAutoExportImporter(), write(tmp_path, {"data": {"ecg": [{"classification": "x"}]}}), MemoryStore()
+        )

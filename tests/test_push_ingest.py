@@ -184,3 +184,10 @@ def test_scopes_name_a_source(registry: Registry) -> None:
     for bad in ("write:health.*@", "write:@iphone", "write:health.*@Phone!", "write:*"):
         with pytest.raises(GrantError):
             check_scopes([bad])
+
+
+async def test_what_the_format_carries_beyond_the_normalised_datasets_comes_with_it(api: Api) -> None:
+    body = payload(MORNING, hours=1)
+    body["data"]["stateOfMind"] = [{"id": "M1", "kind": "momentaryEmotion", "start": "2025-03-01 09:10:00 +0100"}]
+    status, answer = await post(api, HAE, body)
+    assert status == 200 and "health_auto_export.state_of_mind" in answer["datasets"]

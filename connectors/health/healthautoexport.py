@@ -13,8 +13,10 @@ stage a point (`startDate`, `endDate`, `value`). Workouts (export version 1 or 2
 - Workouts → `health.workout`; heart-rate series and routes stay in `raw`.
 - Keys hash the metric, the instant in UTC and the reporting sources: the automation sends
   the whole day again every hour, and each push updates the points it already sent.
-Other sections (state of mind, medications, ECG...) are not mapped yet and are counted in
-the run's log line, never silently: see docs/sources/health.md.
+- The other sections (`stateOfMind`, `medications`, `symptoms`, `ecg`, `cycleTracking`,
+  `heartRateNotifications`) have no normalised dataset yet: each item is kept whole in
+  `health_auto_export.<section>` (e.g. `health_auto_export.state_of_mind`), filed under
+  its `start`, `startDate` or `date`, so nothing the phone sends is dropped.
 """
 
 from __future__ import annotations
@@ -36,6 +38,15 @@ from .loinc import BP_DIASTOLIC, BP_PANEL, BP_SYSTOLIC, HEALTHKIT, HEALTHKIT_LOI
 
 OBSERVATION = "health.observation"
 WORKOUT = "health.workout"
+OTHER_SECTIONS = {
+    "stateOfMind": "state_of_mind",
+    "medications": "medications",
+    "symptoms": "symptoms",
+    "ecg": "ecg",
+    "cycleTracking": "cycle_tracking",
+    "heartRateNotifications": "heart_rate_notifications",
+}
+OWN_PREFIX = "health_auto_export."
 SYSTEM = "HealthAutoExport"
 _HEAD = re.compile(rb'^\s*\{\s*"data"\s*:\s*\{\s*"(metrics|workouts|stateOfMind|medications|symptoms|ecg)"')
 
@@ -83,7 +94,7 @@ class HealthAutoExportImporter(Importer):
     name = "health-auto-export"
     title = "Health Auto Export (iOS) JSON: its REST API pushes or saved files"
     category = "health"
-    datasets = (OBSERVATION, WORKOUT)
+    datasets = (OBSERVATION, WORKOUT, *(OWN_PREFIX + name for name in OTHER_SECTIONS.values()))
     extensions = (".json",)
     description = "Apple Health data that the Health Auto Export app posts every hour or saves as JSON."
 
@@ -109,6 +120,12 @@ class HealthAutoExportImporter(Importer):
                 yield _checked(raw, f"{where} ({metric['name']}).data[{j}]")
         for i, workout in enumerate(workouts):
             yield _checked({"workout": workout}, f"{path.name}: data.workouts[{i}]")
+        for section in OTHER_SECTIONS:
+            items = data.get(section) or []
+            if not isinstance(items, list):
+                raise ImportFailed(f"{path.name}: data.{section} must be a list")
+            for i, item in enumerate(items):
+                yield _checked({"section": section, "item": item}, f"{path.name}: data.{section}[{i}]")
 
     def normalize(self, fragment: Fragment) -> Record | None:
         return map_fragment(fragment.raw)
@@ -181,6 +198,8 @@ def _key(metric: str, at: datetime, source: Any) -> str:
 def map_fragment(raw: dict[str, Any]) -> Record | None:
     if "workout" in raw:
         return _workout(raw["workout"])
+    if "section" in raw:
+        return _kept(raw["section"], raw.get("item"))
     point, metric = raw.get("point"), raw.get("metric")
     if not isinstance(point, dict) or not isinstance(metric, str):
         raise ValueError("a data point is an object")
@@ -236,6 +255,22 @@ def _sleep(point: dict[str, Any], units: Any) -> Record:
     if isinstance(source, str):
         data["device"] = source
     return Record(OBSERVATION, _key(f"sleep_analysis/{data['value_text']}", start, source), start, data)
+
+
+def _kept(section: str, item: Any) -> Record:
+    """An item of a section with no normalised dataset yet, whole, under its own time."""
+    if not isinstance(item, dict):
+        raise ValueError("an item is an object")
+    field = next((f for f in ("start", "startDate", "date") if item.get(f) is not None), None)
+    if field is None:
+        raise ValueError("no start, startDate or date to file it under")
+    at = parse_date(item[field])
+    ident = item.get("id")
+    if isinstance(ident, str) and ident:
+        key = f"{section}/{ident}"
+    else:
+        key = _key(section, at, orjson.dumps(item, option=orjson.OPT_SORT_KEYS).decode())
+    return Record(OWN_PREFIX + OTHER_SECTIONS[section], key, at, item)
 
 
 def _night_total(point: dict[str, Any]) -> Any:

@@ -57,7 +57,10 @@ async def push(request: web.Request) -> web.Response:
     if fmt == RECORDS_FORMAT and request.content_type != "application/json":
         raise ApiError(415, "unsupported_media_type", "send application/json")
     if fmt != RECORDS_FORMAT:
-        beyond = [d for d in importer.datasets if not _covered(d, globs)]
+        # A format's own datasets (health_auto_export.*: what it carries that no normalised
+        # dataset holds yet) come with it once its normalised ones are all granted.
+        own = importer.name.replace("-", "_") + "."
+        beyond = [d for d in importer.datasets if not _covered(d, globs) and not d.startswith(own)]
         if beyond:
             raise ApiError(403, "scope", f"{fmt} writes {', '.join(beyond)}, which this token may not push")
     _refuse_after_erasure(state, grant, source)
