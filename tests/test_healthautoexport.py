@@ -176,3 +176,29 @@ def test_sections_without_a_dataset_are_kept_whole(tmp_path: Path) -> None:
         import_file(
             HealthAutoExportImporter(), write(tmp_path, {"data": {"ecg": [{"classification": "x"}]}}), MemoryStore()
         )
+
+
+JSONISH = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=30),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
+    max_leaves=8,
+)
+
+
+@given(
+    name=st.sampled_from(["step_count", "heart_rate", "blood_pressure", "sleep_analysis", "x"]),
+    point=st.dictionaries(
+        st.sampled_from(["qty", "date", "Avg", "Min", "systolic", "startDate", "sleepStart", "source"]), JSONISH
+    ),
+)
+def test_any_point_is_a_record_or_a_clear_refusal(
+    tmp_path_factory: pytest.TempPathFactory, name: str, point: Any
+) -> None:
+    folder = tmp_path_factory.mktemp("p")
+    body = {"data": {"metrics": [{"name": name, "units": "count", "data": [point]}]}}
+    try:
+        got = records(write(folder, body))
+    except ImportFailed as err:
+        assert "data.metrics[0]" in str(err)
+    else:
+        assert all(r.ts.tzinfo is not None for r in got)

@@ -8,6 +8,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from connectors.testing.generators.healthautoexport import payload
 from daemon import accesslog, plugins
@@ -191,3 +193,21 @@ async def test_what_the_format_carries_beyond_the_normalised_datasets_comes_with
     body["data"]["stateOfMind"] = [{"id": "M1", "kind": "momentaryEmotion", "start": "2025-03-01 09:10:00 +0100"}]
     status, answer = await post(api, HAE, body)
     assert status == 200 and "health_auto_export.state_of_mind" in answer["datasets"]
+
+
+@given(st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=30),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.sampled_from(
+        ["dataset", "key", "ts", "data", "code", "start", "x"]), inner, max_size=4),
+    max_leaves=10,
+))  # fmt: skip
+def test_any_pushed_record_is_checked_or_refused_with_a_reason(item: Any) -> None:
+    from connectors.records import map_item
+    from connectors.sdk import datasets
+
+    try:
+        record = map_item(item)
+    except ValueError as err:
+        assert str(err)
+    else:
+        assert record.ts.tzinfo is not None and datasets.schema_of(record.dataset) is not None
