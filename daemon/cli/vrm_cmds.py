@@ -14,47 +14,9 @@ import click
 from ..operations import vrm as ops
 from ..operations.registry import NoParams
 from ..vrm import letters
+from ..vrm.presets import PRESETS, extract, months_ago
 from . import render
 from .base import cli, invoke, session
-
-PRESETS: dict[str, dict[str, Any]] = {
-    "electricity-monthly": {
-        "label": "Electricity used per month",
-        "dataset": "energy.reading",
-        "fn": "sum",
-        "field": "quantity",
-        "bucket": "month",
-        "where": ["commodity=electricity", "direction=consumption"],
-        "months": 12,
-    },
-    "gas-monthly": {
-        "label": "Gas used per month",
-        "dataset": "energy.reading",
-        "fn": "sum",
-        "field": "quantity",
-        "bucket": "month",
-        "where": ["commodity=gas", "direction=consumption"],
-        "months": 12,
-    },
-    "income-monthly": {
-        "label": "Money received per month",
-        "dataset": "bank.transaction",
-        "fn": "sum",
-        "field": "amount",
-        "bucket": "month",
-        "where": ["amount__gt=0", "status=booked"],
-        "months": 6,
-    },
-    "resting-heart-rate": {
-        "label": "Resting heart rate, monthly average",
-        "dataset": "health.observation",
-        "fn": "avg",
-        "field": "value",
-        "bucket": "month",
-        "where": ["code=40443-4"],
-        "months": 12,
-    },
-}
 
 
 @cli.group()
@@ -225,27 +187,8 @@ def requests_check(ctx: click.Context, as_json: bool) -> None:
 # Disclosures
 
 
-def _months_ago(months: int, zone: str) -> tuple[str, str]:
-    """The last `months` whole months in `zone`, as ISO 8601 dates-times: [start, end)."""
-    from zoneinfo import ZoneInfo
-
-    today = datetime.now(ZoneInfo(zone)).date()
-    index = today.year * 12 + today.month - 1
-    first_y, first_m = divmod(index - months, 12)
-    end = datetime(today.year, today.month, 1, tzinfo=ZoneInfo(zone))
-    start = datetime(first_y, first_m + 1, 1, tzinfo=ZoneInfo(zone))
-    return start.isoformat(), end.isoformat()
-
-
 def _extracts(presets: tuple[str, ...], raw: tuple[str, ...], months: int | None, zone: str) -> list[dict[str, Any]]:
-    out = []
-    for name in presets:
-        preset = dict(PRESETS[name])
-        span = months or preset.pop("months")
-        preset.pop("months", None)
-        preset["start"], preset["end"] = _months_ago(span, zone)
-        preset["zone"] = zone
-        out.append(preset)
+    out = [extract(name, months, zone) for name in presets]
     for text in raw:
         try:
             item = json.loads(text)
@@ -255,7 +198,7 @@ def _extracts(presets: tuple[str, ...], raw: tuple[str, ...], months: int | None
             raise click.BadParameter("an extract is a JSON object", param_hint="--extract")
         months_of = item.pop("months", None) or months
         if months_of and "start" not in item:
-            item["start"], item["end"] = _months_ago(int(months_of), item.get("zone", zone))
+            item["start"], item["end"] = months_ago(int(months_of), item.get("zone", zone))
         item.setdefault("zone", zone)
         out.append(item)
     if not out:
@@ -428,15 +371,14 @@ def share_revoke_key(ctx: click.Context, key_id: str, reason: str) -> None:
 @click.pass_context
 def verify_cmd(ctx: click.Context, file: Path, at: str | None, offline: bool, as_json: bool) -> None:
     """Check a signed disclosure: unchanged since signed, within its dates, key not revoked. Exit 1 if not."""
-    data = file.read_bytes()
     from ..times import now_ms, parse_instant
     from ..vrm import verify as checks
 
     s = session(ctx)
     if not offline and s.paths.keyslots_file.exists():
-        report = invoke(ctx, ops.verify_document, ops.Verify(data.decode("utf-8", errors="replace"), at))
+        report = invoke(ctx, ops.verify_document, ops.Verify(str(file.absolute()), at), upload=file)
     else:
-        report = checks.verify(checks.parse(data), parse_instant(at) if at else now_ms())
+        report = checks.verify(checks.parse(checks.read(file)), parse_instant(at) if at else now_ms())
     if as_json:
         render.print_json(report)
     else:

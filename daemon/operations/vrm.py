@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from ..services import Services
@@ -69,8 +70,9 @@ class Revoke:
 
 @dataclass(frozen=True)
 class Verify:
-    document: str  # the disclosure file's text
+    path: str  # the disclosure file (sent to the daemon as an upload)
     at: str | None = None
+    filename: str | None = None
 
 
 def _org(services: Services, params: NewRequest) -> Organisation:
@@ -211,7 +213,7 @@ async def verify_document(services: Services, params: Verify, emit: Emit) -> Res
         found = keys.find(key_id)
         return None if found is None else (found.revoked_at, found.reason)
 
-    document = verify.parse(params.document.encode("utf-8"))
+    document = verify.parse(await asyncio.to_thread(verify.read, Path(params.path)))
     return verify.verify(document, parse_instant(params.at) if params.at else now_ms(), lookup)
 
 

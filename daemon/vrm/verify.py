@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -31,6 +32,15 @@ def _ms(text: Any) -> int | None:
     if moment.tzinfo is None:
         return None
     return int(moment.timestamp() * 1000)
+
+
+def read(path: Path) -> bytes:
+    """A disclosure file's bytes, refusing one far too large to be one before reading it whole."""
+    with path.open("rb") as f:
+        data = f.read(MAX_BYTES + 1)
+    if len(data) > MAX_BYTES:
+        raise NotADisclosure(f"{path.name} is far larger than a disclosure")
+    return data
 
 
 def parse(data: bytes) -> dict[str, Any]:
