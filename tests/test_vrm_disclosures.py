@@ -13,6 +13,8 @@ from typing import Any
 
 import nacl.signing
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from connectors.testing.generators.jsonl import bank_transactions, energy_readings
 from daemon.times import parse_instant
@@ -294,3 +296,31 @@ def test_the_cli_shares_and_verifies(initialised: Path, run: Cli, tmp_path: Path
     not_json = tmp_path / "x.json"
     not_json.write_text("nope")
     assert "not JSON" in run("verify", str(not_json), "--offline", ok=False).output
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=4),
+    max_leaves=30,
+)
+KEYS = st.sampled_from(["@context", "issuer", "validFrom", "validUntil", "credentialSubject", "proof", "id", "type"])
+PROOF_KEYS = st.sampled_from(["type", "cryptosuite", "verificationMethod", "proofPurpose", "proofValue", "@context"])
+
+
+PROOF_VALUES = JSON | st.sampled_from(["eddsa-jcs-2022", "DataIntegrityProof", "assertionMethod", "did:key:z6Mk"])
+
+
+@settings(max_examples=300)
+@given(
+    document=st.dictionaries(KEYS | st.text(max_size=8), JSON, max_size=8),
+    proof=st.dictionaries(PROOF_KEYS, PROOF_VALUES, max_size=6),
+    subject=st.dictionaries(st.sampled_from(["recipient", "purpose", "extracts", "name"]), JSON, max_size=4),
+)
+def test_any_json_object_gets_a_report_never_a_crash(
+    document: dict[str, Any], proof: dict[str, Any], subject: dict[str, Any]
+) -> None:
+    for candidate in (document, {**document, "proof": proof}, {**document, "credentialSubject": subject}):
+        report = verify.verify(candidate, 0)
+        assert not report["valid"] and report["problems"]
+    with pytest.raises(verify.NotADisclosure):
+        verify.parse(json.dumps([document]).encode())

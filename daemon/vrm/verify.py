@@ -65,9 +65,9 @@ def verify(document: dict[str, Any], now_ms: int, lookup: KeyLookup | None = Non
     try:
         key = signing.check(document)
         signed = True
-    except (signing.BadProof, ValueError) as err:
+    except (signing.BadProof, ValueError, RecursionError) as err:
         signed = False
-        problems.append(str(err))
+        problems.append(str(err) if not isinstance(err, RecursionError) else "the document is nested far too deep")
         status = "tampered" if "changed after" in str(err) else "malformed"
     issuer = document.get("issuer")
     if signed and key is not None and issuer != f"did:key:{key}":
@@ -98,6 +98,7 @@ def verify(document: dict[str, Any], now_ms: int, lookup: KeyLookup | None = Non
             status = "not_yet_valid"
     found_subject = document.get("credentialSubject")
     subject: dict[str, Any] = found_subject if isinstance(found_subject, dict) else {}
+    extracts = subject.get("extracts")
     return {
         "status": status,
         "valid": status == "valid",
@@ -112,5 +113,5 @@ def verify(document: dict[str, Any], now_ms: int, lookup: KeyLookup | None = Non
         "valid_until": document.get("validUntil"),
         "recipient": subject.get("recipient"),
         "purpose": subject.get("purpose"),
-        "extracts": [x.get("label") for x in subject.get("extracts", []) if isinstance(x, dict)],
+        "extracts": [x.get("label") for x in extracts if isinstance(x, dict)] if isinstance(extracts, list) else [],
     }
