@@ -1,5 +1,5 @@
 """Aggregates of a dataset's numeric field: count, sum, avg, min, max, bucketed by local
-hour, day, week, month or year in a named zone, grouped by up to two declared fields.
+half hour, hour, day, week, month or year in a named zone, grouped by up to two declared fields.
 
 Decimal sums are exact: SQLite sums each decimal text as a whole number of 10^-9 units
 (its integer and fraction digits read apart, never through a float); a value with more
@@ -125,9 +125,9 @@ def run(conn: Connection, spec: Aggregate) -> dict[str, Any]:
         if first is None:
             return _result(spec, unit_field, {}, False)
         spans = timebuckets.offset_spans(spec.zone, first, last)
-        unit_ms = timebuckets.HOUR_MS if spec.bucket == "hour" else timebuckets.DAY_MS
+        unit_ms = timebuckets.CLOCK_MS.get(spec.bucket, timebuckets.DAY_MS)
         bucket_sql, bucket_args = timebuckets.number_sql("ts", spans, unit_ms)
-        if spec.bucket == "hour":  # a clock set back shows one local hour twice: told apart by offset
+        if spec.bucket in timebuckets.CLOCK_MS:  # a clock set back shows one local hour twice: told apart by offset
             offset_col, offset_args = timebuckets.offset_sql("ts", spans)
     value = extract(spec.field) if spec.field else "NULL"
     is_decimal = isinstance(kind, kinds.DecimalText)
@@ -197,8 +197,8 @@ def _combine(
         elif (number, offset) in starts:
             start, order = starts[(number, offset)]
         else:
-            if spec.bucket == "hour":
-                start, order = timebuckets.hour_start(number, offset, tz), number * unit_ms - offset
+            if spec.bucket in timebuckets.CLOCK_MS:
+                start, order = timebuckets.hour_start(number, offset, tz, unit_ms), number * unit_ms - offset
             else:
                 first = timebuckets.start_of(timebuckets.day_of(number), spec.bucket)
                 start, order = timebuckets.midnight(first, tz), first.toordinal()
