@@ -104,7 +104,7 @@ class EnergyTariff(Dataset):
     )
     unit_price = DecimalText("The price per kWh of a fixed tariff", required=False, unit="currency")
     bands = ListOf(TariffBand, required=False)
-    zone = Text("The time zone the bands' times are read in, e.g. Europe/Paris", required=False)
+    timezone = Text("The time zone the bands' times are read in, e.g. Europe/Paris", required=False)
     tax_percent = DecimalText(
         "Tax added on top of prices and standing charge (VAT); none when the prices include it", required=False
     )

@@ -16,6 +16,8 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import orjson
+
 from connectors.sdk.schema import decimal_text
 
 from ..vault import aggregate, filters
@@ -128,7 +130,9 @@ def rollup(day_rows: Sequence[dict[str, Any]], bucket: str) -> list[dict[str, An
     for d in day_rows:
         day = date.fromisoformat(d["day"])
         first = day - timedelta(days=day.weekday()) if bucket == "week" else day.replace(day=1)
-        row = out.setdefault(first.isoformat(), {bucket: first.isoformat(), "total": Decimal(0), "slots": 0, "expected": 0})
+        row = out.setdefault(
+            first.isoformat(), {bucket: first.isoformat(), "total": Decimal(0), "slots": 0, "expected": 0}
+        )
         row["total"] += d["total"]
         row["slots"] += d["slots"]
         row["expected"] += d["expected"]
@@ -142,7 +146,8 @@ def gaps(readings: Readings, stream: Stream) -> tuple[list[dict[str, Any]], int]
     if not series:
         return [], 0
     tz = ZoneInfo(readings.zone)
-    out, missing = [], 0
+    out: list[dict[str, Any]] = []
+    missing = 0
     for (a, _), (b, _) in zip(series, series[1:], strict=False):
         if b - a > SLOT_MS:
             n = (b - a) // SLOT_MS - 1
@@ -229,8 +234,6 @@ def stored_tariffs(conn: Connection) -> list[tariff_mod.Tariff]:
     rows = conn.execute(
         "SELECT data FROM records WHERE dataset='energy.tariff' AND deleted=0 ORDER BY ts, key"
     ).fetchall()
-    import orjson
-
     for (data,) in rows:
         out.append(tariff_mod.from_data(orjson.loads(data)))
     return out
@@ -263,7 +266,9 @@ def stored_prices(conn: Connection, ids: Sequence[str], start: int, end: int) ->
     return out
 
 
-def costs(conn: Connection, readings: Readings, tariffs: Sequence[tariff_mod.Tariff] | None = None) -> list[dict[str, Any]]:
+def costs(
+    conn: Connection, readings: Readings, tariffs: Sequence[tariff_mod.Tariff] | None = None
+) -> list[dict[str, Any]]:
     """For each stream with tariffs: what its half-hours cost under the tariffs you held (each
     half-hour at the price then valid), and under each product, side by side."""
     tariffs = stored_tariffs(conn) if tariffs is None else tariffs
@@ -298,7 +303,9 @@ def costs(conn: Connection, readings: Readings, tariffs: Sequence[tariff_mod.Tar
                 )
             except tariff_mod.TariffError as err:
                 errors.append(str(err))
-        out.append({"stream": stream.name, "commodity": stream.commodity, "unit": stream.unit, "rows": rows, "errors": errors})
+        out.append(
+            {"stream": stream.name, "commodity": stream.commodity, "unit": stream.unit, "rows": rows, "errors": errors}
+        )
     return out
 
 
@@ -312,7 +319,9 @@ def _text(value: Any) -> Any:
     return value
 
 
-def view(conn: Connection, zone: str, months: int = 12, month: str | None = None, with_costs: bool = True) -> dict[str, Any]:
+def view(
+    conn: Connection, zone: str, months: int = 12, month: str | None = None, with_costs: bool = True
+) -> dict[str, Any]:
     """Everything the energy page shows, as JSON (decimals as text)."""
     span = window(conn, zone, months)
     if span is None:
@@ -339,7 +348,7 @@ def view(conn: Connection, zone: str, months: int = 12, month: str | None = None
                 "heatmap": heatmap(readings, stream, month),
             }
         )
-    return _text(
+    shown: dict[str, Any] = _text(
         {
             "zone": zone,
             "months": months,
@@ -349,6 +358,7 @@ def view(conn: Connection, zone: str, months: int = 12, month: str | None = None
             "costs": costs(conn, readings) if with_costs else [],
         }
     )
+    return shown
 
 
 # ---- a month, for `selfdata report` ---------------------------------------------------------
@@ -393,8 +403,14 @@ def energy_month_summary(conn: Connection, month: str, zone: str = "UTC") -> Ene
     before = aggregate.run(
         conn,
         aggregate.Aggregate(
-            "energy.reading", "sum", "quantity", "month", zone, ("commodity", "direction"),
-            _midnight(date(y, m + 1, 1), tz), _midnight(first, tz),
+            "energy.reading",
+            "sum",
+            "quantity",
+            "month",
+            zone,
+            ("commodity", "direction"),
+            _midnight(date(y, m + 1, 1), tz),
+            _midnight(first, tz),
         ),
     )["rows"]
     streams = []
@@ -404,15 +420,21 @@ def energy_month_summary(conn: Connection, month: str, zone: str = "UTC") -> Ene
         past = [
             Decimal(r["value"]) / (WH if r["unit"] == "Wh" else 1)
             for r in before
-            if (r["commodity"], r["direction"]) == (stream.commodity, stream.direction) and r.get("value") is not None
+            if (r["commodity"], r["direction"]) == (stream.commodity, stream.direction)
+            and r.get("value") is not None
             and (r["unit"] == stream.unit or (r["unit"] == "Wh" and stream.unit == "kWh"))
         ]
         usual = (sum(past, Decimal(0)) / len(past)).quantize(Decimal("0.001")) if past else None
         change = ((total - usual) * 100 / usual).quantize(Decimal("0.1")) if usual else None
         streams.append(
             StreamMonth(
-                stream.name, stream.unit, total, sum(d["slots"] for d in day_rows),
-                sum(d["expected"] for d in day_rows), usual, change,
+                stream.name,
+                stream.unit,
+                total,
+                sum(d["slots"] for d in day_rows),
+                sum(d["expected"] for d in day_rows),
+                usual,
+                change,
             )
         )
     cost_rows = []
@@ -420,6 +442,12 @@ def energy_month_summary(conn: Connection, month: str, zone: str = "UTC") -> Ene
         for row in group["rows"]:
             if row["kind"] == "held":
                 cost_rows.append(
-                    CostMonth(group["stream"], row["label"], row["currency"], Decimal(row["total"]), Decimal(row["total_rounded"]))
+                    CostMonth(
+                        group["stream"],
+                        row["label"],
+                        row["currency"],
+                        Decimal(row["total"]),
+                        Decimal(row["total_rounded"]),
+                    )
                 )
     return EnergyMonthSummary(month, zone, tuple(streams), tuple(cost_rows))

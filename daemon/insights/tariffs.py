@@ -117,7 +117,7 @@ def _zone(name: str) -> str:
     try:
         ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
-        raise TariffError(f"zone: unknown time zone {name!r} (use a name such as Europe/Paris)") from None
+        raise TariffError(f"timezone: unknown time zone {name!r} (use a name such as Europe/Paris)") from None
     return name
 
 
@@ -167,7 +167,7 @@ def from_data(data: Mapping[str, Any]) -> Tariff:
         standing_charge=_decimal(data, "standing_charge", f"tariff {tid}") or Decimal(0),
         unit_price=_decimal(data, "unit_price", f"tariff {tid}"),
         bands=bands,
-        zone=_zone(str(data.get("zone") or "UTC")),
+        zone=_zone(str(data.get("timezone") or "UTC")),
         tax_percent=_decimal(data, "tax_percent", f"tariff {tid}"),
         calorific_value=_decimal(data, "calorific_value", f"tariff {tid}"),
         volume_correction=_decimal(data, "volume_correction", f"tariff {tid}"),
@@ -236,7 +236,7 @@ def to_data(t: Tariff) -> dict[str, Any]:
             for b in t.bands
         ]
         or None,
-        "zone": t.zone,
+        "timezone": t.zone,
         "tax_percent": decimal_text(t.tax_percent) if t.tax_percent is not None else None,
         "held": "yes" if t.held else "no",
     }

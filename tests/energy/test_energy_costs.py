@@ -18,7 +18,9 @@ LONDON, PARIS = ZoneInfo("Europe/London"), ZoneInfo("Europe/Paris")
 HALF = timedelta(minutes=30)
 
 
-def reading(at: datetime, qty: str, commodity: str = "electricity", unit: str = "kWh", direction: str = "consumption") -> RecordIn:
+def reading(
+    at: datetime, qty: str, commodity: str = "electricity", unit: str = "kWh", direction: str = "consumption"
+) -> RecordIn:
     return RecordIn(
         "meter",
         "energy.reading",
@@ -36,7 +38,9 @@ def reading(at: datetime, qty: str, commodity: str = "electricity", unit: str = 
     )
 
 
-def half_hours(start: datetime, end: datetime, qty: str = "0.1", skip: set[datetime] | None = None, **kw: Any) -> list[RecordIn]:
+def half_hours(
+    start: datetime, end: datetime, qty: str = "0.1", skip: set[datetime] | None = None, **kw: Any
+) -> list[RecordIn]:
     out, at = [], start.astimezone(UTC)
     while at < end:
         if not skip or at not in skip:
@@ -50,7 +54,9 @@ def tariff_record(data: dict[str, Any]) -> RecordIn:
     return RecordIn("tariffs", "energy.tariff", t.tariff_id, t.from_ms, tariffs.to_data(t))
 
 
-def fixed(tid: str, price: str, standing: str, valid_from: str, valid_to: str | None = None, **kw: Any) -> dict[str, Any]:
+def fixed(
+    tid: str, price: str, standing: str, valid_from: str, valid_to: str | None = None, **kw: Any
+) -> dict[str, Any]:
     return {
         "tariff_id": tid,
         "supplier": "Octopus",
@@ -62,7 +68,7 @@ def fixed(tid: str, price: str, standing: str, valid_from: str, valid_to: str | 
         "kind": "fixed",
         "unit_price": price,
         "standing_charge": standing,
-        "zone": "Europe/London",
+        "timezone": "Europe/London",
         **kw,
     }
 
@@ -107,7 +113,9 @@ def test_dst_days_in_the_heatmap_and_economy_7_read_in_utc_or_local_time(vault: 
     assert hm["cells"][2][col] == Decimal("0.2") and hm["cells"][3][col] == Decimal("0.2")  # 01:00 and 01:30 twice
     assert ["2025-10-26", 2] in hm["twice"] and hm["cells"][4][col] == Decimal("0.1")
     assert hm["cells"][0][0] == "gap"  # 1 October: no readings, shown as such
-    spring = energy.load(vault.conn, "Europe/London", to_ms(local(2025, 3, 30, LONDON)), to_ms(local(2025, 3, 31, LONDON)))
+    spring = energy.load(
+        vault.conn, "Europe/London", to_ms(local(2025, 3, 30, LONDON)), to_ms(local(2025, 3, 31, LONDON))
+    )
     hm = energy.heatmap(spring, ELEC, "2025-03")
     assert hm["days"] == ["2025-03-30"]
     assert [hm["cells"][s][0] for s in (1, 2, 3, 4)] == [Decimal("0.1"), "none", "none", Decimal("0.1")]
@@ -121,20 +129,24 @@ def test_dst_days_in_the_heatmap_and_economy_7_read_in_utc_or_local_time(vault: 
             "valid_from": "2025-01-01T00:00:00+00:00",
             "currency": "GBP",
             "kind": "time_of_use",
-            "zone": zone,
+            "timezone": zone,
             "bands": [
                 {"name": "night", "price": "0.10", "start": "00:30", "end": "07:30"},
                 {"name": "day", "price": "0.30", "start": "07:30", "end": "00:30"},
             ],
         }
 
-    autumn = energy.load(vault.conn, "Europe/London", to_ms(local(2025, 10, 26, LONDON)), to_ms(local(2025, 10, 27, LONDON)))
+    autumn = energy.load(
+        vault.conn, "Europe/London", to_ms(local(2025, 10, 26, LONDON)), to_ms(local(2025, 10, 27, LONDON))
+    )
     # the meter's clock in UTC: night 00:30-07:30 UTC is 14 of the 50 half-hours
     utc = tariffs.price(autumn.slots[ELEC], [tariffs.from_data(e7("UTC"))], period=(autumn.start, autumn.end))
     assert {k: v[0] for k, v in utc.by_band.items()} == {"night": Decimal("1.4"), "day": Decimal("3.6")}
     assert utc.energy == Decimal("1.22")  # 1.4 x 0.10 + 3.6 x 0.30
     # local time: 00:30-07:30 holds 01:00 and 01:30 twice, 16 half-hours
-    london = tariffs.price(autumn.slots[ELEC], [tariffs.from_data(e7("Europe/London"))], period=(autumn.start, autumn.end))
+    london = tariffs.price(
+        autumn.slots[ELEC], [tariffs.from_data(e7("Europe/London"))], period=(autumn.start, autumn.end)
+    )
     assert london.energy == Decimal("1.18")  # 1.6 x 0.10 + 3.4 x 0.30
 
 
@@ -156,7 +168,7 @@ def tempo() -> dict[str, Any]:
         "valid_from": "2025-02-01T00:00:00+01:00",
         "currency": "EUR",
         "kind": "tempo",
-        "zone": "Europe/Paris",
+        "timezone": "Europe/Paris",
         "standing_charge": "0.50",
         "bands": bands,
     }
@@ -181,7 +193,9 @@ def test_a_tempo_red_day_costs_its_peak_hours_at_the_red_price(vault: Vault) -> 
     assert (c.standing_days, c.standing) == (2, Decimal("1.00"))
     assert c.total_rounded == Decimal("16.36")
     # without the 13th's colour its six hours are not priced, and the method says so
-    c = tariffs.price(r.slots[ELEC], [t], period=(r.start, r.end), colours={date(2026, 1, 14): "red", date(2026, 1, 15): "blue"})
+    c = tariffs.price(
+        r.slots[ELEC], [t], period=(r.start, r.end), colours={date(2026, 1, 14): "red", date(2026, 1, 15): "blue"}
+    )
     assert (c.unpriced_slots, c.unpriced_kwh) == (12, Decimal("6.0"))
     assert any("1 Tempo days have no colour" in line for line in c.method)
 
@@ -210,7 +224,9 @@ def test_a_gap_is_shown_counted_and_never_priced(vault: Vault) -> None:
     assert (day["slots"], day["expected"], day["total"]) == (45, 48, Decimal("9.0"))
     gaps, n = energy.gaps(r, ELEC)
     assert n == 3 and gaps == [{"start": "2026-01-10T10:00:00+00:00", "end": "2026-01-10T11:30:00+00:00", "slots": 3}]
-    c = tariffs.price(r.slots[ELEC], [tariffs.from_data(fixed("f", "0.5", "0", "2026-01-01T00:00:00+00:00"))], period=(r.start, r.end))
+    c = tariffs.price(
+        r.slots[ELEC], [tariffs.from_data(fixed("f", "0.5", "0", "2026-01-01T00:00:00+00:00"))], period=(r.start, r.end)
+    )
     assert (c.slots, c.energy) == (45, Decimal("4.50"))
     assert [energy.heatmap(r, ELEC)["cells"][s][0] for s in (19, 20, 23)] == [Decimal("0.2"), "gap", Decimal("0.2")]
 
@@ -220,13 +236,20 @@ def test_gas_in_m3_is_priced_in_kwh_with_the_bills_calorific_value(vault: Vault)
     vault.writer.upsert(half_hours(start, start + timedelta(days=1), "0.5", commodity="gas", unit="m3"))
     r = energy.load(vault.conn, "Europe/London", to_ms(start), to_ms(start + timedelta(days=1)))
     gas = energy.Stream("gas", "consumption", "m3")
-    t = tariffs.from_data(fixed("gas", "0.06", "0.30", "2026-01-01T00:00:00+00:00", commodity="gas", calorific_value="39.6"))
+    t = tariffs.from_data(
+        fixed("gas", "0.06", "0.30", "2026-01-01T00:00:00+00:00", commodity="gas", calorific_value="39.6")
+    )
     c = tariffs.price(r.slots[gas], [t], period=(r.start, r.end), unit="m3")
     # 24 m3 x 1.02264 x 39.6 / 3.6 = 269.97696 kWh, to 0.001: 269.977 kWh x 0.06
     assert c.kwh == Decimal("269.977") and c.energy == Decimal("16.19862")
     assert c.total_rounded == Decimal("16.50")
     with pytest.raises(tariffs.TariffError, match="calorific value"):
-        tariffs.price(r.slots[gas], [tariffs.from_data(fixed("g2", "0.06", "0", "2026-01-01T00:00:00+00:00", commodity="gas"))], period=(r.start, r.end), unit="m3")
+        tariffs.price(
+            r.slots[gas],
+            [tariffs.from_data(fixed("g2", "0.06", "0", "2026-01-01T00:00:00+00:00", commodity="gas"))],
+            period=(r.start, r.end),
+            unit="m3",
+        )
 
 
 def test_a_half_hourly_tariff_multiplies_each_half_hour_by_its_price() -> None:
