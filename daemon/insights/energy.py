@@ -58,7 +58,7 @@ def window(conn: Connection, zone: str, months: int, until: date | None = None) 
     tz = ZoneInfo(zone)
     if until is None:
         last = conn.execute(
-            "SELECT max(last_ts) FROM record_counts WHERE dataset='energy.reading' AND count > 0"
+            "SELECT max(last_ts) FROM record_counts WHERE dataset='energy.reading' AND live > 0"
         ).fetchone()[0]
         if last is None:
             return None
