@@ -65,6 +65,7 @@ class Services:
     grants: GrantStore | None = None  # shared, so a revocation reaches the API at once
     access: AccessLog | None = None  # the running API's access log
     inbox: Inbox | None = None  # while the daemon watches it
+    insights: dict[str, Any] = field(default_factory=dict)  # the insights' caches, kept while it runs
 
     def get_runner(self) -> Runner:
         if self.runner is None:
@@ -82,7 +83,6 @@ class Services:
 
     def close(self) -> None:
         self.vault.close()
-
 
 
 def open_services(session: Session, *, check: bool = False) -> Services:

@@ -23,22 +23,13 @@ from connectors.sdk.schema import decimal_text
 from ..vault import aggregate, filters
 from ..vault.db import Connection
 from . import tariffs as tariff_mod
+from .energy_slots import WH, SlotCache, Stream, read_slots
 
 SLOT_MS = tariff_mod.SLOT_MS
+DAY_MS = 86_400_000
+_EPOCH = date(1970, 1, 1)
 MAX_MONTHS = 120
 MAX_GAPS = 50
-WH = Decimal(1000)
-
-
-@dataclass(frozen=True, order=True)
-class Stream:
-    commodity: str
-    direction: str
-    unit: str
-
-    @property
-    def name(self) -> str:
-        return f"{self.commodity} {self.direction} ({self.unit})"
 
 
 @dataclass
@@ -49,6 +40,11 @@ class Readings:
     start: int
     end: int
     slots: dict[Stream, list[tuple[int, Decimal]]] = field(default_factory=dict)
+
+    def local(self, stream: Stream) -> list[tuple[int, int, Decimal]]:
+        """(UTC ms, local wall-clock ms, quantity) of each half-hour of a stream."""
+        clock = tariff_mod.Clock(self.zone, self.start, self.end)
+        return [(ms, clock.local(ms), q) for ms, q in self.slots.get(stream, [])]
 
 
 def window(conn: Connection, zone: str, months: int, until: date | None = None) -> tuple[int, int] | None:
@@ -72,24 +68,12 @@ def _midnight(day: date, tz: ZoneInfo) -> int:
     return int(datetime(day.year, day.month, day.day, tzinfo=tz).timestamp() * 1000)
 
 
-def load(conn: Connection, zone: str, start: int, end: int, source: str | None = None) -> Readings:
-    """The half-hour sums of every stream in [start, end), from the vault's aggregate."""
-    spec = aggregate.Aggregate(
-        "energy.reading", "sum", "quantity", "halfhour", zone, ("commodity", "direction"), start, end, source
-    )
-    out = Readings(zone, start, end)
-    for row in aggregate.run(conn, spec)["rows"]:
-        if row.get("value") is None:
-            continue
-        stream = Stream(row["commodity"], row["direction"], row["unit"])
-        qty = Decimal(row["value"])
-        if stream.unit == "Wh":  # counted as kWh, exactly
-            stream, qty = Stream(stream.commodity, stream.direction, "kWh"), qty / WH
-        ms = int(datetime.fromisoformat(row["start"]).timestamp() * 1000)
-        out.slots.setdefault(stream, []).append((ms, qty))
-    for series in out.slots.values():
-        series.sort()
-    return out
+def load(conn: Connection, zone: str, start: int, end: int, cache: SlotCache | None = None) -> Readings:
+    """The half-hour sums of every stream in [start, end) (through `cache` when given)."""
+    if not tariff_mod.Clock(zone, start, end).whole_half_hours():
+        raise tariff_mod.TariffError(f"{zone}: the energy views need a zone whose offset is whole half-hours")
+    slots = cache.slots(conn, start, end) if cache is not None else read_slots(conn, start, end)
+    return Readings(zone, start, end, slots)
 
 
 def _midnights(start: int, end: int, tz: ZoneInfo) -> list[tuple[date, int]]:
@@ -163,20 +147,18 @@ def gaps(readings: Readings, stream: Stream) -> tuple[list[dict[str, Any]], int]
     return out, missing
 
 
-def _clock(ms: int, tz: ZoneInfo) -> tuple[datetime, int]:
-    local = datetime.fromtimestamp(ms / 1000, tz)
-    return local, (local.hour * 60 + local.minute) // 30
+def _slot_of(local: int) -> int:
+    return (local % DAY_MS) // SLOT_MS
 
 
 def profile(readings: Readings, stream: Stream) -> dict[str, list[Decimal | None]]:
     """The average half-hour at each local time of day, weekdays and weekends apart: the sum
     over the days read divided by the half-hours read (a clock set back reads 01:00 twice)."""
-    tz = ZoneInfo(readings.zone)
     sums = {k: [Decimal(0)] * 48 for k in ("weekday", "weekend")}
     counts = {k: [0] * 48 for k in ("weekday", "weekend")}
-    for ms, qty in readings.slots.get(stream, []):
-        local, slot = _clock(ms, tz)
-        kind = "weekend" if local.weekday() >= 5 else "weekday"
+    for _, local, qty in readings.local(stream):
+        kind = "weekend" if (local // DAY_MS + 3) % 7 >= 5 else "weekday"  # 1 January 1970 was a Thursday
+        slot = _slot_of(local)
         sums[kind][slot] += qty
         counts[kind][slot] += 1
     return {
@@ -200,16 +182,18 @@ def heatmap(readings: Readings, stream: Stream, month: str | None = None) -> dic
     lo, hi = max(_midnight(first, tz), readings.start), min(_midnight(nxt, tz), readings.end)
     day_list = [d for d, ms in _midnights(lo, hi, tz)[:-1]]
     cells: dict[tuple[date, int], tuple[Decimal, int]] = {}
+    clock = tariff_mod.Clock(readings.zone, lo, hi)
     for ms, qty in series:
         if lo <= ms < hi:
-            local, slot = _clock(ms, tz)
-            total, n = cells.get((local.date(), slot), (Decimal(0), 0))
-            cells[(local.date(), slot)] = (total + qty, n + 1)
+            local = clock.local(ms)
+            key = (_EPOCH + timedelta(days=local // DAY_MS), _slot_of(local))
+            total, n = cells.get(key, (Decimal(0), 0))
+            cells[key] = (total + qty, n + 1)
     exists: set[tuple[date, int]] = set()
     for day in day_list:
         at, stop = max(_midnight(day, tz), lo), min(_midnight(day + timedelta(days=1), tz), hi)
         for ms in range(at, stop, SLOT_MS):
-            exists.add((day, _clock(ms, tz)[1]))
+            exists.add((day, _slot_of(clock.local(ms))))
     grid: list[list[Any]] = []
     twice = []
     for slot in range(48):
@@ -320,13 +304,25 @@ def _text(value: Any) -> Any:
 
 
 def view(
-    conn: Connection, zone: str, months: int = 12, month: str | None = None, with_costs: bool = True
+    conn: Connection,
+    zone: str,
+    months: int = 12,
+    month: str | None = None,
+    with_costs: bool = True,
+    cache: SlotCache | None = None,
 ) -> dict[str, Any]:
-    """Everything the energy page shows, as JSON (decimals as text)."""
+    """Everything the energy page shows, as JSON (decimals as text); kept in `cache` until the
+    vault changes."""
+    key = (zone, months, month, with_costs)
+    if cache is not None:
+        cache.refresh(conn)
+        kept: dict[str, Any] | None = cache.view(key)
+        if kept is not None:
+            return kept
     span = window(conn, zone, months)
     if span is None:
         return {"zone": zone, "months": months, "start": None, "end": None, "streams": [], "costs": []}
-    readings = load(conn, zone, *span)
+    readings = load(conn, zone, *span, cache=cache)
     tz = ZoneInfo(zone)
     streams = []
     for stream in sorted(readings.slots):
@@ -358,6 +354,8 @@ def view(
             "costs": costs(conn, readings) if with_costs else [],
         }
     )
+    if cache is not None:
+        cache.keep(key, shown)
     return shown
 
 
@@ -392,13 +390,15 @@ class EnergyMonthSummary:
     costs: tuple[CostMonth, ...]  # under the tariffs you held
 
 
-def energy_month_summary(conn: Connection, month: str, zone: str = "UTC") -> EnergyMonthSummary:
+def energy_month_summary(
+    conn: Connection, month: str, zone: str = "UTC", cache: SlotCache | None = None
+) -> EnergyMonthSummary:
     """A month's consumption and production per stream against the usual month, and its cost
     under the tariffs you held (each half-hour at the price then valid)."""
     tz = ZoneInfo(zone)
     first = date.fromisoformat(month + "-01")
     nxt = (first + timedelta(days=32)).replace(day=1)
-    readings = load(conn, zone, _midnight(first, tz), _midnight(nxt, tz))
+    readings = load(conn, zone, _midnight(first, tz), _midnight(nxt, tz), cache=cache)
     y, m = divmod(first.year * 12 + first.month - 1 - 12, 12)
     before = aggregate.run(
         conn,

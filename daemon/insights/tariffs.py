@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import csv
 import io
+from bisect import bisect_right
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -26,11 +27,14 @@ from connectors.sdk.errors import InvalidRecord
 from connectors.sdk.schema import decimal_text, parse_decimal
 
 from ..errors import SelfdataError
+from ..vault import timebuckets
 
 SLOT_MS = 1_800_000
 SLOTS_PER_DAY = 48
 CENT = Decimal("0.01")
-TEMPO_DAY_STARTS = timedelta(hours=6)
+TEMPO_DAY_MS = 6 * 3_600_000  # a Tempo day starts at 06:00
+DAY_MS = 86_400_000
+_EPOCH = date(1970, 1, 1)
 TEMPO = "tempo"
 # UK bills: kWh = m3 x volume correction x calorific value (MJ/m3) / 3.6
 UK_VOLUME_CORRECTION = Decimal("1.02264")
@@ -384,14 +388,40 @@ def products(tariffs: Sequence[Tariff]) -> dict[tuple[str, str, str, str], list[
     return out
 
 
-def _version_at(versions: Sequence[Tariff], ms: int, borrow: bool) -> tuple[Tariff | None, bool]:
-    for v in versions:
-        if v.valid_at(ms):
-            return v, False
-    if not borrow or not versions:
-        return None, False
-    earlier = [v for v in versions if v.from_ms <= ms]
-    return (earlier[-1] if earlier else versions[0]), True
+class _Versions:
+    """The version valid at a time, found by bisection (slots come by the thousand)."""
+
+    def __init__(self, versions: Sequence[Tariff], borrow: bool) -> None:
+        self.versions = list(versions)
+        self.froms = [v.from_ms for v in versions]
+        self.tos = [v.to_ms for v in versions]
+        self.borrow = borrow
+
+    def at(self, ms: int) -> tuple[Tariff | None, bool]:
+        i = bisect_right(self.froms, ms) - 1
+        # versions may overlap: the latest started wins, else an earlier one still valid
+        for j in range(i, -1, -1):
+            to = self.tos[j]
+            if to is None or ms < to:
+                return self.versions[j], False
+        if not self.borrow:
+            return None, False
+        return self.versions[max(i, 0)], True
+
+
+class Clock:
+    """Local wall-clock ms of UTC ms in a zone, from its offsets over the period."""
+
+    def __init__(self, zone: str, start: int, end: int) -> None:
+        spans = timebuckets.offset_spans(zone, start, end)
+        self.froms = [f for f, _ in spans]
+        self.offsets = [o for _, o in spans]
+
+    def local(self, ms: int) -> int:
+        return ms + self.offsets[max(bisect_right(self.froms, ms) - 1, 0)]
+
+    def whole_half_hours(self) -> bool:
+        return all(o % SLOT_MS == 0 for o in self.offsets)
 
 
 def gas_factor(t: Tariff) -> Decimal:
@@ -429,7 +459,8 @@ def price(
     sums: dict[str, list[Decimal]] = {v.tariff_id: [Decimal(0)] * max(1, len(v.bands)) for v in versions}
     hh_cost: dict[str, Decimal] = {v.tariff_id: Decimal(0) for v in versions}
     hh_qty: dict[str, Decimal] = {v.tariff_id: Decimal(0) for v in versions}
-    zones = {v.zone: ZoneInfo(v.zone) for v in versions}
+    clocks = {v.zone: Clock(v.zone, period[0], period[1]) for v in versions}
+    found = _Versions(versions, borrow)
     missing_colours: set[date] = set()
     with localcontext() as ctx:
         ctx.prec = 60  # products of prices and quantities stay exact
@@ -437,7 +468,7 @@ def price(
             if not period[0] <= ms < period[1]:
                 continue
             cost.slots += 1
-            v, borrowed = _version_at(versions, ms, borrow)
+            v, borrowed = found.at(ms)
             if v is None:
                 cost.unpriced_slots += 1
                 cost.unpriced_kwh += qty
@@ -456,17 +487,19 @@ def price(
                 hh_cost[v.tariff_id] += qty * p
                 hh_qty[v.tariff_id] += qty
                 continue
-            local = datetime.fromtimestamp(ms / 1000, zones[v.zone])
+            local = clocks[v.zone].local(ms)
             colour = None
             if v.kind == "tempo":
-                tempo_day = (local - TEMPO_DAY_STARTS).date()
+                tempo_day = _EPOCH + timedelta(days=(local - TEMPO_DAY_MS) // DAY_MS)
                 colour = colours.get(tempo_day)
                 if colour is None:
                     missing_colours.add(tempo_day)
                     cost.unpriced_slots += 1
                     cost.unpriced_kwh += qty
                     continue
-            band = v.band_of(local.hour * 60 + local.minute, local.weekday() >= 5, colour)
+            minute = (local % DAY_MS) // 60_000
+            weekend = (local // DAY_MS + 3) % 7 >= 5  # 1 January 1970 was a Thursday
+            band = v.band_of(minute, weekend, colour)
             sums[v.tariff_id][band] += qty
         for v in versions:
             factor = gas_factor(v) if unit == "m3" else None
@@ -491,7 +524,7 @@ def price(
                     energy += kwh * p
             cost.energy += energy
             cost.tax += energy * tax
-        _standing(cost, versions, period, borrow)
+        _standing(cost, versions, period, found)
     cost.method = _method(cost, versions, period, missing_colours, unit)
     return cost
 
@@ -507,7 +540,7 @@ def _add_band(cost: Costing, name: str, kwh: Decimal, money: Decimal) -> None:
     cost.kwh += kwh
 
 
-def _standing(cost: Costing, versions: Sequence[Tariff], period: tuple[int, int], borrow: bool) -> None:
+def _standing(cost: Costing, versions: Sequence[Tariff], period: tuple[int, int], found: _Versions) -> None:
     """One standing charge per local day of the period, of the version valid at its midnight."""
     tz = ZoneInfo(versions[0].zone)
     day = datetime.fromtimestamp(period[0] / 1000, tz).date()
@@ -517,7 +550,7 @@ def _standing(cost: Costing, versions: Sequence[Tariff], period: tuple[int, int]
         if ms >= period[1]:
             break
         if ms >= period[0]:
-            v, _ = _version_at(versions, ms, borrow)
+            v, _ = found.at(ms)
             if v is not None:
                 cost.standing_days += 1
                 cost.standing += v.standing_charge

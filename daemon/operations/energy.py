@@ -19,6 +19,7 @@ from connectors.sdk.schema import decimal_text
 
 from ..events import RecordsChanged
 from ..insights import energy, tariffs
+from ..insights.energy_slots import SlotCache
 from ..services import Services
 from ..times import parse_instant
 from ..vault import RecordIn
@@ -82,7 +83,23 @@ def _month(text: str | None) -> str | None:
 async def energy_view(services: Services, params: EnergyView, emit: Emit) -> Result:
     """Energy per day, week and month, the half-hour heatmap, the average day, gaps and costs."""
     check_zone(params.zone)
-    return energy.view(services.vault.conn, params.zone, params.months, _month(params.month), params.costs)
+    return await asyncio.to_thread(
+        energy.view,
+        services.vault.conn,
+        params.zone,
+        params.months,
+        _month(params.month),
+        params.costs,
+        slot_cache(services),
+    )
+
+
+def slot_cache(services: Services) -> SlotCache:
+    """The energy views' cache, on the services (kept while the daemon runs)."""
+    cache = services.insights.get("energy")
+    if not isinstance(cache, SlotCache):
+        cache = services.insights["energy"] = SlotCache()
+    return cache
 
 
 def _store(services: Services, records: list[RecordIn], datasets: tuple[str, ...]) -> dict[str, int]:

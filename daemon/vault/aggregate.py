@@ -112,6 +112,11 @@ def _scaled(v: str) -> str:
     return f"(CASE WHEN substr({v}, 1, 1) = '-' THEN -1 ELSE 1 END * ({whole} * {_UNIT} + {frac}))"
 
 
+def scaled_sql(value: str) -> str:
+    """SQL of a decimal text as a whole number of 10^-SCALE units, exactly (for sums of other views)."""
+    return _scaled(value)
+
+
 def run(conn: Connection, spec: Aggregate) -> dict[str, Any]:
     kind, unit_field = check(spec)
     tz = timebuckets.zone(spec.zone)

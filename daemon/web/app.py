@@ -7,7 +7,7 @@ from typing import Any
 from aiohttp import web
 
 from ..services import Services
-from . import consent, data, home, rights, signin_pages, sources, upload
+from . import consent, data, home, insights_energy, rights, signin_pages, sources, upload
 from .guard import DASHBOARD, Dashboard
 
 
@@ -40,4 +40,5 @@ def add_dashboard(app: web.Application, services: Services, trusted_proxies: tup
     r.add_get("/data", data.data)
     r.add_get("/data/{dataset}", data.dataset_page)
     r.add_get("/events", data.events)
+    insights_energy.add_routes(app)
     r.add_get("/static/{name}", data.static)
