@@ -44,7 +44,7 @@ def test_importer_settings_come_from_the_source(vault: Vault, registry: Registry
 def test_a_file_that_fails_half_way_stores_nothing(
     vault: Vault, registry: Registry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(importing, "STAGE_BATCH", 7)  # several staging transactions before the failure
+    monkeypatch.setattr(importing, "BATCH", 7)  # several batches written before the failure
     good = write_lines(tmp_path / "good.txt", ROWS[:5])
     import_file(vault, registry, good)
     bad = write_lines(tmp_path / "bad.txt", ROWS[5:] + [("k0", "2026-01-01T10:00:00+01:00", "-999.99")], tail="boom\n")

@@ -1,18 +1,19 @@
-"""`selfdata import FILE`: recognise the format, stage the records, publish them at once.
+"""`selfdata import FILE`: recognise the format, then store its records in one transaction.
 
-The importer parses in short staging transactions (other writers are never blocked for
-the whole parse and the WAL stays small); only when the whole file has parsed are the
-staged records published in one transaction. A file that fails half way stores nothing.
+Each record is written once, straight into `records`, inside a single transaction that
+covers the whole file (with the run's settings): a file that fails half way, or a process
+killed at any moment, stores nothing, since SQLite rolls back what was never committed.
+Other writers of the same vault wait for the import (the writer is one connection).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from connectors.sdk import ConnectorError, Delete, Importer, ImportFailed, Record
+from connectors.sdk import ConnectorError, Delete, Importer, ImportFailed
 from connectors.sdk.fields import parse_settings
 from connectors.sdk.pipeline import to_records
 
@@ -21,16 +22,15 @@ from ..filenames import printable, shown
 from ..files import transient
 from ..plugins import Registry
 from ..sources import Source, SourceError, SourceStore
-from ..times import to_ms
+from ..times import now_ms, to_ms
 from ..vault import BatchCounts, Vault
 from ..vault.records import Prepared, stored_form
 from . import runs
 
 HEAD_BYTES = 65536
-STAGE_BATCH = 2000
-PUBLISH_CHUNK = 5000
+BATCH = 5000  # records a statement: big enough to pay, small enough to keep memory flat
 
-Progress = Callable[[int], None]  # records staged so far
+Progress = Callable[[int], None]  # records read so far
 
 
 class UnknownFormat(SelfdataError, ValueError):
@@ -143,112 +143,86 @@ def import_file(
     src = target.source
     run_id = runs.start(vault, src.name, "import")
     name = shown(path.name)  # the run, the health and the logs take valid UTF-8 only
-    staged = 0
+    read = Reading()
     try:
-        staged = _stage(vault, run_id, src, importer_cls(), path, progress)
-        counts, deleted, touched = _publish(vault, run_id, src.name, staged, path, target.settings)
+        counts, deleted, touched = _store(vault, run_id, src, importer_cls(), path, progress, target.settings, read)
     except (ConnectorError, OSError, UnicodeError, ValueError) as err:
-        _discard(vault, run_id)
         message = str(err) if isinstance(err, ConnectorError) else f"{path.name}: {type(err).__name__}: {err}"
         message = printable(message, path.name)
         run = runs.finish(vault, run_id, "failed", BatchCounts(), 0, message, {"file": name})
         if store.find(src.name) is None:  # erased meanwhile
-            return ImportResult(path, importer_cls.name, src, run, staged)
+            return ImportResult(path, importer_cls.name, src, run, read.records)
         if target.created:
             store.remove(src.name)
-            return ImportResult(path, importer_cls.name, src, run, staged)
+            return ImportResult(path, importer_cls.name, src, run, read.records)
         trouble = transient(err)
         retry = (trouble.strerror or str(trouble)) if trouble is not None else None
         # The file failed, not the source: its health stays, the run log and the answer say why.
-        return ImportResult(path, importer_cls.name, store.get(src.name), run, staged, retry=retry)
+        return ImportResult(path, importer_cls.name, store.get(src.name), run, read.records, retry=retry)
     except BaseException:
-        _discard(vault, run_id)
         runs.finish(vault, run_id, "failed", BatchCounts(), 0, "interrupted", {"file": name})
         if target.created and store.find(src.name) is not None:
             store.remove(src.name)
         raise
-    run = runs.finish(vault, run_id, "ok", counts, deleted, None, {"file": name, "records": staged})
-    store.set_health(src.name, "ok", None, failures=0)
-    return ImportResult(path, importer_cls.name, store.get(src.name), run, staged, touched)
+    run = runs.finish(vault, run_id, "ok", counts, deleted, None, {"file": name, "records": read.records})
+    now = store.find(src.name) or src  # an erase that waited for the import may have removed it since
+    return ImportResult(path, importer_cls.name, now, run, read.records, touched)
 
 
-def _rows(importer: Importer, path: Path, src: Source, run_id: int) -> Iterator[tuple[Any, ...]]:
-    for item in importer.read(path, dict(src.settings)):
-        if isinstance(item, Delete):
-            for key in item.keys:
-                yield (run_id, "delete", item.dataset, key, None, None, None, None)
-            continue
-        for r in to_records(importer, item):
-            yield _staged(run_id, r)
+@dataclass
+class Reading:
+    records: int = 0  # read from the file so far (a key given twice counts twice)
 
 
-def _staged(run_id: int, r: Record) -> tuple[Any, ...]:
-    """A staging row holding the record as the vault stores it: what `prepare` gives the runner."""
-    ts = to_ms(r.ts)
-    return (run_id, "upsert", r.dataset, r.key, ts, *stored_form(ts, r.data, r.raw))
-
-
-def _stage(vault: Vault, run_id: int, src: Source, importer: Importer, path: Path, progress: Progress | None) -> int:
-    sql = "INSERT INTO staging (run_id, op, dataset, key, ts, data, raw, hash) VALUES (?,?,?,?,?,?,?,?)"
-    batch: list[tuple[Any, ...]] = []
-    n = 0
-    for row in _rows(importer, path, src, run_id):
-        batch.append(row)
-        if len(batch) >= STAGE_BATCH:
-            with vault.writer.transaction() as conn:
-                conn.executemany(sql, batch)
-            n += len(batch)
-            batch = []
-            if progress:
-                progress(n)
-    if batch:
-        with vault.writer.transaction() as conn:
-            conn.executemany(sql, batch)
-        n += len(batch)
-    if progress:
-        progress(n)
-    return n
-
-
-def _publish(
-    vault: Vault, run_id: int, source: str, staged: int, path: Path, settings: dict[str, Any] | None = None
+def _store(
+    vault: Vault,
+    run_id: int,
+    src: Source,
+    importer: Importer,
+    path: Path,
+    progress: Progress | None,
+    settings: dict[str, Any] | None,
+    read: Reading,
 ) -> tuple[BatchCounts, int, tuple[str, ...]]:
-    writer = vault.writer
+    """Read the file and write its records in one transaction: all of it is stored, or none."""
+    writer, source = vault.writer, src.name
     counts, deleted = BatchCounts(), 0
     touched: set[str] = set()
     with writer.transaction() as conn:
-        last = seen = 0
-        while True:
-            rows = conn.execute(
-                "SELECT id, op, dataset, key, ts, data, raw, hash FROM staging WHERE run_id=? AND id>? ORDER BY id"
-                " LIMIT ?",
-                (run_id, last, PUBLISH_CHUNK),
-            ).fetchall()
-            if not rows:
-                break
-            last = rows[-1][0]
-            seen += len(rows)
-            prepared: Prepared = {}
-            for _, op, dataset, key, ts, data, raw, h in rows:
-                touched.add(dataset)
-                if op == "delete":
-                    counts.add(writer.apply(conn, prepared, run_id))
-                    prepared = {}
-                    deleted += writer.delete_in(conn, source=source, dataset=dataset, keys=[key])
-                else:
-                    prepared[(source, dataset, key)] = (ts, data, raw, h)
-            counts.add(writer.apply(conn, prepared, run_id))
-        if seen != staged:  # rolled back: never a part of the file
+        if conn.execute("SELECT 1 FROM sources WHERE name=?", (source,)).fetchone() is None:
             raise ImportFailed(
-                f"{path.name}: {source} was erased while the file was read, so nothing of it was stored; "
+                f"{path.name}: {source} was erased before the file was read, so nothing of it was stored; "
                 "import it again if you want it"
             )
-        conn.execute("DELETE FROM staging WHERE run_id=?", (run_id,))
+        prepared: Prepared = {}
+        n = 0
+        for item in importer.read(path, dict(src.settings)):
+            if isinstance(item, Delete):
+                counts.add(writer.apply(conn, prepared, run_id))
+                prepared = {}
+                touched.add(item.dataset)
+                deleted += writer.delete_in(conn, source=source, dataset=item.dataset, keys=list(item.keys))
+                continue
+            for r in to_records(importer, item):
+                ts = to_ms(r.ts)
+                prepared[(source, r.dataset, r.key)] = (ts, *stored_form(ts, r.data, r.raw))
+                touched.add(r.dataset)
+                n += 1
+            if len(prepared) >= BATCH:
+                counts.add(writer.apply(conn, prepared, run_id))
+                prepared = {}
+                read.records = n
+                if progress:
+                    progress(n)
+        counts.add(writer.apply(conn, prepared, run_id))
+        read.records = n
+        if progress:
+            progress(n)
         if settings is not None:  # with the records they were read with
             SourceStore.save_settings(conn, source, settings)
+        conn.execute(
+            "UPDATE sources SET health='ok', health_message=NULL, health_since=CASE WHEN health='ok'"
+            " THEN health_since ELSE ? END, failures=0, updated_at=? WHERE name=?",
+            (now_ms(), now_ms(), source),
+        )
     return counts, deleted, tuple(sorted(touched))
-
-
-def _discard(vault: Vault, run_id: int) -> None:
-    with vault.writer.transaction() as conn:
-        conn.execute("DELETE FROM staging WHERE run_id=?", (run_id,))
