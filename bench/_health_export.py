@@ -150,8 +150,16 @@ def day_elements(rng: random.Random, d: Dates, day: int) -> list[str]:
     for h in range(7, 22):
         t0 = midnight + h * 3600
         out.append(
-            record(d, "HKCategoryTypeIdentifierAppleStandHour", WATCH, None, t0, t0 + 3600,
-                   rng.choice(("HKCategoryValueAppleStandHourStood", "HKCategoryValueAppleStandHourIdle")), watch)
+            record(
+                d,
+                "HKCategoryTypeIdentifierAppleStandHour",
+                WATCH,
+                None,
+                t0,
+                t0 + 3600,
+                rng.choice(("HKCategoryValueAppleStandHourStood", "HKCategoryValueAppleStandHourIdle")),
+                watch,
+            )
         )
     t0 = midnight + 4 * 3600 + rng.randrange(3600)
     out.append(record(d, HK + "RespiratoryRate", WATCH, "count/min", t0, t0 + 60, f"{rng.uniform(12, 17):.1f}", watch))
@@ -163,13 +171,33 @@ def day_elements(rng: random.Random, d: Dates, day: int) -> list[str]:
     out.append(record(d, HK + "WalkingSpeed", PHONE, "km/hr", t0, t0 + 600, f"{rng.uniform(4, 6):.4f}", phone))
     # Sleep: in bed, then stages.
     t = midnight - 3600 + rng.randrange(3600)
-    out.append(record(d, "HKCategoryTypeIdentifierSleepAnalysis", PHONE, None, t, t + 8 * 3600,
-                      "HKCategoryValueSleepAnalysisInBed", phone))
+    out.append(
+        record(
+            d,
+            "HKCategoryTypeIdentifierSleepAnalysis",
+            PHONE,
+            None,
+            t,
+            t + 8 * 3600,
+            "HKCategoryValueSleepAnalysisInBed",
+            phone,
+        )
+    )
     for _ in range(rng.randint(6, 10)):
         t1 = t + rng.randint(600, 3600)
         stage = rng.choice(("AsleepCore", "AsleepDeep", "AsleepREM", "Awake"))
-        out.append(record(d, "HKCategoryTypeIdentifierSleepAnalysis", WATCH, None, t, t1,
-                          f"HKCategoryValueSleepAnalysis{stage}", watch))
+        out.append(
+            record(
+                d,
+                "HKCategoryTypeIdentifierSleepAnalysis",
+                WATCH,
+                None,
+                t,
+                t1,
+                f"HKCategoryValueSleepAnalysis{stage}",
+                watch,
+            )
+        )
         t = t1
     if day % 2 == 0:  # the scale, every other morning
         t0 = midnight + 6 * 3600 + rng.randrange(1800)

@@ -8,10 +8,13 @@ Other writers of the same vault wait for the import (the writer is one connectio
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
+
+import orjson
 
 from connectors.sdk import ConnectorError, Delete, Importer, ImportFailed
 from connectors.sdk.fields import parse_settings
@@ -24,6 +27,7 @@ from ..plugins import Registry
 from ..sources import Source, SourceError, SourceStore
 from ..times import now_ms, to_ms
 from ..vault import BatchCounts, Vault
+from ..vault.files import file_sha256
 from ..vault.records import Prepared, stored_form
 from . import runs
 
@@ -46,6 +50,7 @@ class ImportResult:
     records: int
     datasets: tuple[str, ...] = ()  # those the file's records and deletions went to
     retry: str | None = None  # the system's passing trouble it failed for (too many open files...), if so
+    already: runs.Run | None = None  # the earlier run that imported these very bytes: nothing was read
 
     @property
     def ok(self) -> bool:
@@ -141,8 +146,17 @@ def import_file(
     store = SourceStore(vault)
     target = import_source(store, importer_cls, source, values)
     src = target.source
-    run_id = runs.start(vault, src.name, "import")
     name = shown(path.name)  # the run, the health and the logs take valid UTF-8 only
+    digest = file_sha256(path)[0]
+    same = _settings_digest(src.settings if target.settings is None else target.settings)
+    seen = {"file": name, "sha256": digest, "settings": same}
+    earlier = None if target.created else _imported_before(vault, src.name, digest, same)
+    if earlier is not None:
+        run_id = runs.start(vault, src.name, "import")
+        held = BatchCounts(unchanged=earlier.new + earlier.changed + earlier.unchanged)
+        run = runs.finish(vault, run_id, "ok", held, 0, None, {**seen, "records": 0, "same_as": earlier.id})
+        return ImportResult(path, importer_cls.name, src, run, 0, already=earlier)
+    run_id = runs.start(vault, src.name, "import")
     read = Reading()
     try:
         counts, deleted, touched = _store(vault, run_id, src, importer_cls(), path, progress, target.settings, read)
@@ -164,9 +178,37 @@ def import_file(
         if target.created and store.find(src.name) is not None:
             store.remove(src.name)
         raise
-    run = runs.finish(vault, run_id, "ok", counts, deleted, None, {"file": name, "records": read.records})
+    run = runs.finish(vault, run_id, "ok", counts, deleted, None, {**seen, "records": read.records})
     now = store.find(src.name) or src  # an erase that waited for the import may have removed it since
     return ImportResult(path, importer_cls.name, now, run, read.records, touched)
+
+
+def _settings_digest(settings: dict[str, Any]) -> str:
+    return hashlib.sha256(orjson.dumps(settings, option=orjson.OPT_SORT_KEYS)).hexdigest()[:16]
+
+
+def _imported_before(vault: Vault, source: str, digest: str, settings: str) -> runs.Run | None:
+    """The last run that imported these bytes into `source` with these settings, if what it
+    stored is still there: no later run changed or deleted records and nothing was erased since."""
+    conn = vault.conn
+    row = conn.execute(
+        "SELECT id, ended_at FROM runs WHERE source=? AND kind='import' AND status='ok'"
+        " AND json_extract(detail, '$.sha256')=? AND json_extract(detail, '$.settings')=? ORDER BY id DESC LIMIT 1",
+        (source, digest, settings),
+    ).fetchone()
+    if row is None:
+        return None
+    run_id, ended = row
+    later = conn.execute(
+        "SELECT 1 FROM runs WHERE source=? AND id>? AND (changed>0 OR deleted>0 OR status='running') LIMIT 1",
+        (source, run_id),
+    ).fetchone()
+    erased = conn.execute(
+        "SELECT 1 FROM erasures WHERE at>=? AND (source IS NULL OR source=?) LIMIT 1", (ended, source)
+    ).fetchone()
+    if later is not None or erased is not None:
+        return None
+    return runs.get(vault, int(run_id))
 
 
 @dataclass
