@@ -68,8 +68,13 @@ HEAD = """<?xml version="1.0" encoding="UTF-8"?>
 ]>
 <HealthData locale="de_DE">
  <ExportDate value="2024-05-02 21:14:09 +0200"/>
- <Me HKCharacteristicTypeIdentifierDateOfBirth="1979-11-23" HKCharacteristicTypeIdentifierBiologicalSex="HKBiologicalSexMale" HKCharacteristicTypeIdentifierBloodType="HKBloodTypeAPositive" HKCharacteristicTypeIdentifierFitzpatrickSkinType="HKFitzpatrickSkinTypeNotSet"/>
 """
+ME = (
+    ' <Me HKCharacteristicTypeIdentifierDateOfBirth="1979-11-23"'
+    ' HKCharacteristicTypeIdentifierBiologicalSex="HKBiologicalSexMale"'
+    ' HKCharacteristicTypeIdentifierBloodType="HKBloodTypeAPositive"'
+    ' HKCharacteristicTypeIdentifierFitzpatrickSkinType="HKFitzpatrickSkinTypeNotSet"/>\n'
+)
 
 WATCH, WATCH_VERSION = "Jonas\u2019s Apple Watch", "9.4"
 PHONE, PHONE_VERSION = "Jonas\u2019s iPhone", "16.4.1"
@@ -263,7 +268,7 @@ def write(path: Path, n: int, seed: int = 7) -> Path:
     d = Dates()
     with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as z:
         with z.open("apple_health_export/export.xml", "w", force_zip64=True) as f:
-            f.write(HEAD.encode())
+            f.write((HEAD + ME).encode())
             left, day = n, 0
             while left > 0:
                 chunk = day_elements(rng, d, day)[:left]
