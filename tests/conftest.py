@@ -150,6 +150,19 @@ def author_pytest(folder: Path, *files: str, env: dict[str, str] | None = None) 
     )
 
 
+def readings_jsonl(folder: Path, n: int, prefix: str = "r") -> Path:
+    """A JSON Lines file of N energy readings for `selfdata import-jsonl`, keyed PREFIX0..."""
+    path = folder / f"{prefix}.jsonl"
+    path.write_text(
+        "".join(
+            json.dumps({"key": f"{prefix}{i}", "ts": f"2026-01-{1 + i:02d}T00:00+01:00", "data": {"quantity": "1.5"}})
+            + "\n"
+            for i in range(n)
+        )
+    )
+    return path
+
+
 class Daemon:
     def __init__(self, home: Path, env: dict[str, str]) -> None:
         self.home = home

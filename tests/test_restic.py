@@ -14,27 +14,17 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import Daemon
+from .conftest import Daemon, readings_jsonl
 
 pytestmark = pytest.mark.skipif(
     shutil.which("restic") is None, reason="no restic: `make test` installs the distribution's (tests/install-tools.sh)"
 )
 
 
-def _lines(folder: Path, n: int, prefix: str) -> Path:
-    path = folder / f"{prefix}.jsonl"
-    path.write_text(
-        "".join(
-            json.dumps({"key": f"{prefix}{i}", "ts": f"2026-01-{1 + i:02d}T00:00+01:00", "data": {"quantity": "1.5"}})
-            + "\n"
-            for i in range(n)
-        )
-    )
-    return path
-
-
 def _import(daemon: Daemon, tmp_path: Path, n: int, prefix: str) -> None:
-    daemon.cli("import-jsonl", str(_lines(tmp_path, n, prefix)), "--source", "meter", "--dataset", "energy.reading")
+    daemon.cli(
+        "import-jsonl", str(readings_jsonl(tmp_path, n, prefix)), "--source", "meter", "--dataset", "energy.reading"
+    )
 
 
 @pytest.fixture

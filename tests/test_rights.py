@@ -19,7 +19,7 @@ from daemon.vault import INSECURE_TEST_KDF, MasterKeys, RecordIn, SlotSetup, Vau
 from daemon.vault import records as rec
 from daemon.vault.db import connect
 
-from .conftest import Cli, Daemon
+from .conftest import Cli, Daemon, readings_jsonl
 
 MARKER = "ERASE-ME-7Q2"
 DAY = 86_400_000
@@ -244,24 +244,14 @@ def test_erasing_what_is_not_there_says_so(vault: Vault) -> None:
     assert vault.conn.execute("SELECT count(*) FROM erasures").fetchone()[0] == 0
 
 
-def _lines(folder: Path, n: int, prefix: str = "r") -> Path:
-    path = folder / f"{prefix}.jsonl"
-    path.write_text(
-        "".join(
-            json.dumps({"key": f"{prefix}{i}", "ts": f"2026-01-{1 + i:02d}T00:00+01:00", "data": {"quantity": "1.5"}})
-            + "\n"
-            for i in range(n)
-        )
-    )
-    return path
-
-
 def test_restore_puts_a_backup_back_and_keeps_the_replaced_vault(daemon: Daemon, tmp_path: Path) -> None:
     home = daemon.home
-    daemon.cli("import-jsonl", str(_lines(tmp_path, 3)), "--source", "meter", "--dataset", "energy.reading")
+    daemon.cli("import-jsonl", str(readings_jsonl(tmp_path, 3)), "--source", "meter", "--dataset", "energy.reading")
     backup = tmp_path / "backup"
     daemon.cli("backup", str(backup))
-    daemon.cli("import-jsonl", str(_lines(tmp_path, 5, "later")), "--source", "meter", "--dataset", "energy.reading")
+    daemon.cli(
+        "import-jsonl", str(readings_jsonl(tmp_path, 5, "later")), "--source", "meter", "--dataset", "energy.reading"
+    )
     assert daemon.json("status")["datasets"][0]["records"] == 8
     # Not a backup, or while a daemon runs: refused, nothing changed.
     assert "is not a selfdata backup" in daemon.cli("restore", str(tmp_path), "--yes", ok=False).stderr

@@ -27,7 +27,8 @@ from .singermessages import BadMessage, RecordMapper, Stream, StreamMap, parse_l
 PROGRESS_EVERY = 1000
 
 
-def _json_object(value: Any) -> str | None:
+def json_object(value: Any) -> str | None:
+    """What is wrong with a setting that must hold a JSON object (a bridge's config), if anything."""
     try:
         doc = json.loads(value)
     except ValueError as err:
@@ -122,7 +123,7 @@ class SingerTap(Connector):
     )
     fields = (
         Field("tap", "The tap's executable, e.g. /home/me/.local/bin/tap-github", type="path"),
-        Field("config", "The tap's settings that are not secret, as a JSON object", required=False, check=_json_object),
+        Field("config", "The tap's settings that are not secret, as a JSON object", required=False, check=json_object),
         Secret("secret_config", "The tap's secret settings (tokens, passwords) as a JSON object", required=False),
         Field("streams", "The streams to read, comma-separated (default: every stream the tap offers)", required=False),
         Field(
@@ -153,7 +154,7 @@ class SingerTap(Connector):
             executable = shutil.which(executable) or executable
         config = json.loads(s.get("config") or "{}")
         secret_text = ctx.secrets.get("secret_config") or "{}"
-        problem = _json_object(secret_text)
+        problem = json_object(secret_text)
         if problem:  # the message never repeats the text: it is secret
             raise Fatal(f"the source {ctx.source!r}: secret_config {problem.split(':')[0]}")
         secret_config = json.loads(secret_text)

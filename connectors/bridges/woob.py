@@ -38,7 +38,7 @@ from ..sdk import (
     datasets,
 )
 from .process import ChildProcess, IdleTimeout, child_env
-from .singer import leaf_strings, private_file
+from .singer import json_object, leaf_strings, private_file
 
 RUNNER = Path(__file__).with_name("woob_runner.py")
 CAPABILITIES = ("bank", "document")
@@ -58,14 +58,6 @@ KINDS = {
     "livret_a": "savings",
     "joint": "checking",
 }
-
-
-def _json_object(value: Any) -> str | None:
-    try:
-        doc = json.loads(str(value))
-    except ValueError as err:
-        return f"is not JSON: {err}"
-    return None if isinstance(doc, dict) else "must be a JSON object"
 
 
 def _capabilities(value: Any) -> str | None:
@@ -103,7 +95,7 @@ class WoobModule(Connector):
         Field("python", "The Python where woob is installed, e.g. ~/.local/pipx/venvs/woob/bin/python", type="path"),
         Field("module", "The woob module, e.g. creditmutual, boursorama, bp"),
         Field(
-            "config", "The module's settings that are not secret, as a JSON object", required=False, check=_json_object
+            "config", "The module's settings that are not secret, as a JSON object", required=False, check=json_object
         ),
         Secret("secret_config", 'The module\'s secret settings as a JSON object, e.g. {"login": ..., "password": ...}'),
         Field("capabilities", "What to read: bank, document (comma-separated)", default="bank", check=_capabilities),
@@ -128,7 +120,7 @@ class WoobModule(Connector):
                 f"the source {ctx.source!r} names no woob module; set it with: selfdata source edit {ctx.source}"
             )
         secret_text = ctx.secrets.get("secret_config") or "{}"
-        if _json_object(secret_text):  # never repeated: it is secret
+        if json_object(secret_text):  # never repeated: it is secret
             raise Fatal(f"the source {ctx.source!r}: secret_config must be a JSON object")
         secret = json.loads(secret_text)
         params = {**json.loads(s.get("config") or "{}"), **secret}

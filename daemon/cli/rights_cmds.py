@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -15,6 +15,9 @@ from ..session import read_secret_file
 from . import render
 from .base import cli, invoke
 from .vault import progress_bar
+
+if TYPE_CHECKING:  # restic loads only for the commands that use it
+    from ..rights.restic import Restic
 
 
 def _export_passphrase(path: Path | None, confirm: bool) -> str:
@@ -178,7 +181,7 @@ def _state_dir(ctx: click.Context) -> Path:
     return session(ctx).paths.state_dir
 
 
-def _restic(ctx: click.Context, to: str) -> Any:
+def _restic(ctx: click.Context, to: str) -> Restic:
     import os
 
     from ..rights import restic
