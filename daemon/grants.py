@@ -3,7 +3,9 @@
 An app asks (app, purpose, scopes); the user approves with a short code in the CLI; the
 app polls and receives its token exactly once — the OAuth 2.0 device-authorisation
 pattern. Tokens are `sd_` + 256 random bits, stored only as a keyed hash, expiring and
-revocable. Scopes: `read:<dataset glob>`, `write:app.<name>.*`; `admin` is never granted.
+revocable. Scopes: `read:<dataset glob>`, `write:app.<name>.*` (an app's own datasets),
+`write:<dataset glob>@<source>` (push records of those datasets into that one source, e.g. a phone
+app's `write:health.*@iphone`); `admin` is never granted.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ MAX_PENDING_PER_CLIENT = 3
 _CODE_ALPHABET = "BCDFGHJKLMNPQRSTVWXZ"
 _READ_RE = re.compile(r"^read:[a-z0-9_*][a-z0-9_.*]*$")
 _WRITE_RE = re.compile(r"^write:app\.([a-z][a-z0-9_]*)\.\*$")
+_PUSH_RE = re.compile(r"^write:([a-z0-9_*][a-z0-9_.*]*)@([a-z0-9][a-z0-9_-]{0,62})$")
 _ORIGIN_RE = re.compile(r"^https?://[a-z0-9.-]+(:[0-9]{1,5})?$")
 APP_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._-]{0,63}$")
 
@@ -74,6 +77,7 @@ class Grant:
     request_expires_at: int | None = None
     token_issued: bool = False
     reads: dict[str, int] = field(default_factory=dict)
+    writes: dict[str, int] = field(default_factory=dict)  # records pushed, by the datasets of each push
 
     def active(self, now: int | None = None) -> bool:
         now = now or now_ms()
@@ -95,6 +99,13 @@ class Grant:
                 return True
         return False
 
+    def push_globs(self, source: str) -> list[str]:
+        """Dataset globs this grant may push into `source` (`write:<glob>@<source>` scopes)."""
+        return [m.group(1) for s in self.scopes if (m := _PUSH_RE.match(s)) and m.group(2) == source]
+
+    def can_push(self, source: str, dataset: str) -> bool:
+        return any(fnmatch.fnmatchcase(dataset, g) for g in self.push_globs(source))
+
     def to_json(self) -> dict[str, Any]:
         return {
             "id": self.id,
@@ -110,6 +121,7 @@ class Grant:
             "last_used_at": iso(self.last_used_at) if self.last_used_at else None,
             **({"user_code": self.user_code} if self.status == "pending" else {}),
             **({"records_read": self.reads} if self.reads else {}),
+            **({"records_pushed": self.writes} if self.writes else {}),
         }
 
 
@@ -123,8 +135,11 @@ def check_scopes(scopes: list[str]) -> list[str]:
     for scope in scopes:
         if scope == "admin":
             raise GrantError("the admin scope is never granted to apps: admin is done with the selfdata command")
-        if not (_READ_RE.match(scope) or _WRITE_RE.match(scope)):
-            raise GrantError(f"{scope!r} is not a scope: use read:<dataset glob> or write:app.<name>.*")
+        if not (_READ_RE.match(scope) or _WRITE_RE.match(scope) or _PUSH_RE.match(scope)):
+            raise GrantError(
+                f"{scope!r} is not a scope: use read:<dataset glob>, write:app.<name>.* or "
+                "write:<dataset glob>@<source> (e.g. write:health.*@iphone)"
+            )
     return sorted(set(scopes))
 
 
@@ -201,14 +216,16 @@ class GrantStore:
     def all(self) -> list[Grant]:
         self._expire_requests()
         grants = [_row(r) for r in self.vault.conn.execute(f"SELECT {_COLS} FROM grants ORDER BY created_at DESC")]
-        reads = self.vault.conn.execute(
-            "SELECT grant_id, dataset, sum(records) FROM access_log GROUP BY grant_id, dataset HAVING sum(records) > 0"
+        rows = self.vault.conn.execute(
+            "SELECT grant_id, endpoint='push', dataset, sum(records) FROM access_log"
+            " GROUP BY grant_id, endpoint='push', dataset HAVING sum(records) > 0"
         ).fetchall()
-        by_grant: dict[str, dict[str, int]] = {}
-        for gid, dataset, n in reads:
-            by_grant.setdefault(gid, {})[dataset] = int(n)
+        by_grant: dict[tuple[str, bool], dict[str, int]] = {}
+        for gid, pushed, dataset, n in rows:
+            by_grant.setdefault((gid, bool(pushed)), {})[dataset] = int(n)
         for g in grants:
-            g.reads = by_grant.get(g.id, {})
+            g.reads = by_grant.get((g.id, False), {})
+            g.writes = by_grant.get((g.id, True), {})
             g.last_used_at = max(filter(None, [g.last_used_at, self._used.get(g.id)]), default=None)
         return grants
 

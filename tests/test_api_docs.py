@@ -48,6 +48,10 @@ def test_every_curl_example_works_against_the_daemon(daemon: Daemon, tmp_path: P
         "read:*",
         "--scope",
         "write:app.dashboard.*",
+        "--scope",
+        "write:health.*@scale",
+        "--scope",
+        "write:health.*@iphone",
     ).stdout.strip()
     api = daemon.json("status")["daemon"]["api_url"]
     grant = subprocess.run(

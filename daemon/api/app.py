@@ -13,6 +13,7 @@ from ..accesslog import AccessLog
 from ..grants import GrantStore
 from ..services import Services
 from ..web.app import add_dashboard
+from .push import add_push_routes
 from .routes import add_routes
 from .security import FailedLogins, make_middleware
 from .state import API, ApiState
@@ -88,6 +89,7 @@ def api_app(services: Services) -> web.Application:
     )
     app[API] = state
     add_routes(app)
+    add_push_routes(app)
     add_dashboard(app, services)
     _add_mcp(app)
     app.cleanup_ctx.append(_flusher)

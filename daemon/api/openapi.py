@@ -17,9 +17,12 @@ def _err(*statuses: int) -> dict[str, Any]:
         401: "No, unknown, revoked or expired token",
         403: "Host not allowed or scope missing",
         404: "Not found",
+        408: "The body stalled",
+        409: "The source is fed by another connector or importer",
         413: "Body too large",
         415: "Not JSON",
         429: "Too many failed logins",
+        503: "Could not be stored now: try again (Retry-After)",
     }
     return {str(s): {"description": text[s], "content": {"application/json": {"schema": ERROR}}} for s in statuses}
 
@@ -83,6 +86,48 @@ def _filter_param() -> dict[str, Any]:
 
 
 AUTH: list[dict[str, list[str]]] = [{"bearer": []}]
+
+
+def _push_path() -> dict[str, Any]:
+    from .push import PUSH_LIMIT, RECORDS_FORMAT
+
+    counts = {k: {"type": "integer"} for k in ("run", "records", "new", "changed", "unchanged")}
+    return {
+        "post": {
+            "summary": "Push records into one source (scope write:<dataset glob>@<source>): normalised records,"
+            " or a payload a registered importer reads (?format=health-auto-export)",
+            "security": AUTH,
+            "parameters": [
+                {
+                    "name": "source",
+                    "in": "path",
+                    "required": True,
+                    "schema": {"type": "string", "pattern": SOURCE_RE.pattern},
+                },
+                _q("format", f"The importer that reads the body (default {RECORDS_FORMAT})", {"type": "string"}),
+            ],
+            "requestBody": {
+                "required": True,
+                "description": '{"records": [{dataset, key?, ts?, data}]}, or the vendor payload;'
+                f" at most {PUSH_LIMIT} bytes",
+                "content": {"application/json": {"schema": {"type": "object"}}, "*/*": {"schema": {}}},
+            },
+            "responses": {
+                "200": _ok(
+                    {
+                        "type": "object",
+                        "properties": {
+                            "ok": {"const": True},
+                            "source": {"type": "string"},
+                            "datasets": {"type": "array", "items": {"type": "string"}},
+                            **counts,
+                        },
+                    }
+                ),
+                **_err(400, 401, 403, 408, 409, 413, 415, 429, 503),
+            },
+        }
+    }
 
 
 def spec() -> dict[str, Any]:
@@ -402,6 +447,7 @@ def spec() -> dict[str, Any]:
             }
         },
     }
+    paths["/api/v1/push/{source}"] = _push_path()
     return {
         "openapi": "3.1.0",
         "info": {

@@ -33,6 +33,8 @@ def grants_list(ctx: click.Context, as_json: bool) -> None:
     rows = []
     for g in items:
         reads = ", ".join(f"{d}: {n:,}" for d, n in sorted(g.get("records_read", {}).items()))
+        pushed = ", ".join(f"pushed {d}: {n:,}" for d, n in sorted(g.get("records_pushed", {}).items()))
+        reads = "; ".join(x for x in (reads, pushed) if x)
         rows.append(
             (
                 g["id"],
@@ -121,7 +123,13 @@ def _days(text: str) -> int:
 @token.command("create")
 @click.option("--app", required=True, help="Who uses the token.")
 @click.option("--purpose", required=True, help="What it does with the data (shown in grants list).")
-@click.option("--scope", "scopes", multiple=True, required=True, help="read:<dataset glob> or write:app.<name>.*")
+@click.option(
+    "--scope",
+    "scopes",
+    multiple=True,
+    required=True,
+    help="read:<dataset glob>, write:app.<name>.* or write:<dataset glob>@<source>",
+)
 @click.option("--expires", default="90d", show_default=True, help="Days until it expires.")
 @click.option("--origin", "origins", multiple=True, help="A web page origin allowed to use it (CORS).")
 @click.pass_context

@@ -51,6 +51,9 @@ def _scope_words(scopes: list[str], datasets: list[str]) -> list[str]:
             hits = [d for d in datasets if fnmatch.fnmatchcase(d, glob)]
             reach = ", ".join(hits[:6]) + ("…" if len(hits) > 6 else "") if hits else "no data yet"
             words.append(f"read {('everything' if glob == '*' else glob)} ({reach})")
+        elif verb == "write" and "@" in glob:
+            pushed, _, source = glob.partition("@")
+            words.append(f"push {('any data' if pushed == '*' else pushed)} into the source {source}")
         elif verb == "write":
             words.append(f"write its own data under app.{glob.removeprefix('app.').rstrip('.*')}")
         else:
