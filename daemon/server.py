@@ -102,9 +102,20 @@ async def _notifier_ctx(app: web.Application) -> AsyncIterator[None]:
     await asyncio.gather(task, return_exceptions=True)
 
 
+async def _requests_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Requests to organisations: answers linked as they are imported, passed deadlines told once."""
+    from .vrm.reminders import watch
+
+    task = asyncio.create_task(watch(app[SERVICES]), name="vrm-requests")
+    yield
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+
+
 def build_app(services: Services) -> web.Application:
     app = admin_app(services)
     app.cleanup_ctx.append(_notifier_ctx)
+    app.cleanup_ctx.append(_requests_ctx)
     app.cleanup_ctx.append(_scheduler_ctx)
     app.cleanup_ctx.append(_inbox_ctx)
     return app

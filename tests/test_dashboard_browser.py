@@ -338,6 +338,8 @@ def test_every_page_reads_without_script_on_a_phone_and_names_its_controls(demo:
             "/consent",
             "/access",
             "/rights",
+            "/requests",
+            "/share",
             "/sources/new?connector=octopus-energy",
         ):
             page.goto(demo.base + path)

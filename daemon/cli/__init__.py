@@ -6,10 +6,10 @@ build an operation's parameters and render its JSON result.
 
 from __future__ import annotations
 
-from . import daemon_cmds, files_cmds, grants_cmds, mcp_cmd, rights_cmds, sources, vault
+from . import daemon_cmds, files_cmds, grants_cmds, mcp_cmd, rights_cmds, sources, vault, vrm_cmds
 from .base import cli
 
-COMMAND_MODULES = (daemon_cmds, files_cmds, grants_cmds, mcp_cmd, rights_cmds, sources, vault)
+COMMAND_MODULES = (daemon_cmds, files_cmds, grants_cmds, mcp_cmd, rights_cmds, sources, vault, vrm_cmds)
 
 
 def main() -> None:

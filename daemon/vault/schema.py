@@ -251,6 +251,51 @@ _V9 = [
 ]
 
 
+# Vendor relationships (daemon/vrm): requests to organisations with their legal deadlines and
+# the answers linked to imported files; the signing keys (seeds encrypted again under the
+# secrets key; revoked ones kept, to report them); and the log of every signed disclosure.
+_VRM = [
+    """CREATE TABLE vrm_requests (
+        id INTEGER PRIMARY KEY,
+        org TEXT NOT NULL,
+        org_name TEXT NOT NULL,
+        contact TEXT NOT NULL DEFAULT '{}',
+        kind TEXT NOT NULL,
+        lang TEXT NOT NULL,
+        folder TEXT NOT NULL,
+        details TEXT NOT NULL DEFAULT '{}',
+        zone TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        sent_at INTEGER,
+        due_on TEXT,
+        extended_on TEXT,
+        reminded_at INTEGER,
+        answered_at INTEGER,
+        answer TEXT,
+        closed_at INTEGER
+    )""",
+    "CREATE INDEX vrm_requests_folder ON vrm_requests(folder, id)",
+    """CREATE TABLE vrm_keys (
+        id TEXT PRIMARY KEY,
+        box BLOB NOT NULL,
+        created_at INTEGER NOT NULL,
+        revoked_at INTEGER,
+        reason TEXT
+    ) WITHOUT ROWID""",
+    """CREATE TABLE vrm_disclosures (
+        id TEXT PRIMARY KEY,
+        at INTEGER NOT NULL,
+        recipient TEXT NOT NULL,
+        purpose TEXT NOT NULL,
+        what TEXT NOT NULL,
+        valid_until INTEGER NOT NULL,
+        key_id TEXT NOT NULL,
+        digest TEXT NOT NULL
+    ) WITHOUT ROWID""",
+    "CREATE INDEX vrm_disclosures_at ON vrm_disclosures(at)",
+]
+
+
 def _statements(statements: list[str]) -> Callable[[Connection], None]:
     def apply(conn: Connection) -> None:
         for statement in statements:
@@ -269,6 +314,7 @@ MIGRATIONS: list[Callable[[Connection], None]] = [
     _sql(_V7),
     _statements(_V8),
     _statements(_V9),
+    _statements(_VRM),
 ]
 
 

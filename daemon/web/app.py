@@ -7,7 +7,7 @@ from typing import Any
 from aiohttp import web
 
 from ..services import Services
-from . import consent, data, home, rights, signin_pages, sources, upload
+from . import consent, data, home, rights, signin_pages, sources, upload, vrm
 from .guard import DASHBOARD, Dashboard
 
 
@@ -42,3 +42,4 @@ def add_dashboard(app: web.Application, services: Services, trusted_proxies: tup
     r.add_get("/data/{dataset}", data.dataset_page)
     r.add_get("/events", data.events)
     r.add_get("/static/{name}", data.static)
+    vrm.add_routes(app)
