@@ -6,10 +6,30 @@ build an operation's parameters and render its JSON result.
 
 from __future__ import annotations
 
-from . import daemon_cmds, files_cmds, grants_cmds, mcp_cmd, rights_cmds, sources, vault, vrm_cmds
+from . import (
+    daemon_cmds,
+    files_cmds,
+    grants_cmds,
+    mcp_cmd,
+    rights_cmds,
+    sources,
+    trends_cmd,
+    vault,
+    vrm_cmds,
+)
 from .base import cli
 
-COMMAND_MODULES = (daemon_cmds, files_cmds, grants_cmds, mcp_cmd, rights_cmds, sources, vault, vrm_cmds)
+COMMAND_MODULES = (
+    daemon_cmds,
+    files_cmds,
+    grants_cmds,
+    mcp_cmd,
+    rights_cmds,
+    sources,
+    trends_cmd,
+    vault,
+    vrm_cmds,
+)
 
 
 def main() -> None:

@@ -89,6 +89,7 @@ class Scheduler:
                 self.waiting_for_clock = False
             if self._housekeeping_due is None or now >= self._housekeeping_due:
                 await asyncio.to_thread(self.housekeeping, now)
+                await self._alerts(now)
                 self._housekeeping_due = now + timedelta(hours=1)
             for name in self.due(now):
                 if len(self.running) >= self.concurrency:
@@ -108,6 +109,15 @@ class Scheduler:
         for fut in pending:
             if fut not in self.running.values():
                 fut.cancel()
+
+    async def _alerts(self, now: datetime) -> None:
+        """Alerts the user turned on (data that stopped arriving), checked with housekeeping."""
+        from ..operations.healthviews import tell_stopped
+
+        try:
+            await tell_stopped(self.services.config, self.services.vault, self.services.events, to_ms(now))
+        except Exception:
+            log.exception("could not check the alerts")
 
     def housekeeping(self, now: datetime) -> None:
         """Retention: tombstones and the access log are kept only as long as configured."""

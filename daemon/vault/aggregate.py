@@ -6,13 +6,21 @@ Decimal sums are exact: SQLite sums each decimal text as a whole number of 10^-9
 than 9 decimals, or a sum past 64 bits, is summed in Python with `decimal.Decimal`
 instead. A field with a unit (`DecimalText(unit=...)`: an amount's currency, a quantity's
 unit) is aggregated per unit, and a bucket whose records have several is refused.
+
+Health observations measured by several sources at once (a watch and a phone both count
+steps) are counted once where the user set a priority for their code: in each local hour,
+only the records of the first source or device in the list that has any for that code
+are aggregated (unlisted ones count where no listed one has data). Records stay as stored.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from decimal import Decimal, localcontext
 from typing import Any
+
+import orjson
 
 from connectors.sdk import schema as kinds
 from connectors.sdk.schema import decimal_text
@@ -28,6 +36,7 @@ MAX_GROUPS = 2
 SCALE = 9
 _UNIT = 10**SCALE
 MAX_ROWS = 100_000
+PRIORITY_DATASET = "health.observation"
 
 
 class AggregateError(SelfdataError, ValueError):
@@ -36,6 +45,14 @@ class AggregateError(SelfdataError, ValueError):
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message)
         self.code = code
+
+
+@dataclass(frozen=True)
+class Priority:
+    """For one observation code, the sources or devices that count, first to last."""
+
+    code: str
+    names: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -50,6 +67,24 @@ class Aggregate:
     end_ms: int | None = None
     source: str | None = None
     filters: tuple[Filter, ...] = ()
+    # None: the priorities stored in the vault (health.observation only); (): every source counted
+    priority: tuple[Priority, ...] | None = None
+
+
+def stored_priorities(conn: Connection) -> tuple[Priority, ...]:
+    rows = conn.execute("SELECT code, names FROM health_priority ORDER BY code").fetchall()
+    return tuple(Priority(code, tuple(orjson.loads(names))) for code, names in rows)
+
+
+def resolved(conn: Connection, spec: Aggregate) -> Aggregate:
+    """The spec with the priorities it applies spelt out (none outside health.observation)."""
+    if spec.dataset != PRIORITY_DATASET:
+        return spec if spec.priority == () else dataclasses.replace(spec, priority=())
+    found = stored_priorities(conn) if spec.priority is None else spec.priority
+    codes = next((set(f.values) for f in spec.filters if f.field == "code" and f.op == "eq"), None)
+    if codes is not None:  # only the asked codes' priorities change the answer
+        found = tuple(p for p in found if p.code in codes)
+    return spec if found == spec.priority else dataclasses.replace(spec, priority=found)
 
 
 @dataclass
@@ -114,17 +149,23 @@ def _scaled(v: str) -> str:
 
 def run(conn: Connection, spec: Aggregate) -> dict[str, Any]:
     kind, unit_field = check(spec)
+    spec = resolved(conn, spec)
     tz = timebuckets.zone(spec.zone)
     clauses, params = record_filter(spec.dataset, spec.start_ms, spec.end_ms, spec.source, spec.filters)
     keys = [extract(g) for g in spec.group] + ([extract(unit_field)] if unit_field else [])
     bucket_sql, unit_ms, offset_col = "0", timebuckets.DAY_MS, "0"
     bucket_args: list[int] = []
     offset_args: list[int] = []
-    if spec.bucket is not None:
+    table = "records"
+    if spec.bucket is not None or spec.priority:
         first, last = _span(conn, spec)
         if first is None:
             return _result(spec, unit_field, {}, False)
         spans = timebuckets.offset_spans(spec.zone, first, last)
+        if spec.priority:
+            table, params = _one_view(spec.priority, clauses, params, spans)
+            clauses = ["1"]
+    if spec.bucket is not None:
         unit_ms = timebuckets.HOUR_MS if spec.bucket == "hour" else timebuckets.DAY_MS
         bucket_sql, bucket_args = timebuckets.number_sql("ts", spans, unit_ms)
         if spec.bucket == "hour":  # a clock set back shows one local hour twice: told apart by offset
@@ -132,7 +173,7 @@ def run(conn: Connection, spec: Aggregate) -> dict[str, Any]:
     value = extract(spec.field) if spec.field else "NULL"
     is_decimal = isinstance(kind, kinds.DecimalText)
     head = f"SELECT {bucket_sql}, {offset_col}{''.join(', ' + k for k in keys)}"
-    where = f"FROM records WHERE {' AND '.join(clauses)} GROUP BY {', '.join(str(i + 1) for i in range(2 + len(keys)))}"
+    where = f"FROM {table} WHERE {' AND '.join(clauses)} GROUP BY {', '.join(str(i + 1) for i in range(2 + len(keys)))}"
     args = [*bucket_args, *offset_args, *params]
     if is_decimal:
         agg = {"sum": "sum", "avg": "sum", "min": "min", "max": "max", "count": "sum"}[spec.fn]
@@ -155,6 +196,31 @@ def run(conn: Connection, spec: Aggregate) -> dict[str, Any]:
         rows = _in_python(conn, spec, head, where, args, value)
     cells = _combine(spec, rows, len(keys), unit_field is not None, is_decimal, unit_ms, tz)
     return _result(spec, unit_field, cells, is_decimal)
+
+
+def _one_view(
+    priority: tuple[Priority, ...], clauses: list[str], params: list[Any], spans: timebuckets.Spans
+) -> tuple[str, list[Any]]:
+    """The records the aggregate reads, with each prioritised code's overlaps left out: per
+    code and local hour, only those of the best-ranked source or device there."""
+    code, device = extract("code"), extract("device")
+    cases: list[str] = []
+    args: list[Any] = []
+    for p in priority:
+        for rank, name in enumerate(p.names):
+            # a device matches by its start: "Apple Watch" is "Apple Watch (Watch6,2)"
+            cases.append(f"WHEN {code} = ? AND (source = ? OR {device} LIKE ? ESCAPE '\\') THEN {rank}")
+            like = name.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            args += [p.code, name, like]
+        cases.append(f"WHEN {code} = ? THEN {len(p.names)}")
+        args.append(p.code)
+    slot, slot_args = timebuckets.number_sql("ts", spans, timebuckets.HOUR_MS)
+    inner = (
+        f"SELECT *, CASE {' '.join(cases)} END AS _rank, {code} AS _code, {slot} AS _slot"
+        f" FROM records WHERE {' AND '.join(clauses)}"
+    )
+    ranked = f"SELECT *, min(_rank) OVER (PARTITION BY _code, _slot) AS _best FROM ({inner})"
+    return f"(SELECT * FROM ({ranked}) WHERE _rank IS NULL OR _rank = _best) AS records", [*args, *slot_args, *params]
 
 
 def _in_python(conn: Connection, spec: Aggregate, head: str, where: str, args: list[Any], value: str) -> list[Any]:
@@ -278,6 +344,7 @@ class AggregateCache:
         self._answers: dict[Aggregate, tuple[int, dict[str, Any]]] = {}
 
     def run(self, conn: Connection, spec: Aggregate, last_seq: int) -> dict[str, Any]:
+        spec = resolved(conn, spec)  # a priority changed since is another question
         found = self._answers.get(spec)
         if found is not None and found[0] == last_seq:
             return found[1]

@@ -26,9 +26,9 @@ from .db import Connection, DatabaseError
 from .errors import VaultCorrupt
 
 WINDOW = 5000  # rowids one read covers while nothing fails
-# Derived or transient: record_counts is rebuilt by the copy's triggers as records arrive;
+# Derived or transient: record_counts (and health_hours) is rebuilt by the copy's triggers as records arrive;
 # staging holds only what a killed import left.
-SKIP = ("record_counts", "staging")
+SKIP = ("record_counts", "health_hours", "staging")
 MAX_LOST_LISTED = 100_000
 
 

@@ -304,6 +304,69 @@ def _statements(statements: list[str]) -> Callable[[Connection], None]:
     return apply
 
 
+# The views' settings: which source counts for an observation code where several measured
+# the same thing (names first to last, a selfdata source or a device), and small settings
+# the user gives the views and their alerts (a data plan's cap, which alerts are on).
+# And health observations summed per code, UTC hour, source, device and unit, kept by
+# triggers like record_counts: a health view reads a few thousand of these instead of a
+# million records (each a page of the encrypted file to decrypt). Values are summed as
+# whole 10^-9 units, as aggregates sum them; `scale` is the most decimals seen (past 9,
+# or a sum past 64 bits, the views read the records instead).
+_HOUR = "((({ts}) + 62208000000000) / 3600000 - 17280000)"  # floor division, before 1970 too
+_VALUE = "json_extract({r}.data, '$.value')"
+_SCALED = (
+    "(CASE WHEN {v} IS NULL THEN 0 ELSE (CASE WHEN substr({v}, 1, 1) = '-' THEN -1 ELSE 1 END *"
+    " (CAST(ltrim(CASE WHEN instr({v}, '.') THEN substr({v}, 1, instr({v}, '.') - 1) ELSE {v} END, '-') AS INTEGER)"
+    " * 1000000000 + CASE WHEN instr({v}, '.') THEN CAST(substr(substr({v}, instr({v}, '.') + 1) || '000000000', 1, 9)"
+    " AS INTEGER) ELSE 0 END)) END)"
+)
+_DECIMALS = "(CASE WHEN instr({v}, '.') THEN length({v}) - instr({v}, '.') ELSE 0 END)"
+
+
+def _hours_row(r: str) -> str:
+    v = _VALUE.format(r=r)
+    return (
+        f"coalesce(json_extract({r}.data, '$.code'), ''), {_HOUR.format(ts=r + '.ts')}, {r}.source,"
+        f" coalesce(json_extract({r}.data, '$.device'), ''), coalesce(json_extract({r}.data, '$.unit'), ''),"
+        f" {{sign}}1, {{sign}}({v} IS NOT NULL), {{sign}}{_SCALED.format(v=v)}, coalesce({_DECIMALS.format(v=v)}, 0)"
+    )
+
+
+_HOURS_ADD = (
+    "INSERT INTO health_hours (code, hour, source, device, unit, records, n, total, scale)"
+    " SELECT {row}{src} WHERE {r}.dataset = 'health.observation' AND {r}.deleted = 0"
+    " ON CONFLICT DO UPDATE SET records = records + excluded.records, n = n + excluded.n,"
+    " total = total + excluded.total, scale = max(scale, excluded.scale)"
+)
+_HEALTH_VIEWS = [
+    "CREATE TABLE health_priority (code TEXT PRIMARY KEY, names TEXT NOT NULL, updated_at INTEGER NOT NULL)"
+    " WITHOUT ROWID",
+    "CREATE TABLE view_settings (name TEXT PRIMARY KEY, value TEXT NOT NULL, updated_at INTEGER NOT NULL)"
+    " WITHOUT ROWID",
+    """CREATE TABLE health_hours (
+        code TEXT NOT NULL, hour INTEGER NOT NULL, source TEXT NOT NULL, device TEXT NOT NULL, unit TEXT NOT NULL,
+        records INTEGER NOT NULL, n INTEGER NOT NULL, total INTEGER NOT NULL, scale INTEGER NOT NULL,
+        PRIMARY KEY (code, hour, source, device, unit)
+    ) WITHOUT ROWID""",
+    _HOURS_ADD.format(row=_hours_row("records").format(sign=""), r="records", src=" FROM records"),
+    "CREATE TRIGGER health_hours_insert AFTER INSERT ON records"
+    " WHEN NEW.dataset = 'health.observation' AND NEW.deleted = 0 BEGIN "
+    + _HOURS_ADD.format(row=_hours_row("NEW").format(sign=""), r="NEW", src="")
+    + "; END",
+    "CREATE TRIGGER health_hours_delete AFTER DELETE ON records"
+    " WHEN OLD.dataset = 'health.observation' AND OLD.deleted = 0 BEGIN "
+    + _HOURS_ADD.format(row=_hours_row("OLD").format(sign="-"), r="OLD", src="")
+    + "; END",
+    "CREATE TRIGGER health_hours_update AFTER UPDATE OF ts, data, deleted, source, dataset ON records"
+    " WHEN (OLD.dataset = 'health.observation' AND OLD.deleted = 0)"
+    " OR (NEW.dataset = 'health.observation' AND NEW.deleted = 0) BEGIN "
+    + _HOURS_ADD.format(row=_hours_row("OLD").format(sign="-"), r="OLD", src="")
+    + "; "
+    + _HOURS_ADD.format(row=_hours_row("NEW").format(sign=""), r="NEW", src="")
+    + "; END",
+]
+
+
 MIGRATIONS: list[Callable[[Connection], None]] = [
     _sql(_V1),
     _sql(_V2),
@@ -315,6 +378,7 @@ MIGRATIONS: list[Callable[[Connection], None]] = [
     _statements(_V8),
     _statements(_V9),
     _statements(_VRM),
+    _statements(_HEALTH_VIEWS),
 ]
 
 

@@ -7,7 +7,18 @@ from typing import Any
 from aiohttp import web
 
 from ..services import Services
-from . import consent, data, home, rights, signin_pages, sources, upload, vrm
+from . import (
+    consent,
+    data,
+    home,
+    insights_health,
+    insights_telecom,
+    rights,
+    signin_pages,
+    sources,
+    upload,
+    vrm,
+)
 from .guard import DASHBOARD, Dashboard
 
 
@@ -42,4 +53,6 @@ def add_dashboard(app: web.Application, services: Services, trusted_proxies: tup
     r.add_get("/data/{dataset}", data.dataset_page)
     r.add_get("/events", data.events)
     r.add_get("/static/{name}", data.static)
+    r.add_get("/health", insights_health.health_page)
+    r.add_get("/telecom", insights_telecom.telecom_page)
     vrm.add_routes(app)
