@@ -33,6 +33,7 @@ from .vault import INSECURE_TEST_KDF
 Say = Callable[[str], None]
 DEFAULT_PORT = 7350
 DEMO_APP = "demo app"
+DEMO_BANK_DAYS = 430  # over a year: a yearly subscription shows twice
 
 
 def _port_free(port: int) -> bool:
@@ -62,7 +63,7 @@ def vendors() -> dict[str, FakeServer]:
     from connectors.testing.vendors import fritzbox, octopus, simplefin, smart_fhir
 
     return {
-        "bank": simplefin.make_server(days=180),
+        "bank": simplefin.make_server(days=DEMO_BANK_DAYS, subscriptions=True),
         "energy": octopus.make_server(days=90),
         "health": smart_fhir.make_server(months=6),
         "telecom": fritzbox.make_server(days=90),
@@ -74,7 +75,12 @@ async def configure(services: Services, servers: dict[str, FakeServer]) -> list[
     from connectors.testing.vendors import fritzbox, octopus, smart_fhir
 
     plans: list[tuple[str, str, dict[str, Any], dict[str, str]]] = [
-        ("demo-bank", "simplefin", {}, {"access_url": servers["bank"].access_url()}),  # type: ignore[attr-defined]
+        (
+            "demo-bank",
+            "simplefin",
+            {"history_days": DEMO_BANK_DAYS},
+            {"access_url": servers["bank"].access_url()},  # type: ignore[attr-defined]
+        ),
         (
             "demo-energy",
             "octopus-energy",

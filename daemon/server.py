@@ -112,10 +112,21 @@ async def _requests_ctx(app: web.Application) -> AsyncIterator[None]:
     await asyncio.gather(task, return_exceptions=True)
 
 
+async def _money_ctx(app: web.Application) -> AsyncIterator[None]:
+    from .insights.report import machine_zone
+    from .operations import insights
+
+    task = asyncio.create_task(insights.watch(app[SERVICES], machine_zone()), name="money-watch")
+    yield
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+
+
 def build_app(services: Services) -> web.Application:
     app = admin_app(services)
     app.cleanup_ctx.append(_notifier_ctx)
     app.cleanup_ctx.append(_requests_ctx)
+    app.cleanup_ctx.append(_money_ctx)
     app.cleanup_ctx.append(_scheduler_ctx)
     app.cleanup_ctx.append(_inbox_ctx)
     return app

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from .config import Config
 from .events import EventBus
+from .insights.cache import ViewCache
 from .paths import Paths
 from .plugins import Registry
 from .session import Session
@@ -65,6 +66,7 @@ class Services:
     grants: GrantStore | None = None  # shared, so a revocation reaches the API at once
     access: AccessLog | None = None  # the running API's access log
     inbox: Inbox | None = None  # while the daemon watches it
+    views: ViewCache = field(default_factory=ViewCache)  # the insights' views, kept while their data stays
 
     def get_runner(self) -> Runner:
         if self.runner is None:
@@ -82,7 +84,6 @@ class Services:
 
     def close(self) -> None:
         self.vault.close()
-
 
 
 def open_services(session: Session, *, check: bool = False) -> Services:

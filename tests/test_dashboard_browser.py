@@ -340,6 +340,7 @@ def test_every_page_reads_without_script_on_a_phone_and_names_its_controls(demo:
             "/rights",
             "/requests",
             "/share",
+            "/money",
             "/sources/new?connector=octopus-energy",
         ):
             page.goto(demo.base + path)
@@ -372,3 +373,59 @@ def test_every_page_reads_without_script_on_a_phone_and_names_its_controls(demo:
         page.get_by_role("button", name="Turn scheduled runs on").click()
         assert "scheduled runs on" in page.locator(".flash").inner_text()
         browser.close()
+
+
+@pytest.mark.timeout(180)
+def test_the_money_view_shows_the_demo_month_its_charts_and_subscriptions(demo: Demo) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    shots = Path(os.environ["SELFDATA_SCREENSHOTS"]) if os.environ.get("SELFDATA_SCREENSHOTS") else None
+    failures: list[str] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium(), args=FLAGS)
+        context = browser.new_context(viewport={"width": 1280, "height": 900}, timezone_id="America/New_York")
+        page = context.new_page()
+        page.set_default_timeout(20_000)
+        page.on("response", lambda r: failures.append(f"{r.status} {r.url}") if r.status >= 500 else None)
+        page.on("console", lambda m: failures.append(m.text) if m.type == "error" else None)
+        page.goto(demo.link)
+        page.get_by_role("link", name="Money").click()
+        expect(page.locator("main h1")).to_contain_text("Money")
+        # The month's figures in dollars, a chart of in and out per month, a balance line per account
+        summary = page.locator("table.money-summary tbody tr")
+        expect(summary.first).to_contain_text("USD")
+        chart = page.locator("svg.chart.money")
+        expect(chart).to_have_count(1)
+        assert chart.locator("rect.in").count() == 12 and chart.locator("rect.out").count() == 12
+        assert "Money in and out per month in USD" in (chart.get_attribute("aria-label") or "")
+        assert page.locator("svg.chart.balance polyline").count() >= 3
+        # The demo's subscriptions: Netflix's price rise, Amazon Prime yearly, the gym that stopped
+        recurring = page.locator("table.money-recurring")
+        netflix = recurring.locator("tr", has_text="Netflix")
+        expect(netflix).to_contain_text("monthly")
+        expect(netflix).to_contain_text("17.99 USD")
+        expect(netflix).to_contain_text("+16% since")
+        expect(recurring.locator("tr", has_text="Amazon Prime")).to_contain_text("yearly")
+        expect(recurring.locator("tr", has_text="Planet Fitness")).to_contain_text("stopped")
+        expect(page.locator("table.money-categories").first).to_contain_text("groceries")
+        # A rule, then its effect, then its removal
+        page.get_by_label("Contains").fill("starbucks")
+        page.get_by_label("Category", exact=True).fill("coffee")
+        page.get_by_role("button", name="Add rule").click()
+        expect(page.locator(".flash.ok")).to_contain_text("past months included")
+        rule = page.locator("table.money-rules tbody tr", has_text="starbucks")
+        expect(rule).to_contain_text("coffee")
+        if shots is not None:
+            shots.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(shots / "money.png"), full_page=True)
+        rule.get_by_role("button", name="Remove").click()
+        expect(page.locator(".flash.ok")).to_contain_text("Rule removed")
+        # An alert switched on through the form
+        page.locator("#a-low_balance").check()
+        page.locator("#a-threshold").fill("100")
+        page.locator("form", has=page.locator("#a-low_balance")).get_by_role("button", name="Save").click()
+        expect(page.locator(".flash.ok")).to_contain_text("low_balance: on")
+        expect(page.locator("#a-low_balance")).to_be_checked()
+        browser.close()
+    assert not failures, failures
+    assert "selfdata report for" in demo.cli("report")

@@ -1,0 +1,1 @@
+"""Views computed from the aggregates: money, energy, health, telecom; and `selfdata report`."""

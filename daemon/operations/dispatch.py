@@ -17,14 +17,14 @@ from ..errors import SelfdataError
 from ..services import Services
 from ..vault.damage import RESCUE, is_damage
 from ..vault.errors import VaultDamaged
-from . import dashboard, files, grants, healthviews, keys, records, rights, runs, sources, status, vrm
+from . import dashboard, files, grants, healthviews, insights, keys, records, rights, runs, sources, status, vrm
 from .registry import Emit, Operation, OperationError, OperationFailed, Result
 
 log = logging.getLogger("selfdata.operations")
 
 OPERATIONS: Mapping[str, Operation[Any]] = {
     op.name: op
-    for module in (status, keys, records, sources, runs, grants, files, rights, dashboard, vrm, healthviews)
+    for module in (status, keys, records, sources, runs, grants, files, rights, dashboard, vrm, healthviews, insights)
     for op in module.OPERATIONS
 }
 

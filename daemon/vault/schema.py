@@ -296,6 +296,32 @@ _VRM = [
 ]
 
 
+# The user's money rules (daemon.insights): category rules, applied when a view is computed;
+# money alerts, each off until switched on, and what each has already told (never twice).
+_MONEY_RULES = [
+    """CREATE TABLE category_rules (
+        id INTEGER PRIMARY KEY,
+        pattern TEXT NOT NULL,
+        category TEXT NOT NULL,
+        field TEXT NOT NULL DEFAULT 'any',
+        created_at INTEGER NOT NULL
+    )""",
+    """CREATE TABLE money_alerts (
+        kind TEXT PRIMARY KEY,
+        enabled INTEGER NOT NULL DEFAULT 0,
+        threshold TEXT,
+        updated_at INTEGER NOT NULL
+    ) WITHOUT ROWID""",
+    """CREATE TABLE money_alerts_told (
+        kind TEXT NOT NULL,
+        subject TEXT NOT NULL,
+        value TEXT NOT NULL,
+        at INTEGER NOT NULL,
+        PRIMARY KEY (kind, subject)
+    ) WITHOUT ROWID""",
+]
+
+
 def _statements(statements: list[str]) -> Callable[[Connection], None]:
     def apply(conn: Connection) -> None:
         for statement in statements:
@@ -379,6 +405,7 @@ MIGRATIONS: list[Callable[[Connection], None]] = [
     _statements(_V9),
     _statements(_VRM),
     _statements(_HEALTH_VIEWS),
+    _statements(_MONEY_RULES),
 ]
 
 

@@ -12,6 +12,7 @@ from . import (
     data,
     home,
     insights_health,
+    insights_money,
     insights_telecom,
     rights,
     signin_pages,
@@ -55,4 +56,5 @@ def add_dashboard(app: web.Application, services: Services, trusted_proxies: tup
     r.add_get("/static/{name}", data.static)
     r.add_get("/health", insights_health.health_page)
     r.add_get("/telecom", insights_telecom.telecom_page)
+    insights_money.add_routes(app)
     vrm.add_routes(app)

@@ -157,7 +157,50 @@ class Bank:
         return booked
 
 
-def generate(seed: int, end: datetime, days: int) -> Bank:
+# (description, payee, amount, day of the month or None for yearly): for the demo's money view
+SUBSCRIPTIONS = [
+    ("NETFLIX.COM", "Netflix", Decimal("15.49"), 12),
+    ("SPOTIFY USA", "Spotify", Decimal("10.99"), 3),
+    ("PLANET FITNESS CLUB FEES", "Planet Fitness", Decimal("24.99"), 7),
+    ("AMAZON PRIME*ANNUAL MEMBERSHIP", "Amazon Prime", Decimal("139.00"), None),
+]
+
+
+def _subscriptions(bank: Bank, seed: int, account: Account, first: datetime, end: datetime) -> None:
+    """Netflix monthly with a price rise four months ago, Spotify monthly, a gym that stopped
+    three months ago, Amazon Prime yearly; posted the day after, at 10:00."""
+    day = first
+    while day < end:
+        for description, payee, amount, dom in SUBSCRIPTIONS:
+            months_left = (end.year - day.year) * 12 + end.month - day.month
+            if dom is None:
+                due = (end - day).days in (35, 400)
+            else:
+                due = day.day == dom and not (payee == "Planet Fitness" and months_left < 3)
+            if not due:
+                continue
+            if payee == "Netflix" and months_left < 4:
+                amount = Decimal("17.99")
+            transacted = day + timedelta(hours=6)
+            posted = (transacted + timedelta(days=1)).replace(hour=10, minute=0)
+            if posted > end:
+                continue
+            ref = hashlib.sha1(f"{seed}-sub-{payee}-{day.date()}".encode()).hexdigest()[:16].upper()
+            bank.transactions.append(
+                Transaction(
+                    f"TRN-{ref}",
+                    account.id,
+                    -amount,
+                    int(transacted.timestamp()),
+                    int(posted.timestamp()),
+                    description,
+                    payee,
+                )
+            )
+        day += timedelta(days=1)
+
+
+def generate(seed: int, end: datetime, days: int, subscriptions: bool = False) -> Bank:
     rng = random.Random(seed)
     bank = Bank(end=end)
     tag = hashlib.sha1(f"simplefin-{seed}".encode()).hexdigest().upper()
@@ -228,6 +271,8 @@ def generate(seed: int, end: datetime, days: int) -> Bank:
             for description, payee, low, high, per_week in spend:
                 if rng.random() < per_week / 7:
                     add(account, day, -Decimal(rng.randint(low * 100, high * 100)) / 100, description, payee)
+    if subscriptions:
+        _subscriptions(bank, seed, card, first, end)
     return bank
 
 
@@ -357,7 +402,10 @@ class FakeSimpleFIN(FakeServer):
         return out
 
 
-def make_server(*, seed: int = 1, end: datetime | None = None, days: int = 240) -> FakeSimpleFIN:
-    """A fake bridge whose data covers `days` days up to `end` (default: now)."""
+def make_server(
+    *, seed: int = 1, end: datetime | None = None, days: int = 240, subscriptions: bool = False
+) -> FakeSimpleFIN:
+    """A fake bridge whose data covers `days` days up to `end` (default: now); `subscriptions`
+    adds four on the card (see `SUBSCRIPTIONS`)."""
     end = end or datetime.now(UTC).replace(microsecond=0)
-    return FakeSimpleFIN(generate(seed, end, days))
+    return FakeSimpleFIN(generate(seed, end, days, subscriptions))
