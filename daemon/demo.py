@@ -116,6 +116,54 @@ async def configure(services: Services, servers: dict[str, FakeServer]) -> list[
     return [p[0] for p in plans]
 
 
+def demo_tariffs(services: Services) -> None:
+    """Two electricity tariffs to compare (the one held, a time-of-use offer) and a gas tariff."""
+    from .operations.energy import tariff_record
+
+    common = {"supplier": "Octopus Energy", "currency": "GBP", "valid_from": "2020-01-01T00:00:00+00:00"}
+    plans: list[dict[str, Any]] = [
+        {
+            **common,
+            "tariff_id": "demo-flexible",
+            "product": "Flexible Octopus",
+            "commodity": "electricity",
+            "kind": "fixed",
+            "unit_price": "0.2450",
+            "standing_charge": "0.5190",
+            "timezone": "Europe/London",
+            "held": "yes",
+        },
+        {
+            **common,
+            "tariff_id": "demo-economy7",
+            "product": "Economy 7",
+            "commodity": "electricity",
+            "kind": "time_of_use",
+            "standing_charge": "0.5350",
+            "timezone": "UTC",
+            "bands": [
+                {"name": "night", "price": "0.1420", "start": "00:30", "end": "07:30"},
+                {"name": "day", "price": "0.2890", "start": "07:30", "end": "00:30"},
+            ],
+        },
+        {
+            **common,
+            "tariff_id": "demo-gas",
+            "product": "Flexible Octopus gas",
+            "commodity": "gas",
+            "kind": "fixed",
+            "unit_price": "0.0620",
+            "standing_charge": "0.3150",
+            "timezone": "Europe/London",
+            "calorific_value": "39.5",
+            "held": "yes",
+        },
+    ]
+    from .insights import tariffs
+
+    services.vault.writer.upsert([tariff_record(tariffs.from_data(p)) for p in plans])
+
+
 def drop_sample(inbox: Path) -> Path:
     from connectors.testing.generators.ofx import write_ofx
 
@@ -163,6 +211,7 @@ async def _run(home: Path, paths: Paths, say: Say, duration: float | None, port:
         for server in servers.values():
             await server.start()
         names = await configure(services, servers)
+        demo_tariffs(services)
         say(f"selfdata demo in {home}")
         say("  fake vendors on loopback: " + ", ".join(f"{k} {s.url}" for k, s in servers.items()))
         pending = set(names)

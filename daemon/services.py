@@ -67,6 +67,7 @@ class Services:
     access: AccessLog | None = None  # the running API's access log
     inbox: Inbox | None = None  # while the daemon watches it
     views: ViewCache = field(default_factory=ViewCache)  # the insights' views, kept while their data stays
+    insights: dict[str, Any] = field(default_factory=dict)  # the insights' caches, kept while it runs
 
     def get_runner(self) -> Runner:
         if self.runner is None:

@@ -247,9 +247,13 @@ def test_a_dropped_file_of_any_size_streams_into_the_inbox(site: tuple[Daemon, s
     boundary = "----selfdata"
     content = b"x" * (3 * 1024 * 1024)  # three times what an API body may be
     body = (
-        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="../relevé 2026.csv"\r\n'
-        "Content-Type: text/csv\r\n\r\n"
-    ).encode() + content + f"\r\n--{boundary}--\r\n".encode()
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="../relevé 2026.csv"\r\n'
+            "Content-Type: text/csv\r\n\r\n"
+        ).encode()
+        + content
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
     conn = http.client.HTTPConnection(browser.host, browser.port, timeout=60)
     conn.request(
         "POST",

@@ -429,3 +429,55 @@ def test_the_money_view_shows_the_demo_month_its_charts_and_subscriptions(demo: 
         browser.close()
     assert not failures, failures
     assert "selfdata report for" in demo.cli("report")
+
+
+def test_the_energy_view_shows_its_heatmap_and_the_cost_under_two_tariffs(demo: Demo) -> None:
+    from playwright.sync_api import sync_playwright
+
+    shots = Path(os.environ["SELFDATA_SCREENSHOTS"]) if os.environ.get("SELFDATA_SCREENSHOTS") else None
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium(), args=FLAGS)
+        context = browser.new_context(viewport={"width": 1280, "height": 900}, timezone_id="Europe/London")
+        page = context.new_page()
+        page.set_default_timeout(20_000)
+        page.goto(demo.link)
+        page.get_by_role("navigation", name="Main").get_by_role("link", name="Energy", exact=True).click()
+        assert page.locator("main h1").inner_text() == "Energy"
+        # the demo's electricity under the tariff held and the Economy 7 offer, side by side
+        costs = page.locator("table.costs").first
+        labels = costs.locator("tbody th").all_inner_texts()
+        assert labels[0] == "Your tariffs", labels
+        assert sorted(labels[1:]) == ["Octopus Energy Economy 7", "Octopus Energy Flexible Octopus"], labels
+        totals = dict(zip(labels, costs.locator("td.total").all_inner_texts(), strict=True))
+        assert all(re.fullmatch(r"\d+\.\d\d GBP", t) for t in totals.values()), totals
+        assert totals["Your tariffs"] == totals["Octopus Energy Flexible Octopus"]
+        assert totals["Octopus Energy Economy 7"] != totals["Your tariffs"]
+        page.get_by_text("How these were computed").first.click()
+        assert (
+            "priced with the version of the tariff valid at its start"
+            in page.locator("details.method").first.inner_text()
+        )
+        # a heatmap of half-hours with a number for each cell, and the average day
+        heat = page.locator("svg.heatmap").first
+        assert "half-hours of" in (heat.get_attribute("aria-label") or "")
+        assert heat.locator("rect.cell").count() >= 20  # the month so far of the demo's readings
+        assert re.search(
+            r"\d{4}-\d\d-\d\d \d\d:\d\d: \d+(\.\d+)? kWh", heat.locator("rect.cell title").first.text_content() or ""
+        )
+        assert page.locator("svg.profile polyline.weekday").count() >= 1
+        # the form adds a tariff, which then shows in the comparison
+        page.get_by_text("Add a tariff").click()
+        page.get_by_label("Id", exact=True).fill("offer-fixed")
+        page.get_by_label("Supplier", exact=True).fill("Other Energy")
+        page.get_by_label("Product", exact=True).fill("Fixed 12M")
+        page.get_by_label("Valid from").fill("2020-01-01")
+        page.get_by_label("Currency", exact=True).fill("GBP")
+        page.get_by_label("Price per kWh (fixed)").fill("0.2000")
+        page.get_by_label("Standing charge per day").fill("0.60")
+        page.get_by_role("button", name="Save the tariff").click()
+        assert "Tariff offer-fixed saved" in page.locator(".flash").inner_text()
+        assert "Other Energy Fixed 12M" in page.locator("table.costs").first.inner_text()
+        if shots is not None:
+            shots.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(shots / "energy.png"), full_page=True)
+        browser.close()

@@ -293,3 +293,93 @@ def _half_hour(t: datetime) -> datetime:
 
 def _z(t: datetime) -> str:
     return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+# --- Public product rates: unit rates and standing charges of a tariff, no API key -----------
+# GET /v1/products/{product}/{electricity|gas}-tariffs/{tariff}/{standard-unit-rates|
+# day-unit-rates|night-unit-rates|standing-charges}/ with period_from, period_to, page_size
+# (at most 1500) and page; newest first; pence, with and without VAT.
+
+RATES_PAGE_SIZE = 1500
+RATE_KINDS = ("standard-unit-rates", "day-unit-rates", "night-unit-rates", "standing-charges")
+TARIFF_CODE_RE = re.compile(r"^([EG])-(1R|2R)-([A-Z0-9-]+)-([A-P])$")
+
+
+@dataclass(frozen=True)
+class Rate:
+    valid_from: datetime
+    valid_to: datetime | None
+    value_inc_vat: Any  # Decimal: pence per kWh, or per day for a standing charge
+    value_exc_vat: Any
+    payment_method: str | None
+
+
+def product_of(tariff_code: str) -> str:
+    """The product of a tariff code: E-1R-AGILE-24-10-01-C is AGILE-24-10-01 (region C)."""
+    m = TARIFF_CODE_RE.match(tariff_code)
+    if m is None:
+        raise ValueError(
+            f"{tariff_code!r} is not an Octopus tariff code such as E-1R-AGILE-24-10-01-C (E or G, 1R or 2R,"
+            " the product, the region letter)"
+        )
+    return m.group(3)
+
+
+def rates_path(tariff_code: str, kind: str) -> str:
+    if kind not in RATE_KINDS:
+        raise ValueError(f"{kind!r} is not one of {', '.join(RATE_KINDS)}")
+    fuel = "electricity" if tariff_code.startswith("E-") else "gas"
+    return f"/v1/products/{product_of(tariff_code)}/{fuel}-tariffs/{tariff_code}/{kind}/"
+
+
+def parse_rates(body: Any) -> list[Rate]:
+    """The rates of one page (numbers read as text, so pence stay exact)."""
+    results = body.get("results") if isinstance(body, dict) else None
+    if not isinstance(results, list):
+        raise Fatal("Octopus answered a rates page without results")
+    out = []
+    for row in results:
+        try:
+            valid_to = row.get("valid_to")
+            out.append(
+                Rate(
+                    datetime.fromisoformat(str(row["valid_from"]).replace("Z", "+00:00")),
+                    datetime.fromisoformat(str(valid_to).replace("Z", "+00:00")) if valid_to else None,
+                    parse_decimal(str(row["value_inc_vat"])),
+                    parse_decimal(str(row["value_exc_vat"])),
+                    row.get("payment_method"),
+                )
+            )
+        except (AttributeError, KeyError, TypeError, ValueError) as err:
+            raise Fatal(f"Octopus answered a rate that cannot be read ({err}): {row!r:.160}") from None
+    return out
+
+
+async def fetch_rates(
+    http: Any, base_url: str, tariff_code: str, kind: str, period_from: datetime, period_to: datetime
+) -> list[Rate]:
+    """Every rate of the tariff overlapping [period_from, period_to), oldest first, across pages."""
+    base = base_url.rstrip("/")
+    query = urlencode({"period_from": _z(period_from), "period_to": _z(period_to), "page_size": RATES_PAGE_SIZE})
+    url: str | None = f"{base}{rates_path(tariff_code, kind)}?{query}"
+    out: list[Rate] = []
+    pages = 0
+    while url:
+        pages += 1
+        if pages > 10_000:
+            raise Fatal("Octopus kept answering more rate pages than any period holds")
+        resp = await http.request("GET", url)
+        try:
+            body = json.loads(resp.body, parse_float=str)
+        except ValueError as err:
+            raise Fatal(f"Octopus answered something that is not JSON: {resp.text[:80]!r}") from err
+        out += parse_rates(body)
+        nxt = body.get("next")
+        if nxt:
+            parts = urlsplit(str(nxt))
+            if not parts.path.startswith("/v1/products/"):
+                raise Fatal(f"Octopus answered an unexpected next page: {str(nxt)[:120]}")
+            url = f"{base}{parts.path}" + (f"?{parts.query}" if parts.query else "")
+        else:
+            url = None
+    return sorted(out, key=lambda r: r.valid_from)

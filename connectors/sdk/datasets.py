@@ -73,6 +73,66 @@ class EnergyReading(Dataset):
     )
 
 
+class TariffBand(Shape):
+    name = Text("The band's name on the bill: peak, off-peak, HP, HC, day, night")
+    price = DecimalText("Price per kWh in the tariff's currency (its tax as the tariff says)")
+    start = Text("Local time the band starts, HH:MM (00:00 with end 00:00: all day)")
+    end = Text("Local time the band ends, HH:MM; before start: the band runs past midnight")
+    days = Choice("all", "weekdays", "weekends", required=False)
+    colour = Choice("blue", "white", "red", required=False, description="Tempo: the day colour the band is for")
+
+
+class EnergyTariff(Dataset):
+    dataset = "energy.tariff"
+    title = "Energy tariffs with their validity and prices, entered or imported by the user"
+    tariff_id = Text("The tariff's own id, e.g. octopus:E-1R-AGILE-24-10-01-C or edf-tempo-2025")
+    supplier = Text()
+    product = Text("The product's name or code")
+    commodity = Choice("electricity", "gas")
+    direction = Choice("consumption", "production", required=False)
+    valid_from = Instant("First moment the tariff prices")
+    valid_to = Instant("The moment it stops pricing (exclusive); none: still valid", required=False)
+    currency = Currency()
+    standing_charge = DecimalText("Per day, in the currency", required=False, unit="currency")
+    kind = Choice(
+        "fixed",
+        "time_of_use",
+        "tempo",
+        "half_hourly",
+        description="fixed: one price; time_of_use: bands (peak/off-peak, HP/HC, Economy 7); "
+        "tempo: bands per day colour (energy.day_colour); half_hourly: prices in energy.price",
+    )
+    unit_price = DecimalText("The price per kWh of a fixed tariff", required=False, unit="currency")
+    bands = ListOf(TariffBand, required=False)
+    timezone = Text("The time zone the bands' times are read in, e.g. Europe/Paris", required=False)
+    tax_percent = DecimalText(
+        "Tax added on top of prices and standing charge (VAT); none when the prices include it", required=False
+    )
+    held = Choice(
+        "yes", "no", required=False, description="yes: your own tariff over its validity; no: an offer to compare"
+    )
+    calorific_value = DecimalText("Gas: the calorific value your bill states, MJ/m3", required=False)
+    volume_correction = DecimalText("Gas: the volume correction factor (UK 1.02264)", required=False)
+
+
+class EnergyPrice(Dataset):
+    dataset = "energy.price"
+    title = "Unit prices of a half-hourly tariff (Agile, a spot-price series)"
+    tariff_id = Text()
+    start = Instant()
+    end = Instant()
+    price = DecimalText("Price per kWh in the currency", unit="currency")
+    currency = Currency()
+
+
+class EnergyDayColour(Dataset):
+    dataset = "energy.day_colour"
+    title = "Day colours of a calendar such as EDF Tempo (blue, white, red)"
+    calendar = Text("e.g. tempo")
+    day = Day("The tariff day; a Tempo day runs from 06:00 to 06:00 the next day")
+    colour = Choice("blue", "white", "red")
+
+
 class Component(Shape):
     code = Text()
     value = DecimalText(required=False)
@@ -164,6 +224,9 @@ ALL: tuple[type[Dataset], ...] = (
     BankAccount,
     BankTransaction,
     EnergyReading,
+    EnergyTariff,
+    EnergyPrice,
+    EnergyDayColour,
     HealthObservation,
     HealthWorkout,
     HealthClinical,

@@ -368,7 +368,7 @@ def spec() -> dict[str, Any]:
                     _q(
                         "bucket",
                         "Local hour, day, week (from Monday), month or year; none: one total",
-                        {"enum": ["hour", "day", "week", "month", "year"]},
+                        {"enum": ["halfhour", "hour", "day", "week", "month", "year"]},
                     ),
                     _q("zone", "IANA time zone of the buckets (default UTC)", {"type": "string"}),
                     _q("group", "Up to two declared fields, comma-separated", {"type": "string"}),

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from . import (
     daemon_cmds,
+    energy_cmd,
     files_cmds,
     grants_cmds,
     mcp_cmd,
@@ -22,6 +23,7 @@ from .base import cli
 
 COMMAND_MODULES = (
     daemon_cmds,
+    energy_cmd,
     files_cmds,
     grants_cmds,
     mcp_cmd,

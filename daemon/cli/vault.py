@@ -430,9 +430,7 @@ def main_fields(dataset: str, data: list[dict[str, Any]]) -> list[str]:
     from connectors.sdk.schema import AnyJson, ListOf, Nested
 
     shape = schemas.schema_of(dataset)
-    declared = (
-        [n for n, k in shape.fields().items() if not isinstance(k, Nested | ListOf | AnyJson)] if shape else []
-    )
+    declared = [n for n, k in shape.fields().items() if not isinstance(k, Nested | ListOf | AnyJson)] if shape else []
     if not declared:  # an app's own dataset: its first plain keys
         declared = list(dict.fromkeys(k for d in data for k, v in d.items() if not isinstance(v, dict | list)))
     filled = [n for n in declared if any(d.get(n) not in (None, "") for d in data)]

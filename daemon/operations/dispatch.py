@@ -17,14 +17,28 @@ from ..errors import SelfdataError
 from ..services import Services
 from ..vault.damage import RESCUE, is_damage
 from ..vault.errors import VaultDamaged
-from . import dashboard, files, grants, healthviews, insights, keys, records, rights, runs, sources, status, vrm
+from . import dashboard, energy, files, grants, healthviews, insights, keys, records, rights, runs, sources, status, vrm
 from .registry import Emit, Operation, OperationError, OperationFailed, Result
 
 log = logging.getLogger("selfdata.operations")
 
 OPERATIONS: Mapping[str, Operation[Any]] = {
     op.name: op
-    for module in (status, keys, records, sources, runs, grants, files, rights, dashboard, vrm, healthviews, insights)
+    for module in (
+        status,
+        keys,
+        records,
+        sources,
+        runs,
+        grants,
+        files,
+        rights,
+        dashboard,
+        vrm,
+        healthviews,
+        insights,
+        energy,
+    )
     for op in module.OPERATIONS
 }
 

@@ -65,7 +65,8 @@ def _alone(session: Session) -> Iterator[None]:
             daemon_lock.seek(0)
             pid = daemon_lock.read().strip()
             raise RestoreError(
-                "a selfdata daemon is running" + (f" (pid {pid})" if pid else "")
+                "a selfdata daemon is running"
+                + (f" (pid {pid})" if pid else "")
                 + ": stop it first (systemctl stop selfdata, or Ctrl-C), then restore"
             ) from None
         vault_dir = session.paths.vault_dir

@@ -1,5 +1,5 @@
 """Aggregates of a dataset's numeric field: count, sum, avg, min, max, bucketed by local
-hour, day, week, month or year in a named zone, grouped by up to two declared fields.
+half hour, hour, day, week, month or year in a named zone, grouped by up to two declared fields.
 
 Decimal sums are exact: SQLite sums each decimal text as a whole number of 10^-9 units
 (its integer and fraction digits read apart, never through a float); a value with more
@@ -147,6 +147,11 @@ def _scaled(v: str) -> str:
     return f"(CASE WHEN substr({v}, 1, 1) = '-' THEN -1 ELSE 1 END * ({whole} * {_UNIT} + {frac}))"
 
 
+def scaled_sql(value: str) -> str:
+    """SQL of a decimal text as a whole number of 10^-SCALE units, exactly (for sums of other views)."""
+    return _scaled(value)
+
+
 def run(conn: Connection, spec: Aggregate) -> dict[str, Any]:
     kind, unit_field = check(spec)
     spec = resolved(conn, spec)
@@ -166,9 +171,9 @@ def run(conn: Connection, spec: Aggregate) -> dict[str, Any]:
             table, params = _one_view(spec.priority, clauses, params, spans)
             clauses = ["1"]
     if spec.bucket is not None:
-        unit_ms = timebuckets.HOUR_MS if spec.bucket == "hour" else timebuckets.DAY_MS
+        unit_ms = timebuckets.CLOCK_MS.get(spec.bucket, timebuckets.DAY_MS)
         bucket_sql, bucket_args = timebuckets.number_sql("ts", spans, unit_ms)
-        if spec.bucket == "hour":  # a clock set back shows one local hour twice: told apart by offset
+        if spec.bucket in timebuckets.CLOCK_MS:  # a clock set back shows one local hour twice: told apart by offset
             offset_col, offset_args = timebuckets.offset_sql("ts", spans)
     value = extract(spec.field) if spec.field else "NULL"
     is_decimal = isinstance(kind, kinds.DecimalText)
@@ -263,8 +268,8 @@ def _combine(
         elif (number, offset) in starts:
             start, order = starts[(number, offset)]
         else:
-            if spec.bucket == "hour":
-                start, order = timebuckets.hour_start(number, offset, tz), number * unit_ms - offset
+            if spec.bucket in timebuckets.CLOCK_MS:
+                start, order = timebuckets.hour_start(number, offset, tz, unit_ms), number * unit_ms - offset
             else:
                 first = timebuckets.start_of(timebuckets.day_of(number), spec.bucket)
                 start, order = timebuckets.midnight(first, tz), first.toordinal()

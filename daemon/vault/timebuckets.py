@@ -17,8 +17,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from ..errors import SelfdataError
 
 HOUR_MS = 3_600_000
+HALF_HOUR_MS = 1_800_000
 DAY_MS = 86_400_000
-BUCKETS = ("hour", "day", "week", "month", "year")
+BUCKETS = ("halfhour", "hour", "day", "week", "month", "year")
+# Buckets shorter than a day: numbered from the local time, told apart by offset when clocks go back.
+CLOCK_MS = {"halfhour": HALF_HOUR_MS, "hour": HOUR_MS}
 # Offsets are looked for a day apart: no zone has changed its clocks twice within a day.
 _STEP_MS = DAY_MS
 # Before 1900 and after 2200 a zone's offset is taken as it is at those years.
@@ -113,7 +116,7 @@ def midnight(day: date, tz: ZoneInfo) -> str:
     return datetime(day.year, day.month, day.day, tzinfo=tz).isoformat()
 
 
-def hour_start(local_hour: int, offset_ms: int, tz: ZoneInfo) -> str:
-    """The start of a local hour, told apart by its offset (a clock set back shows 02:00 twice)."""
-    utc_ms = local_hour * HOUR_MS - offset_ms
+def hour_start(local_hour: int, offset_ms: int, tz: ZoneInfo, unit_ms: int = HOUR_MS) -> str:
+    """The start of a local hour (or half hour), told apart by its offset (a clock set back shows 02:00 twice)."""
+    utc_ms = local_hour * unit_ms - offset_ms
     return datetime.fromtimestamp(utc_ms / 1000, UTC).astimezone(tz).isoformat()

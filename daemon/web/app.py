@@ -11,6 +11,7 @@ from . import (
     consent,
     data,
     home,
+    insights_energy,
     insights_health,
     insights_money,
     insights_telecom,
@@ -53,6 +54,7 @@ def add_dashboard(app: web.Application, services: Services, trusted_proxies: tup
     r.add_get("/data", data.data)
     r.add_get("/data/{dataset}", data.dataset_page)
     r.add_get("/events", data.events)
+    insights_energy.add_routes(app)
     r.add_get("/static/{name}", data.static)
     r.add_get("/health", insights_health.health_page)
     r.add_get("/telecom", insights_telecom.telecom_page)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import base64
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -275,4 +276,171 @@ def _account(number: str, meters: list[Meter], start: datetime) -> dict[str, Any
     }
 
 
-__all__ = ["OCTOPUS", "DEMO_ACCOUNT", "DEMO_API_KEY", "OctopusData", "make_server"]
+# --- Public product rates (no API key): a second fake, as api.octopus.energy/v1/products -----
+# Agile half-hourly prices from AGILE_FROM, a variable tariff whose price changes each quarter
+# (the price cap), its Economy 7 twin (day and night rates) and its gas tariff. Newest first,
+# at most 1500 a page, pence with and without 5% VAT, like the documented endpoints.
+
+AGILE_PRODUCT, VARIABLE_PRODUCT = "AGILE-24-10-01", "VAR-22-11-01"
+AGILE_FROM = datetime(2024, 10, 1, 23, tzinfo=UTC)
+RATES_PAGE_SIZE = 1500
+REGIONS = "ABCDEFGHJKLMNP"
+# the variable product's quarters: (first day, unit p/kWh, standing p/day), without VAT
+VARIABLE_QUARTERS = (
+    ("2024-10-01", "23.14", "57.62"),
+    ("2025-01-01", "23.81", "58.97"),
+    ("2025-04-01", "25.73", "51.37"),
+    ("2025-07-01", "24.21", "51.40"),
+    ("2025-10-01", "24.84", "51.28"),
+    ("2026-01-01", "25.37", "50.17"),
+)
+
+
+def agile_price(at: datetime) -> Decimal:
+    """A deterministic Agile half-hour price without VAT, pence (negative some nights)."""
+    local = at.astimezone(LONDON)
+    hour = local.hour + local.minute / 60
+    n = int(at.timestamp()) // 1800
+    base = Decimal(12) + Decimal((n * 7919) % 900) / 100
+    if 16 <= hour < 19:
+        base += 14
+    elif 1 <= hour < 5 and n % 7 == 0:
+        base = -Decimal((n * 31) % 300) / 100
+    return base
+
+
+def _vat(value: Decimal) -> Decimal:
+    return value * Decimal("1.05")
+
+
+def variable_rates(kind: str, fuel: str) -> list[dict[str, Any]]:
+    out = []
+    for i, (first, unit, standing) in enumerate(VARIABLE_QUARTERS):
+        start = datetime.fromisoformat(first).replace(tzinfo=LONDON)
+        nxt = VARIABLE_QUARTERS[i + 1][0] if i + 1 < len(VARIABLE_QUARTERS) else None
+        end = datetime.fromisoformat(nxt).replace(tzinfo=LONDON) if nxt else None
+        value = Decimal(standing if kind == "standing-charges" else unit)
+        if fuel == "gas":
+            value = (value / 4).quantize(Decimal("0.01"))
+        if kind == "night-unit-rates":
+            value = (value * Decimal("0.55")).quantize(Decimal("0.01"))
+        methods = ("DIRECT_DEBIT", "NON_DIRECT_DEBIT") if kind == "standing-charges" else (None,)
+        for method in methods:
+            shown = value if method != "NON_DIRECT_DEBIT" else value + Decimal("1.5")
+            out.append(_rate(shown, start, end, method))
+    return out
+
+
+def _rate(value: Decimal, start: datetime, end: datetime | None, method: str | None) -> dict[str, Any]:
+    return {
+        "value_exc_vat": float(value),
+        "value_inc_vat": float(_vat(value)),
+        "valid_from": start.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "valid_to": end.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if end else None,
+        "payment_method": method,
+    }
+
+
+def make_products_server(*, now: datetime | None = None) -> FakeServer:
+    """The public products endpoints; Agile prices are published up to 23:00 UK time tomorrow."""
+    now = now or datetime.now(UTC)
+    published = datetime.combine(now.astimezone(LONDON).date() + timedelta(days=1), datetime.min.time(), LONDON)
+    published = published.replace(hour=23)
+
+    def tariffs(product: str) -> dict[str, tuple[str, ...]]:
+        if product == AGILE_PRODUCT:
+            return {f"E-1R-{product}-{r}": ("standard-unit-rates", "standing-charges") for r in REGIONS}
+        out: dict[str, tuple[str, ...]] = {}
+        for r in REGIONS:
+            out[f"E-1R-{product}-{r}"] = ("standard-unit-rates", "standing-charges")
+            out[f"E-2R-{product}-{r}"] = ("day-unit-rates", "night-unit-rates", "standing-charges")
+            out[f"G-1R-{product}-{r}"] = ("standard-unit-rates", "standing-charges")
+        return out
+
+    def not_found(what: str) -> web.Response:
+        return web.json_response({"detail": f"No {what} matches the given query."}, status=404)
+
+    async def product_view(request: web.Request) -> web.Response:
+        code = request.match_info["product"]
+        if code not in (AGILE_PRODUCT, VARIABLE_PRODUCT):
+            return not_found("Product")
+        single = {
+            f"_{r}": {"direct_debit_monthly": {"code": f"E-1R-{code}-{r}", "payment_method": None}} for r in REGIONS
+        }
+        return web.json_response(
+            {
+                "code": code,
+                "full_name": "Agile Octopus October 2024 v1" if code == AGILE_PRODUCT else "Flexible Octopus",
+                "is_variable": True,
+                "single_register_electricity_tariffs": single,
+            }
+        )
+
+    async def rates(request: web.Request) -> web.Response:
+        product, fuel = request.match_info["product"], request.match_info["fuel"]
+        code, kind = request.match_info["tariff"], request.match_info["kind"]
+        if product not in (AGILE_PRODUCT, VARIABLE_PRODUCT):
+            return not_found("Product")
+        known = tariffs(product)
+        if code not in known or (fuel == "gas") != code.startswith("G-"):
+            return not_found("ElectricityTariff" if fuel == "electricity" else "GasTariff")
+        if kind not in known[code]:
+            return web.json_response({"detail": "Not found."}, status=404)
+        q = request.query
+        period_from = _parse_time(q["period_from"], "period_from") if "period_from" in q else None
+        period_to = _parse_time(q["period_to"], "period_to") if "period_to" in q else None
+        try:
+            page_size = min(int(q.get("page_size", "100")), RATES_PAGE_SIZE)
+            page = int(q.get("page", "1"))
+        except ValueError:
+            raise _bad("page_size", "A valid integer is required.") from None
+        if page_size < 1:
+            raise _bad("page_size", "Ensure this value is greater than or equal to 1.")
+        if product == AGILE_PRODUCT and kind == "standard-unit-rates":
+            lo = max(period_from or AGILE_FROM, AGILE_FROM)
+            lo = lo - timedelta(seconds=lo.timestamp() % 1800)
+            hi = min(period_to or published, published)
+            starts = []
+            t = hi - timedelta(seconds=hi.timestamp() % 1800)
+            if t == hi:
+                t -= HALF_HOUR
+            while t >= lo:  # newest first
+                starts.append(t)
+                t -= HALF_HOUR
+            chosen = starts[(page - 1) * page_size : page * page_size]
+            count = len(starts)
+            results = [_rate(agile_price(t), t, t + HALF_HOUR, None) for t in chosen]
+        else:
+            if product == AGILE_PRODUCT:
+                rows = [_rate(Decimal("45.00"), AGILE_FROM, None, None)]
+            else:
+                rows = variable_rates(kind, fuel)
+            rows = [
+                r
+                for r in rows
+                if (period_to is None or _parse_time(r["valid_from"], "valid_from") < period_to)
+                and (period_from is None or r["valid_to"] is None or _parse_time(r["valid_to"], "x") > period_from)
+            ]
+            rows.sort(key=lambda r: r["valid_from"], reverse=True)
+            count = len(rows)
+            results = rows[(page - 1) * page_size : page * page_size]
+        if page < 1 or (page > 1 and not results):
+            return web.json_response({"detail": "Invalid page."}, status=404)
+        url = request.url
+        more = page * page_size < count
+        return web.json_response(
+            {
+                "count": count,
+                "next": str(url.update_query(page=page + 1)) if more else None,
+                "previous": str(url.update_query(page=page - 1)) if page > 1 else None,
+                "results": results,
+            }
+        )
+
+    app = web.Application()
+    app.router.add_get("/v1/products/{product}/", product_view)
+    app.router.add_get("/v1/products/{product}/{fuel:electricity|gas}-tariffs/{tariff}/{kind}/", rates)
+    return FakeServer(app)
+
+
+__all__ = ["OCTOPUS", "DEMO_ACCOUNT", "DEMO_API_KEY", "OctopusData", "make_products_server", "make_server"]
