@@ -27,6 +27,7 @@ _SPACES = str.maketrans({"\u00a0": " ", "\u202f": " ", "\u2009": " "})
 _SYMBOL_RE = re.compile(r"^(?:[£$€¥₹]|[A-Z]{3}(?=[\s\d.,+\-\u2212(]|$))\s*|\s*(?:[£$€¥₹]|(?<=[\s\d.,])[A-Z]{3})$")
 _XML_DECIMAL_RE = re.compile(r"\+?(?:\d+(?:\.\d*)?|\.\d+)", re.ASCII)
 _OFX_AMOUNT_RE = re.compile(r"[+-]?(?:\d+(?:[.,]\d*)?|[.,]\d+)", re.ASCII)
+_OFX_GROUPED_RE = re.compile(r"[+-]?\d{1,3}(?: \d{3})+(?:,\d*)?", re.ASCII)  # "+1 006,60"
 _OFX_TIME_RE = re.compile(
     r"(\d{4})(\d{2})(\d{2})"
     r"(?:(\d{2})(\d{2})(?:(\d{2})(?:\.(\d{1,6}))?)?)?"
@@ -101,9 +102,19 @@ def parse_ofx_amount(text: str) -> Decimal:
     """An OFX amount: an optional sign, and a period or a comma as decimal separator
     (OFX allows either and no thousands separator, so "1,234.56" is refused)."""
     s = text.strip()
+    if " " in s or "\u00a0" in s or "\u202f" in s:  # French banks group thousands with spaces
+        s = s.translate(_SPACES)
+        if not _OFX_GROUPED_RE.fullmatch(s):
+            raise ValueError(f"{text!r} is not an OFX amount (like -1234.56, -1234,56 or +1 234,56)")
+        s = s.replace(" ", "")
     if not _OFX_AMOUNT_RE.fullmatch(s):
         raise ValueError(f"{text!r} is not an OFX amount (like -1234.56 or -1234,56)")
     return Decimal(s.replace(",", "."))
+
+
+def ofx_no_date(text: str | None) -> bool:
+    """A date written as zeros ("00000000"), which some banks write for a date they do not know."""
+    return text is not None and text.strip()[:8] == "00000000"
 
 
 def parse_xml_decimal(text: str) -> Decimal:

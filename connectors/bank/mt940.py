@@ -22,6 +22,7 @@ last message is not ended by `-` is accepted only when its balances add up.
 
 from __future__ import annotations
 
+import calendar
 import codecs
 import re
 from collections.abc import Iterator
@@ -37,6 +38,7 @@ from connectors.sdk import (
     Importer,
     ImportFailed,
     InvalidRecord,
+    Notice,
     Record,
     datasets,
     decimal_text,
@@ -46,14 +48,17 @@ from .amounts import decode_text, fingerprint, is_iban, midnight_utc, zone, zone
 from .mt940_info import clean, join_lines, parse_info
 from .settings import file_settings
 
-_FIELD = re.compile(r":(\d\d[A-Z]?):(.*)", re.S | re.A)
-_BALANCE = re.compile(r"([CD])(\d{6})([A-Z]{3})(\d[\d,]*)", re.A)
+_FIELD = re.compile(r":(\d\d[A-Z]?|NS):(.*)", re.S | re.A)  # NS: the non-SWIFT fields of some German banks
+_BALANCE = re.compile(r"([CD])(\d{6})([A-Z]{3})?(\d[\d,]*)", re.A)
+_AMOUNT = re.compile(r"([0-9]+)(?:,([0-9]*))?")
 _LINE = re.compile(
     r"(?P<value>\d{6})(?P<entry>\d{4})?(?P<mark>RC|RD|C|D)(?P<funds>[A-Z])?(?P<amount>\d[\d,]*)"
-    r"(?P<type>[NFS][A-Z0-9]{3})(?P<ref>.*?)(?://(?P<bankref>.*))?",
+    r"(?P<type>[NFS][A-Z0-9]{3}|S[A-Z0-9 ]{3})(?P<ref>.*?)(?://(?P<bankref>.*))?",
     re.A,  # ASCII digits only: other scripts' digits are no MT940 amount
 )
-_SNIFF_FIELDS = (re.compile(rb"(?m)^:20:"), re.compile(rb"(?m)^:25:"), re.compile(rb"(?m)^:6[01][FM]?:"))
+_SNIFF_FIELDS = (re.compile(rb"(?m)^:(20|28C?):"), re.compile(rb"(?m)^:25:"), re.compile(rb"(?m)^:6[01][FM]?:"))
+_CONTROL = b"\r\n\x1a\x03"  # line ends, DOS end of file, ETX; SOH starts the next message
+NOTICES = 3  # statements that do not add up, named one by one; the rest are counted
 _ZERO_DECIMALS = {"JPY", "KRW", "ISK", "CLP", "VND", "XOF", "XAF", "UGX", "PYG"}
 _NO_REFERENCE = {"", "NONREF", "NOTPROVIDED"}
 CENTS = Decimal("0.01")
@@ -80,7 +85,7 @@ class Mt940Importer(Importer):
     def sniff(cls, head: bytes, filename: str) -> bool:
         return all(p.search(head) for p in _SNIFF_FIELDS)
 
-    def read(self, path: Path, settings: dict[str, Any]) -> Iterator[Record | Fragment]:
+    def read(self, path: Path, settings: dict[str, Any]) -> Iterator[Record | Fragment | Notice]:
         given = file_settings(self, path, settings)
         with path.open("rb") as f:
             yield from _Reader(path, f, given["timezone"], given["encoding"]).records()
@@ -103,11 +108,18 @@ def _known_encoding(name: str) -> bool:
 
 
 def parse_amount(text: str, where: str) -> Decimal:
-    """An MT940 amount: digits with one decimal comma ("15000," and "1125250,4" included)."""
-    if text.count(",") != 1 or len(text) > 15 or not re.fullmatch(r"[0-9]+,[0-9]*", text):
-        raise ValueError(f"{where}: {text!r} is not an MT940 amount (digits with one decimal comma)")
-    whole, cents = text.split(",")
-    return Decimal(f"{whole}.{cents or '0'}")
+    """An MT940 amount: digits with a decimal comma ("15000," and "1125250,4" included), as
+    banks write them also with leading zeros ("0000000001000,89") or no comma at all ("500")."""
+    m = _AMOUNT.fullmatch(text)
+    if m is None or len(text.lstrip("0")) > 15:
+        raise ValueError(f"{where}: {text!r} is not an MT940 amount (digits with a decimal comma)")
+    return Decimal(f"{m[1]}.{m[2] or '0'}")
+
+
+def complete_amount(text: str, currency: str) -> bool:
+    """Whether an amount shows every decimal of its currency: a file cut inside one rarely does."""
+    whole, comma, cents = text.partition(",")
+    return bool(comma) and (len(cents) >= 2 or currency in _ZERO_DECIMALS)
 
 
 def money_text(amount: Decimal, currency: str) -> str:
@@ -117,10 +129,18 @@ def money_text(amount: Decimal, currency: str) -> str:
     return decimal_text(amount)
 
 
+def _calendar_day(year: int, month: int, day: int) -> date:
+    """A day past its month's end (30 February, written by real banks) is the month's last day,
+    as established MT940 parsers read it; day 0 or month 13 is no date."""
+    if not (1 <= month <= 12 and 1 <= day <= 31):
+        raise ValueError(f"month {month}, day {day}")
+    return date(year, month, min(day, calendar.monthrange(year, month)[1]))
+
+
 def _day(text: str, where: str) -> date:
     try:
         year = int(text[:2])
-        return date(2000 + year if year < 80 else 1900 + year, int(text[2:4]), int(text[4:6]))
+        return _calendar_day(2000 + year if year < 80 else 1900 + year, int(text[2:4]), int(text[4:6]))
     except ValueError:
         raise ValueError(f"{where}: {text!r} is not a date (YYMMDD)") from None
 
@@ -128,20 +148,32 @@ def _day(text: str, where: str) -> date:
 def _entry_day(value_on: date, text: str, where: str) -> date:
     """The booking date MMDD in the year that puts it nearest the value date."""
     candidates = []
-    for year in (value_on.year - 1, value_on.year, value_on.year + 1):
-        try:
-            candidates.append(date(year, int(text[:2]), int(text[2:])))
-        except ValueError:
-            continue  # 29 February exists in one year of three at most
-    if not candidates:
-        raise ValueError(f"{where}: {text!r} is not a booking date (MMDD)")
-    return min(candidates, key=lambda d: abs(d - value_on))
+    for exact in (True, False):  # 29 February exists in one year of three at most
+        for year in (value_on.year - 1, value_on.year, value_on.year + 1):
+            try:
+                month, day = int(text[:2]), int(text[2:])
+                candidates.append(date(year, month, day) if exact else _calendar_day(year, month, day))
+            except ValueError:
+                continue
+        if candidates:
+            return min(candidates, key=lambda d: abs(d - value_on))
+    raise ValueError(f"{where}: {text!r} is not a booking date (MMDD)")
+
+
+def mapped_dates(line: dict[str, Any]) -> str | None:
+    """What `raw` says of dates written as no calendar day has them (160230), or None."""
+    notes = []
+    if line["value_on"].strftime("%y%m%d") != line["value_text"]:
+        notes.append(f"value date {line['value_text']} read as {line['value_on']}")
+    if line["entry_text"] and line["booked_on"].strftime("%m%d") != line["entry_text"]:
+        notes.append(f"booking date {line['entry_text']} read as {line['booked_on']}")
+    return "; ".join(notes) + " (past the month's end: its last day)" if notes else None
 
 
 def parse_line(text: str) -> dict[str, Any]:
     """A `:61:` field (its first line; the second is supplementary details) as parts."""
     first, _, details = text.partition("\n")
-    m = _LINE.fullmatch(first.strip())
+    m = _LINE.fullmatch(first.strip(" \r\t"))
     if m is None:
         raise ValueError(f":61: {first.strip()!r} is not an MT940 statement line")
     value_on = _day(m["value"], ":61: value date")
@@ -157,15 +189,19 @@ def parse_line(text: str) -> dict[str, Any]:
         "reference": m["ref"].strip(),
         "bank_reference": (m["bankref"] or "").strip(),
         "details": clean(details),
+        "value_text": m["value"],
+        "entry_text": m["entry"],
     }
 
 
-def parse_balance(text: str, where: str) -> tuple[Decimal, date, str]:
+def parse_balance(text: str, where: str, currency: str | None = None) -> tuple[Decimal, date, str]:
+    """C/D, date, currency, amount; a balance written without its currency (some German banks'
+    :62M:) is in `currency`, the statement's."""
     m = _BALANCE.fullmatch(text.strip())
-    if m is None:
+    if m is None or (m.group(3) or currency) is None:
         raise ValueError(f"{where}: {text.strip()!r} is not an MT940 balance (C/D, YYMMDD, currency, amount)")
     amount = parse_amount(m.group(4), where)
-    return (-amount if m.group(1) == "D" else amount), _day(m.group(2), where), m.group(3)
+    return (-amount if m.group(1) == "D" else amount), _day(m.group(2), where), m.group(3) or str(currency)
 
 
 def transaction_key(account_id: str, line: dict[str, Any], info: str) -> str:
@@ -215,8 +251,9 @@ def transaction_record(raw: dict[str, Any], line: dict[str, Any] | None = None) 
 def account_record(raw: dict[str, Any]) -> Record:
     account = raw["account"]
     tz = zone(raw.get("timezone") or "UTC")
-    balance, day, _ = parse_balance(raw["closing"], ":62F:")
-    available = parse_balance(raw["available"], ":64:")[0] if raw.get("available") else None
+    currency = account["currency"]
+    balance, day, _ = parse_balance(raw["closing"], ":62F:", currency)
+    available = parse_balance(raw["available"], ":64:", currency)[0] if raw.get("available") else None
     at = datetime.combine(day, time(23, 59, 59), tz)  # a closing balance is true at the end of its day
     data = datasets.BankAccount.make(
         account_id=account["id"],
@@ -259,15 +296,19 @@ class _Reader:
         self.counts: dict[str, int] = {}  # content key -> occurrences
         self.latest: dict[str, tuple[date, dict[str, Any]]] = {}  # account id -> (closing day, raw)
         self.messages = 0
+        self.unbalanced = 0  # statements whose balances do not add up
 
     def fail(self, line: int, message: str) -> ImportFailed:
         return ImportFailed(f"{self.path.name}: line {line}: {message}")
 
-    def records(self) -> Iterator[Record | Fragment]:
+    def records(self) -> Iterator[Record | Fragment | Notice]:
         for message in self._messages():
             yield from self._statement(message)
         if self.messages == 0:
             raise ImportFailed(f"{self.path.name}: no MT940 statement in the file (no :20: ... :62F: message)")
+        if self.unbalanced > NOTICES:
+            more = self.unbalanced - NOTICES
+            yield Notice(f"{self.path.name}: {more} more statement{'s' * (more > 1)} do not add up either")
         for _, raw in self.latest.values():
             yield account_record(raw)
 
@@ -277,7 +318,7 @@ class _Reader:
         any_field = False
         encoding = self.encoding
         for number, raw_line in enumerate(self.f, 1):
-            data = raw_line.rstrip(b"\r\n\x1a")
+            data = raw_line.rstrip(_CONTROL).lstrip(b"\x01")
             line = data.decode("ascii") if data.isascii() else decode_text(data, encoding)
             first = line[:1]
             if first == "{":  # a SWIFT envelope: the text block follows "{4:"
@@ -312,15 +353,19 @@ class _Reader:
         if number == 0:
             raise ImportFailed(f"{self.path.name}: the file is empty")
 
-    def _statement(self, message: _Message) -> Iterator[Record | Fragment]:
+    def _statement(self, message: _Message) -> Iterator[Record | Fragment | Notice]:
         self.messages += 1
         by_tag: dict[str, _Field] = {}
         for f in message.fields:
             if f.tag != "61" and f.tag != "86":
                 by_tag.setdefault(f.tag[:2], f)
-        for tag, name in (("20", "reference :20:"), ("25", "account :25:"), ("60", "opening balance :60F:")):
-            if tag not in by_tag:
-                raise self.fail(message.start, f"statement {self.messages} has no {name}")
+        if "25" not in by_tag:  # a :20: is not needed: German savings banks write none
+            raise self.fail(message.start, f"statement {self.messages} has no account :25:")
+        if "60" not in by_tag and ("34" in by_tag or "13" in by_tag):
+            yield from self._interim(message, by_tag)
+            return
+        if "60" not in by_tag:
+            raise self.fail(message.start, f"statement {self.messages} has no opening balance :60F:")
         if "62" not in by_tag:
             raise self.fail(
                 message.fields[-1].line_no,
@@ -331,15 +376,31 @@ class _Reader:
         except ValueError as err:
             raise self.fail(by_tag["60"].line_no, str(err)) from None
         try:
-            closing, closed_on, closing_currency = parse_balance(by_tag["62"].text, ":62F:")
+            closing, closed_on, closing_currency = parse_balance(by_tag["62"].text, ":62F:", currency)
             if "64" in by_tag:
-                parse_balance(by_tag["64"].text, ":64:")
+                parse_balance(by_tag["64"].text, ":64:", currency)
         except ValueError as err:
             raise self.fail(by_tag["62"].line_no, str(err)) from None
         if closing_currency != currency:
             raise self.fail(by_tag["62"].line_no, f"closing balance in {closing_currency}, opening in {currency}")
         account = self._account(by_tag["25"], currency)
-        total = opening
+        out = self._lines(message, account)
+        total = opening + sum((Decimal(r.data["amount"]) for r in out), Decimal(0))
+        if total != closing:
+            closing_amount = _BALANCE.fullmatch(by_tag["62"].text.strip())[4]  # type: ignore[index]
+            if not message.ended and not complete_amount(closing_amount, currency):
+                raise self.fail(
+                    message.fields[-1].line_no,
+                    f"the last statement is not ended by '-' and its balances do not add up "
+                    f"(opening {opening} + lines = {total}, closing {closing}): the file looks truncated",
+                )
+            notice = self._does_not_add_up(account, closed_on, opening, len(out), total, closing)
+            if notice is not None:
+                yield notice
+        yield from out
+        self._balance(account, by_tag, closed_on)
+
+    def _lines(self, message: _Message, account: dict[str, Any]) -> list[Record]:
         out: list[Record] = []
         fields = message.fields
         for i, f in enumerate(fields):
@@ -352,18 +413,38 @@ class _Reader:
                 raw["info"] = info
             try:
                 line = parse_line(raw["line"])
+                mapped = mapped_dates(line)
+                if mapped:
+                    raw["dates_mapped"] = mapped  # the text stays in raw["line"]
                 out.append(self._apart(raw, line))
             except (ValueError, InvalidRecord) as err:
                 raise self.fail(f.line_no, f"statement {self.messages}: {err}") from None
-            total += line["amount"]
-        if not message.ended and total != closing:
+        return out
+
+    def _interim(self, message: _Message, by_tag: dict[str, _Field]) -> Iterator[Record | Notice]:
+        """An MT942 interim report: lines since the last statement, no booked balance, so no
+        account record. Without its closing '-' it must end with its :90D:/:90C: counts."""
+        currency = by_tag["34"].text.strip()[:3] if "34" in by_tag else ""
+        if not re.fullmatch(r"[A-Z]{3}", currency):
+            raise self.fail(by_tag.get("34", message.fields[0]).line_no, "an MT942 report without its currency :34F:")
+        if not message.ended and "90" not in by_tag:
             raise self.fail(
-                fields[-1].line_no,
-                f"the last statement is not ended by '-' and its balances do not add up "
-                f"(opening {opening} + lines = {total}, closing {closing}): the file looks truncated",
+                message.fields[-1].line_no,
+                "the last MT942 report is not ended by '-' nor by its :90D:/:90C: counts: the file looks truncated",
             )
-        yield from out
-        self._balance(account, by_tag, closed_on)
+        yield from self._lines(message, self._account(by_tag["25"], currency))
+
+    def _does_not_add_up(
+        self, account: dict[str, Any], closed_on: date, opening: Decimal, lines: int, total: Decimal, closing: Decimal
+    ) -> Notice | None:
+        self.unbalanced += 1
+        if self.unbalanced > NOTICES:
+            return None
+        return Notice(
+            f"{self.path.name}: statement {self.messages} (account {account['id']}, closing balance of "
+            f"{closed_on}) does not add up: opening {opening} + its {lines} lines = {total}, but the closing "
+            f"balance is {closing} (a difference of {closing - total}); its transactions were imported as written"
+        )
 
     def _account(self, f: _Field, currency: str) -> dict[str, Any]:
         ident = clean(f.text).replace(" ", "")

@@ -38,6 +38,9 @@ TRANSACTIONS = {"bank": "checking", "ccard": "credit_card", "cash": "other", "ot
 SKIPPED = {"invst", "cat", "class", "memorized", "prices", "security", "template"}
 ORDERS = ("mdy", "dmy", "ymd")
 _SNIFF = re.compile(rb"^(?:\xef\xbb\xbf)?\s*!(?:Type:|Account|Option:)", re.I)
+_HEADLESS = re.compile(
+    rb"^(?:\xef\xbb\xbf)?\s*D[0-9 ]{1,4}[/.'-][0-9 ]{1,2}[/.'-][0-9 ]{2,4}\r?\n(?:[A-Z$].*\r?\n)*?[TU]"
+)
 
 
 def _currency_problem(value: object) -> str | None:
@@ -70,7 +73,10 @@ class QifImporter(Importer):
 
     @classmethod
     def sniff(cls, head: bytes, filename: str) -> bool:
-        return _SNIFF.match(head) is not None
+        if _SNIFF.match(head) is not None:
+            return True
+        # A register without its !Type: header: a .qif file that starts with a dated record.
+        return filename.lower().endswith(".qif") and _HEADLESS.match(head) is not None
 
     def read(self, path: Path, settings: dict[str, Any]) -> Iterator[Record | Fragment]:
         given = file_settings(self, path, settings)
@@ -225,7 +231,11 @@ def _read(path: Path, f: BinaryIO, settings: dict[str, Any], order: str, decimal
                     raise ImportFailed(f"{path.name}: line {number}: unknown QIF section {header!r}")
             continue
         if section is None and not in_account_block:
-            raise ImportFailed(f"{path.name}: line {number}: QIF data before any !Type: header: not a QIF file")
+            # Some exporters leave out the first header: established readers take a bank register.
+            if line[:1] == "D" and not fields and _DATE.fullmatch(line[1:].strip()):
+                section, registers = "bank", registers + 1
+            elif line.strip() != "^" or fields:  # an empty record before the first header is nothing
+                raise ImportFailed(f"{path.name}: line {number}: QIF data before any !Type: header: not a QIF file")
         if line.startswith("^"):
             if in_account_block:
                 account_name = _field(fields, "N") or account_name

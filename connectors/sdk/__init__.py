@@ -18,7 +18,7 @@ from .errors import (
 )
 from .fields import Field, Secret, SettingsError, parse_settings
 from .http import Http, Response, parse_retry_after
-from .records import Checkpoint, Delete, Fragment, Record
+from .records import Checkpoint, Delete, Fragment, Notice, Record
 from .schema import decimal_text, parse_decimal
 
 __all__ = [
@@ -37,6 +37,7 @@ __all__ = [
     "Importer",
     "InvalidRecord",
     "Item",
+    "Notice",
     "Plugin",
     "Record",
     "Response",

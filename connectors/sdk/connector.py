@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 
 from .context import Context
 from .fields import Field
-from .records import Checkpoint, Delete, Fragment, Record
+from .records import Checkpoint, Delete, Fragment, Notice, Record
 
 Item = Record | Fragment | Checkpoint | Delete
 
@@ -87,7 +87,7 @@ class Importer(Plugin):
         """Whether the file whose first bytes are `head` is in this format."""
         raise NotImplementedError
 
-    def read(self, path: Path, settings: dict[str, Any]) -> Iterator[Record | Fragment | Delete]:
+    def read(self, path: Path, settings: dict[str, Any]) -> Iterator[Record | Fragment | Delete | Notice]:
         raise NotImplementedError
 
     @classmethod

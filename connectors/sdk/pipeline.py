@@ -5,11 +5,14 @@ from __future__ import annotations
 from . import datasets
 from .connector import Plugin
 from .errors import InvalidRecord
-from .records import YEARS, Fragment, Record, outside_utc_years
+from .records import YEARS, Fragment, Notice, Record, outside_utc_years
 
 
-def to_records(plugin: Plugin, item: Record | Fragment) -> list[Record]:
-    """Normalise a fragment (keeping it as `raw`) or pass a record through; validate each."""
+def to_records(plugin: Plugin, item: Record | Fragment | Notice) -> list[Record]:
+    """Normalise a fragment (keeping it as `raw`) or pass a record through; validate each.
+    A notice gives no record (the caller that reports notices picks them out first)."""
+    if isinstance(item, Notice):
+        return []
     if isinstance(item, Fragment):
         mapped = plugin.normalize(item)
         out = [] if mapped is None else [mapped] if isinstance(mapped, Record) else list(mapped)

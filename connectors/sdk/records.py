@@ -62,3 +62,12 @@ class Delete:
 
     dataset: str
     keys: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    """What an importer tells the user about a file it imports anyway (a statement whose
+    balances do not add up): `selfdata import` prints it, the run's record and the source's
+    `status` warning keep it. It stores nothing."""
+
+    message: str

@@ -9,7 +9,7 @@ from typing import Any
 from ..sdk.connector import Connector, Importer
 from ..sdk.context import Context
 from ..sdk.pipeline import to_records
-from ..sdk.records import Checkpoint, Delete, Record
+from ..sdk.records import Checkpoint, Delete, Notice, Record
 from .memory import Counts, MemoryStore
 
 
@@ -82,13 +82,23 @@ async def run_connector(
 
 def read_file(importer: Importer, path: Path, settings: dict[str, Any] | None = None) -> list[Record | Delete]:
     """Everything an importer yields for `path`, normalised and validated; raises on a bad file."""
+    return read_with_notices(importer, path, settings)[0]
+
+
+def read_with_notices(
+    importer: Importer, path: Path, settings: dict[str, Any] | None = None
+) -> tuple[list[Record | Delete], list[str]]:
+    """`read_file` and the notices the importer gave about the file."""
     items: list[Record | Delete] = []
+    notices: list[str] = []
     for item in importer.read(path, dict(settings or {})):
         if isinstance(item, Delete):
             items.append(item)
+        elif isinstance(item, Notice):
+            notices.append(item.message)
         else:
             items.extend(to_records(importer, item))
-    return items
+    return items, notices
 
 
 def import_file(importer: Importer, path: Path, store: MemoryStore, settings: dict[str, Any] | None = None) -> Counts:

@@ -112,7 +112,7 @@ def test_ambiguous_dates_need_the_setting(tmp_path: Path) -> None:
         ("!Type:Bank\nD01/13/2026\nT-1.00\n", {}, "line 2: the last record is not ended by ^"),
         ("!Type:Bank\nD01/13/2026\nT-1.00\n!Type:CCard\n", {}, "line 2: a record not ended by ^"),
         ("!Type:Spaceship\nD01/13/2026\n^\n", {}, "line 1: unknown QIF section"),
-        ("D01/13/2026\nT-1.00\n^\n", {}, "line 1: QIF data before any !Type: header"),
+        ("T-1.00\nD01/13/2026\n^\n", {}, "line 1: QIF data before any !Type: header"),
         ("!Type:Bank\nD01/13/2026\nT-1.00\n^\n", {"currency": "dollars"}, "setting currency"),
         ("!Type:Bank\nD01/13/2026\nT-1.00\n^\n", {"date_format": "yyyy"}, "setting date_format"),
         ("!Type:Cat\nNGroceries\nE\n^\n", {}, "no bank, card, cash or asset register in the file"),

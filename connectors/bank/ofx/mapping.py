@@ -16,6 +16,7 @@ from connectors.sdk import (
 from ..amounts import (
     is_iban,
     midnight_utc,
+    ofx_no_date,
     parse_ofx_amount,
     parse_ofx_date,
     parse_ofx_datetime,
@@ -66,10 +67,11 @@ def transaction_record(raw: dict[str, Any]) -> Record | None:
     if account.get("invert"):
         amount = -amount
     posted = text_of(trn, "DTPOSTED")
-    if posted is None:
-        raise ValueError(f"transaction {fitid} has no DTPOSTED")
+    if posted is None or ofx_no_date(posted):
+        raise ValueError(f"transaction {fitid} has no DTPOSTED" + (f" ({posted})" if posted else ""))
     booked = parse_ofx_date(posted)
     avail, user = text_of(trn, "DTAVAIL"), text_of(trn, "DTUSER")
+    avail, user = (None if ofx_no_date(d) else d for d in (avail, user))
     # CURRENCY: the amount is in another currency; ORIGCURRENCY: converted into CURDEF.
     currency = text_of(agg_of(trn, "CURRENCY"), "CURSYM") if "CURRENCY" in trn else None
     if currency is not None and not CURRENCY.fullmatch(currency.upper()):
@@ -109,9 +111,12 @@ def account_record(raw: dict[str, Any]) -> Record:
         if amount is not None:
             balances[field] = sign * parse_ofx_amount(amount)
             when = text_of(node, "DTASOF")
-            if when and field == "balance":
+            if when and field == "balance" and not ofx_no_date(when):
                 balances["balance_at"] = parse_ofx_datetime(when, tz)[1]
-    as_of = balances.get("balance_at") or parse_ofx_datetime(raw["as_of"], tz)[1]
+    as_of = (
+        balances.get("balance_at")
+        or parse_ofx_datetime("19700101" if ofx_no_date(raw["as_of"]) else raw["as_of"], tz)[1]
+    )
     acct_id = account["id"]
     data = datasets.BankAccount.make(
         account_id=acct_id,

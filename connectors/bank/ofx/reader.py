@@ -16,9 +16,7 @@ from connectors.sdk import (
     Record,
 )
 
-from ..amounts import (
-    decode_text,
-)
+from ..amounts import decode_text, ofx_no_date
 from .mapping import CURRENCY, agg_of, normalize, text_of, transaction_record
 
 CHUNK = 1 << 20
@@ -75,6 +73,26 @@ def _unescape(text: str) -> str:
     return _ENTITY.sub(one, text)
 
 
+def _cdata(buf: bytes) -> tuple[bytes, bool]:
+    """CDATA sections (an Australian bank wraps NAME and MEMO in them) as the escaped text
+    they stand for; False when one is not closed within `buf`."""
+    at = buf.find(b"<![CDATA[")
+    if at < 0:
+        return buf, True
+    out, start = [], 0
+    while at >= 0:
+        end = buf.find(b"]]>", at + 9)
+        if end < 0:
+            out.append(buf[start:])
+            return b"".join(out), False
+        text = buf[at + 9 : end].replace(b"&", b"&amp;").replace(b"<", b"&lt;").replace(b">", b"&gt;")
+        out += [buf[start:at], text]
+        start = end + 3
+        at = buf.find(b"<![CDATA[", start)
+    out.append(buf[start:])
+    return b"".join(out), True
+
+
 def _attach(parent: dict[str, Any], tag: str, value: Any) -> None:
     old = parent.get(tag)
     if old is None:
@@ -126,7 +144,9 @@ class Reader:
         while not eof:
             more = self.f.read(CHUNK)
             eof = not more
-            buf += more
+            buf, whole = _cdata(buf + more)
+            if not whole and not eof:
+                continue  # a CDATA section goes on in the next chunk
             consumed = yield from self._scan(buf, eof)
             self.base += consumed
             buf = buf[consumed:]
@@ -313,6 +333,8 @@ class Reader:
             closer = b"-->"
         elif part.startswith(b"?"):
             closer = b"?>"
+        elif part.startswith(b"![CDATA["):  # complete sections were read as text before
+            raise self.fail(self.base + off, "the file ends inside a CDATA section: it is truncated")
         else:
             raise self.fail(self.base + off, "declarations (<!DOCTYPE, <!ENTITY, CDATA) are not allowed in OFX")
         j = i
@@ -434,7 +456,14 @@ class Reader:
             "institution": self.institution,
             "ledger": agg_of(node, "LEDGERBAL"),
             "available": agg_of(node, "AVAILBAL"),
-            "as_of": text_of(agg_of(node, "BANKTRANLIST"), "DTEND") or self.dtserver or "19700101",
+            "as_of": next(
+                (
+                    d
+                    for d in (text_of(agg_of(node, "BANKTRANLIST"), "DTEND"), self.dtserver)
+                    if d and not ofx_no_date(d)
+                ),
+                "19700101",
+            ),
             "timezone": self.timezone,
         }
         record = self._normalize(Fragment("bank.account", raw), offset)
