@@ -1,192 +1,168 @@
-"""Apple Health import against the Dogsheep tool healthkit-to-sqlite.
+"""Apple Health import through `selfdata import`, against healthkit-to-sqlite and the parse floor.
 
-    python -m bench health [--records=N] [--no-peer]
+    python -m bench health [--records=100000,1000000] [--runs=3] [--no-peer]
 
-Writes a generated export.zip of N records (default 1,000,000), then, each in its own
-process so that its peak RSS is its own:
+For each size, on the project's generator (connectors/testing/generators) and on a second,
+independently written one (bench/_health_export.py), the same export.zip goes, interleaved,
+run after run, through:
 
-- selfdata: the apple-health importer, the SDK pipeline (validation) and the encrypted
-  vault's writer, in batches, the way `selfdata import` stores records;
-- selfdata plain SQLite: the same, written to an unencrypted SQLite file, as the peer writes;
-- selfdata parse only: the importer and the pipeline, nothing written (where time goes);
-- healthkit-to-sqlite, installed with pip into a throwaway virtualenv this bench creates
-  (never a selfdata dependency), importing the same zip into a plain SQLite file.
+- `selfdata import export.zip` as a user runs it, a fresh vault each time, then the same
+  file again (re-import: recognised by its SHA-256);
+- healthkit-to-sqlite (Dogsheep), pip-installed from PyPI into a throwaway venv cached in
+  ~/.cache/selfdata-bench (never a selfdata dependency), into a fresh SQLite file;
+- the floor: the standard library's iterparse over the zip's export.xml, counting elements.
 
-Targets: selfdata at least 2x faster than healthkit-to-sqlite, peak RSS at most 1.5x its.
+Each is a child process; its wall time and peak RSS (wait4's ru_maxrss) are measured; the
+medians of `--runs` are printed beside the targets: >= 3x faster than healthkit-to-sqlite,
+within 2x of the floor, peak RSS <= healthkit-to-sqlite's, re-import <= 10% of the first.
 """
 
 from __future__ import annotations
 
-import json
 import os
-import resource
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import venv
 from pathlib import Path
-from typing import Any
 
-BATCH = 500  # small batches keep peak memory down; larger ones are not faster here
-SOURCE = "apple-health"
+ROOT = Path(__file__).resolve().parent.parent
+CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "selfdata-bench"
+
+FLOOR = """
+import sys, zipfile, xml.etree.ElementTree as ET
+with zipfile.ZipFile(sys.argv[1]) as z, z.open('apple_health_export/export.xml') as f:
+    n, depth, root = 0, 0, None
+    for event, elem in ET.iterparse(f, events=('start', 'end')):
+        if event == 'start':
+            depth += 1
+            root = root if root is not None else elem
+            continue
+        depth -= 1
+        if depth == 1:
+            n += 1
+            root.clear()
+print(n)
+"""
 
 
-def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def phase_selfdata(home: Path, export: Path) -> dict[str, float]:
-    from connectors.health.applehealth import AppleHealthImporter
-    from connectors.sdk.pipeline import to_records
-    from daemon.paths import home_paths
-    from daemon.vault import INSECURE_TEST_KDF, RecordIn, SlotSetup, Vault
-
-    vault, _ = Vault.create(
-        home_paths(home), SlotSetup(machine_key=os.urandom(32), recovery=False, kdf=INSECURE_TEST_KDF)
-    )
-    importer = AppleHealthImporter()
+def timed(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, float]:
+    """Wall seconds and peak RSS (MB) of a child process."""
     start = time.perf_counter()
-    n, batch = 0, []
-    for item in importer.read(export, {}):
-        for r in to_records(importer, item):  # type: ignore[arg-type]
-            batch.append(RecordIn(SOURCE, r.dataset, r.key, int(r.ts.timestamp() * 1000), r.data, r.raw))
-        if len(batch) >= BATCH:
-            vault.writer.upsert(batch)
-            n += len(batch)
-            batch = []
-    vault.writer.upsert(batch)
-    n += len(batch)
-    seconds = time.perf_counter() - start
-    vault.close()
-    return {"records": n, "seconds": seconds, "rss": peak_rss_mb()}
-
-
-def phase_plain(home: Path, export: Path) -> dict[str, float]:
-    """The importer and the pipeline, written to a plain (unencrypted) SQLite file as the peer does."""
-    import sqlite3
-
-    import orjson
-
-    from connectors.health.applehealth import AppleHealthImporter
-    from connectors.sdk.pipeline import to_records
-
-    home.mkdir(parents=True, exist_ok=True)
-    db = sqlite3.connect(home / "plain.db", isolation_level=None)
-    db.execute("PRAGMA journal_mode = WAL")
-    db.execute("PRAGMA synchronous = NORMAL")
-    db.execute(
-        "CREATE TABLE records (dataset TEXT, key TEXT, ts INTEGER, data TEXT, raw TEXT, PRIMARY KEY (dataset, key))"
-    )
-    sql = "INSERT OR REPLACE INTO records VALUES (?,?,?,?,?)"
-    importer = AppleHealthImporter()
-    start = time.perf_counter()
-    n, batch = 0, []
-    for item in importer.read(export, {}):
-        for r in to_records(importer, item):  # type: ignore[arg-type]
-            ts = int(r.ts.timestamp() * 1000)
-            batch.append((r.dataset, r.key, ts, orjson.dumps(r.data).decode(), orjson.dumps(r.raw).decode()))
-        if len(batch) >= BATCH:
-            _write(db, sql, batch)
-            n += len(batch)
-            batch = []
-    _write(db, sql, batch)
-    n += len(batch)
-    seconds = time.perf_counter() - start
-    db.close()
-    return {"records": n, "seconds": seconds, "rss": peak_rss_mb()}
-
-
-def _write(db: Any, sql: str, rows: list[tuple[Any, ...]]) -> None:
-    db.execute("BEGIN")
-    db.executemany(sql, rows)
-    db.execute("COMMIT")
-
-
-def phase_parse(home: Path, export: Path) -> dict[str, float]:
-    from connectors.health.applehealth import AppleHealthImporter
-    from connectors.sdk.pipeline import to_records
-
-    importer = AppleHealthImporter()
-    start = time.perf_counter()
-    n = 0
-    for item in importer.read(export, {}):
-        n += len(to_records(importer, item))  # type: ignore[arg-type]
-    return {"records": n, "seconds": time.perf_counter() - start, "rss": peak_rss_mb()}
-
-
-def peer(tmp: Path, export: Path) -> dict[str, Any]:
-    """healthkit-to-sqlite in a virtualenv of its own; its peak RSS read from wait4()."""
-    env_dir = tmp / "peer-venv"
-    venv.create(env_dir, with_pip=True)
-    pip = subprocess.run(
-        [str(env_dir / "bin" / "python"), "-m", "pip", "install", "-q", "healthkit-to-sqlite"],
-        capture_output=True,
-        text=True,
-    )
-    if pip.returncode != 0:
-        return {"error": "could not install healthkit-to-sqlite: " + (pip.stderr.strip().splitlines() or ["?"])[-1]}
-    cmd = [str(env_dir / "bin" / "healthkit-to-sqlite"), str(export), str(tmp / "peer.db"), "--silent"]
-    start = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, cwd=ROOT)
     _, status, usage = os.wait4(proc.pid, 0)
     seconds = time.perf_counter() - start
+    err = proc.stderr.read().decode() if proc.stderr else ""
     if os.waitstatus_to_exitcode(status) != 0:
-        return {"error": f"healthkit-to-sqlite failed: {proc.stderr.read().decode()[-300:] if proc.stderr else ''}"}
-    return {"seconds": seconds, "rss": usage.ru_maxrss / 1024}
+        raise RuntimeError(f"{' '.join(cmd[:4])} failed: {err[-400:]}")
+    return seconds, usage.ru_maxrss / 1024
+
+
+def peer_command() -> list[str] | None:
+    env_dir = CACHE / "healthkit-to-sqlite-venv"
+    exe = env_dir / "bin" / "healthkit-to-sqlite"
+    if not exe.exists():
+        venv.create(env_dir, with_pip=True, clear=True)
+        pip = subprocess.run(
+            [str(env_dir / "bin" / "python"), "-m", "pip", "install", "-q", "healthkit-to-sqlite"],
+            capture_output=True,
+            text=True,
+        )
+        if pip.returncode != 0:
+            print("could not install healthkit-to-sqlite: " + (pip.stderr.strip().splitlines() or ["?"])[-1])
+            return None
+    return [str(exe)]
+
+
+def fresh_vault(home: Path) -> dict[str, str]:
+    env = {**os.environ, "SELFDATA_HOME": str(home), "SELFDATA_INSECURE_TEST_KDF": "1"}
+    subprocess.run(
+        [sys.executable, "-m", "daemon", "init", "--key-file", str(home / "k.key"), "--no-passphrase"],
+        env=env,
+        check=True,
+        capture_output=True,
+        cwd=ROOT,
+    )
+    return env
+
+
+def generate(kind: str, path: Path, n: int) -> Path:
+    if kind == "project":
+        from connectors.testing.generators.applehealth import write_export_zip
+
+        return write_export_zip(path, days=None, records=n, clinical=False)
+    from bench._health_export import write
+
+    return write(path, n)
+
+
+def one_round(tmp: Path, export: Path, peer: list[str] | None, k: int) -> dict[str, tuple[float, float]]:
+    out: dict[str, tuple[float, float]] = {}
+    out["floor"] = timed([sys.executable, "-c", FLOOR, str(export)])
+    home = tmp / f"vault-{k}"
+    env = fresh_vault(home)
+    cmd = [sys.executable, "-m", "daemon", "import", str(export)]
+    out["selfdata"] = timed(cmd, env)
+    out["again"] = timed(cmd, env)
+    if peer is not None:
+        db = tmp / f"peer-{k}.db"
+        out["peer"] = timed([*peer, str(export), str(db), "--silent"])
+        db.unlink(missing_ok=True)
+    subprocess.run(["rm", "-rf", str(home)], check=False)
+    return out
+
+
+def verdict(ok: bool) -> str:
+    return "ok" if ok else "MISSED"
+
+
+def report(label: str, n: int, size: int, rounds: list[dict[str, tuple[float, float]]]) -> None:
+    med = {
+        key: (statistics.median(r[key][0] for r in rounds), statistics.median(r[key][1] for r in rounds))
+        for key in rounds[0]
+    }
+    print(f"\n{label}: {n:,} records, {size / 1e6:.1f} MB zipped, medians of {len(rounds)}")
+    names = {
+        "selfdata": "selfdata import",
+        "again": "selfdata import, again",
+        "peer": "healthkit-to-sqlite",
+        "floor": "iterparse count (floor)",
+    }
+    for key, name in names.items():
+        if key in med:
+            s, rss = med[key]
+            print(f"  {name:<26} {s:>7.2f} s  {n / s:>9,.0f} records/s  peak RSS {rss:>6.1f} MB")
+    s, rss = med["selfdata"]
+    floor = med["floor"][0]
+    print(f"  vs floor          {s / floor:>5.2f}x the floor        (target <= 2x: {verdict(s <= 2 * floor)})")
+    again = med["again"][0] / s
+    print(f"  re-import         {again:>5.1%} of the first      (target <= 10%: {verdict(again <= 0.10)})")
+    if "peer" in med:
+        ps, prss = med["peer"]
+        print(f"  vs peer           {ps / s:>5.2f}x faster           (target >= 3x: {verdict(ps / s >= 3)})")
+        print(f"  peak RSS          {rss:>5.1f} MB vs {prss:.1f} MB   (target <= peer: {verdict(rss <= prss)})")
 
 
 def main(argv: list[str]) -> None:
-    n, with_peer = 1_000_000, True
+    sizes, runs, with_peer = [100_000, 1_000_000], 3, True
     for arg in argv:
         if arg.startswith("--records="):
-            n = int(arg.split("=", 1)[1])
+            sizes = [int(x) for x in arg.split("=", 1)[1].split(",")]
+        elif arg.startswith("--runs="):
+            runs = int(arg.split("=", 1)[1])
         elif arg == "--no-peer":
             with_peer = False
+    peer = peer_command() if with_peer else None
     with tempfile.TemporaryDirectory(prefix="selfdata-bench-health-") as tmp_name:
         tmp = Path(tmp_name)
-        from connectors.testing.generators.applehealth import write_export_zip
-
-        t = time.perf_counter()
-        export = write_export_zip(tmp / "export.zip", days=None, records=n, clinical=False)
-        print(
-            f"generated export.zip: {n:,} records, {export.stat().st_size / 1e6:.0f} MB zipped "
-            f"in {time.perf_counter() - t:.0f} s"
-        )
-        ours = _child("selfdata", tmp / "vault", export)
-        plain = _child("plain", tmp / "plain", export)
-        parse = _child("parse", tmp, export)
-        theirs: dict[str, Any] = peer(tmp, export) if with_peer else {"error": "skipped (--no-peer)"}
-    print(f"apple-health import of {n:,} records (export.zip)")
-    rows = [("selfdata, into the vault", ours), ("selfdata, plain SQLite", plain), ("selfdata, parse only", parse)]
-    for label, m in rows:
-        print(
-            f"  {label:<26} {m['seconds']:>8.1f} s  {m['records'] / m['seconds']:>9,.0f} records/s  "
-            f"peak RSS {m['rss']:>6.1f} MB"
-        )
-    if "error" in theirs:
-        print(f"  healthkit-to-sqlite        {theirs['error']}")
-        return
-    peer_s, peer_rss = float(theirs["seconds"]), float(theirs["rss"])
-    print(f"  healthkit-to-sqlite        {peer_s:>8.1f} s  {n / peer_s:>9,.0f} records/s  peak RSS {peer_rss:>6.1f} MB")
-    for label, m in rows[:2]:
-        speedup, rss_ratio = peer_s / m["seconds"], m["rss"] / peer_rss
-        print(
-            f"  {label}: {speedup:.2f}x faster (target >= 2x: {'ok' if speedup >= 2 else 'missed'}), "
-            f"peak RSS {rss_ratio:.2f}x (target <= 1.5x: {'ok' if rss_ratio <= 1.5 else 'missed'})"
-        )
-
-
-def _child(phase: str, home: Path, export: Path) -> dict[str, float]:
-    code = (
-        f"import json, sys; from pathlib import Path; from bench.health import phase_{phase} as run; "
-        "print(json.dumps(run(Path(sys.argv[1]), Path(sys.argv[2]))))"
-    )
-    root = Path(__file__).resolve().parent.parent
-    out = subprocess.run(
-        [sys.executable, "-c", code, str(home), str(export)], check=True, capture_output=True, text=True, cwd=root
-    )
-    return json.loads(out.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+        for n in sizes:
+            for kind, label in (("project", "project generator"), ("independent", "independent generator")):
+                export = generate(kind, tmp / f"{kind}-{n}.zip", n)
+                rounds = [one_round(tmp, export, peer, k) for k in range(runs)]
+                report(label, n, export.stat().st_size, rounds)
+                export.unlink()
 
 
 if __name__ == "__main__":

@@ -44,7 +44,7 @@ def test_importer_settings_come_from_the_source(vault: Vault, registry: Registry
 def test_a_file_that_fails_half_way_stores_nothing(
     vault: Vault, registry: Registry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(importing, "STAGE_BATCH", 7)  # several staging transactions before the failure
+    monkeypatch.setattr(importing, "BATCH", 7)  # several batches written before the failure
     good = write_lines(tmp_path / "good.txt", ROWS[:5])
     import_file(vault, registry, good)
     bad = write_lines(tmp_path / "bad.txt", ROWS[5:] + [("k0", "2026-01-01T10:00:00+01:00", "-999.99")], tail="boom\n")
@@ -164,3 +164,49 @@ def test_a_bad_file_leaves_its_source_healthy_and_doctor_never_offers_sync(
     doctor = run("doctor", ok=False).output
     print(doctor)
     assert "selfdata import FILE --source sd-lines" in doctor and "selfdata sync sd-lines" not in doctor
+
+
+def test_a_file_imported_before_is_recognised_and_not_read_again(
+    vault: Vault, registry: Registry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    f = write_lines(tmp_path / "s.txt", ROWS)
+    first = import_file(vault, registry, f)
+    assert first.already is None
+    copy = write_lines(tmp_path / "copy.txt", ROWS)  # the same bytes under another name
+
+    def unread(*args: object) -> None:
+        raise AssertionError("the file was read again")
+
+    monkeypatch.setattr(type(registry.importers["sd-lines"]()), "read", unread)
+    again = import_file(vault, registry, copy)
+    assert again.ok and again.already is not None and again.already.id == first.run.id
+    assert (again.run.new, again.run.changed, again.run.unchanged) == (0, 0, 40)
+    assert len(stored(vault, "sd-lines")) == 40
+
+
+def test_a_file_imported_before_is_read_again_once_its_records_may_differ(
+    vault: Vault, registry: Registry, tmp_path: Path
+) -> None:
+    from daemon.rights.erase import erase
+
+    f = write_lines(tmp_path / "s.txt", ROWS[:5])
+    import_file(vault, registry, f)
+    changed = write_lines(tmp_path / "c.txt", [(k, t, "-1.00") for k, t, _ in ROWS[:2]])
+    import_file(vault, registry, changed)  # changes two of its records
+    again = import_file(vault, registry, f)
+    assert again.already is None and again.run.changed == 2
+    assert import_file(vault, registry, f).already is not None
+    erase(vault, dataset="bank.transaction")
+    after_erase = import_file(vault, registry, f)
+    assert after_erase.already is None and after_erase.run.new == 5
+    other = import_file(vault, registry, f, source="card", values={"currency": "GBP"})
+    assert other.already is None and other.run.new == 5  # another source has not seen it
+
+
+def test_the_cli_says_when_a_file_was_imported_before(
+    initialised: Path, run: Cli, registry: Registry, tmp_path: Path
+) -> None:
+    f = write_lines(tmp_path / "s.txt", ROWS[:3])
+    run("import", str(f))
+    out = run("import", str(f)).output
+    assert "already imported into sd-lines on" in out and "nothing to do" in out

@@ -1,4 +1,4 @@
-"""A `selfdata import` killed with SIGKILL: what it staged never outlives the next command or an erase."""
+"""A `selfdata import` killed with SIGKILL: what its transaction wrote never outlives the next command or an erase."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -28,6 +29,7 @@ from .test_rights import plaintext_vault
 
 ERASED = re.compile(rb"-9133(\d{6})\.77")  # every amount of the source that is erased
 KEPT = b"-4242000001.11"  # an amount of another source, which stays
+SPILLED = 2 << 20  # WAL bytes: past what the first commits wrote, so pages of the killed transaction
 
 
 def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
@@ -50,6 +52,14 @@ def db_key(paths: Paths, tmp_path: Path) -> bytes:
     return unlock(paths.keyslots_file, config_key_file=tmp_path / "machine.key").master.db_key
 
 
+def running(paths: Paths, key: bytes) -> bool:
+    conn = connect(paths.vault_file, key, readonly=True)
+    try:
+        return conn.execute("SELECT count(*) FROM runs WHERE status='running'").fetchone()[0] > 0
+    finally:
+        conn.close()
+
+
 def staged(paths: Paths, key: bytes) -> int:
     conn = connect(paths.vault_file, key, readonly=True)
     try:
@@ -59,7 +69,9 @@ def staged(paths: Paths, key: bytes) -> int:
 
 
 def kill_an_import(env: dict[str, str], paths: Paths, key: bytes, big: Path) -> int:
-    """Import `big` into bank2 and SIGKILL it once it has staged a few batches; the rows it left."""
+    """Import `big` into bank2 and SIGKILL it inside its transaction, once that has spilled
+    pages of records into the WAL; the WAL's size then."""
+    wal = Path(f"{paths.vault_file}-wal")
     proc = subprocess.Popen(
         [sys.executable, "-m", "daemon", "import", str(big), "--source", "bank2"],
         cwd=ROOT,
@@ -68,30 +80,30 @@ def kill_an_import(env: dict[str, str], paths: Paths, key: bytes, big: Path) -> 
         stderr=subprocess.DEVNULL,
     )
     try:
-        deadline = time.monotonic() + 30
-        while not (paths.vault_file.exists() and staged(paths, key) >= 2 * importing.STAGE_BATCH):
+        deadline = time.monotonic() + 60
+        while not (paths.vault_file.exists() and running(paths, key) and wal.exists() and wal.stat().st_size > SPILLED):
             assert proc.poll() is None, "the import ended before it was killed"
-            assert time.monotonic() < deadline, "the import staged nothing"
-            time.sleep(0.02)
+            assert time.monotonic() < deadline, "the import wrote nothing"
+            time.sleep(0.01)
         proc.send_signal(signal.SIGKILL)
     finally:
         proc.kill()
         proc.wait(10)
     assert proc.returncode == -signal.SIGKILL
-    return staged(paths, key)
+    return wal.stat().st_size
 
 
 @pytest.fixture
 def killed(env: dict[str, str], home: Path, tmp_path: Path, registry: Registry) -> tuple[Paths, bytes, int]:
-    """bank2 with 300 published records and a killed import's staged rows; `keep` beside it."""
+    """bank2 with 300 published records and a killed import's uncommitted pages; `keep` beside it."""
     paths = home_paths(home)
     key = db_key(paths, tmp_path)
     vault, _ = Session.from_env().open()
     import_file(vault, registry, lines(tmp_path / "first.sdl", 300, "-9133{:06d}.77"), source="bank2")
     import_file(vault, registry, lines(tmp_path / "keep.sdl", 3, "-4242{:06d}.11"), source="keep")
     vault.close()
-    left = kill_an_import(env, paths, key, lines(tmp_path / "big.sdl", 100_000, "-9133{:06d}.77"))
-    assert left >= 2 * importing.STAGE_BATCH
+    left = kill_an_import(env, paths, key, lines(tmp_path / "big.sdl", 300_000, "-9133{:06d}.77"))
+    assert left > SPILLED
     return paths, key, left
 
 
@@ -116,7 +128,7 @@ def test_the_next_command_clears_what_the_killed_import_staged(
         ("ok", None),
     ]
     assert staged(paths, key) == 0
-    # Only the 300 published amounts remain on the pages: none of those staged after them.
+    # Only the 300 published amounts remain on the pages: none of those the killed import wrote.
     amounts = {int(m) for page in vault_pages(paths.vault_file, key) for m in ERASED.findall(page)}
     assert amounts and max(amounts) < 300
 
@@ -169,22 +181,43 @@ def test_erase_covers_staged_rows_and_the_run_log(tmp_path: Path, scope: str) ->
     vault.close()
 
 
-def test_an_import_whose_source_is_erased_meanwhile_stores_nothing(
+def test_an_erase_during_an_import_waits_for_it_and_erases_all_of_it(
     vault: Vault, registry: Registry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(importing, "STAGE_BATCH", 7)
+    monkeypatch.setattr(importing, "BATCH", 7)
     f = write_lines(tmp_path / "s.sdl", [(f"k{i}", "2026-01-01T10:00:00+01:00", "-1.00") for i in range(40)])
+    erasing: list[threading.Thread] = []
     erased: list[int] = []
 
     def progress(n: int) -> None:
-        if n == 14 and not erased:
-            erased.append(erase(vault, source="sd-lines").records)
+        if n >= 14 and not erasing:  # inside the import's transaction: the erase must wait for it
+            erasing.append(threading.Thread(target=lambda: erased.append(erase(vault, source="sd-lines").records)))
+            erasing[0].start()
+            erasing[0].join(0.2)
+            assert erasing[0].is_alive()
 
     result = import_file(vault, registry, f, progress=progress)
-    assert erased == [0] and result.run.status == "failed"
-    assert "sd-lines was erased while the file was read" in (result.run.error or "")
+    erasing[0].join(10)
+    assert result.run.status == "ok" and result.run.new == 40 and erased == [40]
+    assert vault.conn.execute("SELECT count(*) FROM records WHERE deleted=0").fetchone()[0] == 0
+
+
+def test_an_import_whose_source_is_erased_before_its_transaction_stores_nothing(
+    vault: Vault, registry: Registry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    f = write_lines(tmp_path / "s.sdl", [(f"k{i}", "2026-01-01T10:00:00+01:00", "-1.00") for i in range(40)])
+    start = runs.start
+
+    def start_then_erase(v: Vault, source: str, kind: str) -> int:
+        run_id = start(v, source, kind)
+        erase(v, source=source)
+        return run_id
+
+    monkeypatch.setattr(runs, "start", start_then_erase)
+    result = import_file(vault, registry, f)
+    assert result.run.status == "failed"
+    assert "sd-lines was erased before the file was read" in (result.run.error or "")
     assert vault.conn.execute("SELECT count(*) FROM records").fetchone()[0] == 0
-    assert vault.conn.execute("SELECT count(*) FROM staging").fetchone()[0] == 0
 
 
 def test_runs_another_process_may_be_running_stay_running(vault: Vault, paths: Paths) -> None:

@@ -68,6 +68,6 @@ class Delete:
 class Notice:
     """What an importer tells the user about a file it imports anyway (a statement whose
     balances do not add up): `selfdata import` prints it, the run's record and the source's
-    `status` warning keep it. It stores nothing."""
+    warning keep it. It stores nothing."""
 
     message: str

@@ -362,10 +362,18 @@ def import_(
         click.secho(f"error: {r['error']}", fg="red", err=True)
         click.echo("Nothing from this file was stored.", err=True)
         ctx.exit(1)
+    if result.get("already"):
+        click.echo(
+            f"{file.name} was already imported into {result['source']} on {result['already']}, nothing to do: "
+            f"0 new, 0 changed, {r['unchanged']:,} unchanged (the same bytes; none of its records changed since)."
+        )
+        return
     click.echo(
         f"Imported {file.name} ({result['importer']}) into {result['source']}: {r['new']:,} new, "
         f"{r['changed']:,} changed, {r['unchanged']:,} unchanged, {r['deleted']:,} deleted."
     )
+    for notice in result.get("notices", []):
+        click.secho(f"notice: {notice}", fg="yellow")
 
 
 @cli.command()

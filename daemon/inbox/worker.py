@@ -330,6 +330,8 @@ class Inbox:
         log.info(
             "imported %s into %s (run %d): %d new, %d changed", name, result.source.name, run.id, run.new, run.changed
         )
+        for notice in result.notices:
+            log.warning("%s, imported into %s (run %d): %s", name, result.source.name, run.id, notice)
         self.events.publish(
             InboxImported(
                 name,

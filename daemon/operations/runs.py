@@ -12,6 +12,7 @@ from ..events import import_events
 from ..services import Services
 from ..sources import SourceStore
 from ..sync import runs as run_log
+from ..times import iso
 from .registry import Emit, Result, operation
 
 
@@ -78,6 +79,8 @@ async def import_file(services: Services, params: ImportFile, emit: Emit) -> Res
         "importer": result.importer,
         "source": result.source.name,
         "run": result.run.to_json(),
+        **({"already": iso(result.already.ended_at or result.already.started_at)} if result.already else {}),
+        **({"notices": list(result.notices)} if result.notices else {}),
     }
 
 

@@ -68,7 +68,7 @@ def erase(vault: Vault, *, source: str | None = None, dataset: str | None = None
         raise EraseError(f"nothing to erase: no records of {what}")
     with vault.writer.transaction() as conn:
         records = vault.writer.delete_in(conn, source=source, dataset=dataset)
-        # An import under way loses these and fails (importing._publish); a killed one left them.
+        # Rows an older selfdata staged before it was killed (imports now write in one transaction).
         conn.execute(
             "DELETE FROM staging WHERE (? IS NULL OR run_id IN (SELECT id FROM runs WHERE source=?))"
             " AND (? IS NULL OR dataset=?)",

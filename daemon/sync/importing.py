@@ -1,18 +1,22 @@
-"""`selfdata import FILE`: recognise the format, stage the records, publish them at once.
+"""`selfdata import FILE`: recognise the format, then store its records in one transaction.
 
-The importer parses in short staging transactions (other writers are never blocked for
-the whole parse and the WAL stays small); only when the whole file has parsed are the
-staged records published in one transaction. A file that fails half way stores nothing.
+Each record is written once, straight into `records`, inside a single transaction that
+covers the whole file (with the run's settings): a file that fails half way, or a process
+killed at any moment, stores nothing, since SQLite rolls back what was never committed.
+Other writers of the same vault wait for the import (the writer is one connection).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, replace
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from connectors.sdk import ConnectorError, Delete, Importer, ImportFailed, Record
+import orjson
+
+from connectors.sdk import ConnectorError, Delete, Importer, ImportFailed, Notice
 from connectors.sdk.fields import parse_settings
 from connectors.sdk.pipeline import to_records
 
@@ -21,16 +25,17 @@ from ..filenames import printable, shown
 from ..files import transient
 from ..plugins import Registry
 from ..sources import Source, SourceError, SourceStore
-from ..times import to_ms
+from ..times import now_ms, to_ms
 from ..vault import BatchCounts, Vault
+from ..vault.files import file_sha256
 from ..vault.records import Prepared, stored_form
 from . import runs
 
 HEAD_BYTES = 65536
-STAGE_BATCH = 2000
-PUBLISH_CHUNK = 5000
+BATCH = 5000  # records a statement: big enough to pay, small enough to keep memory flat
+NOTICES_KEPT = 20  # a file that yields thousands keeps the first ones and their count
 
-Progress = Callable[[int], None]  # records staged so far
+Progress = Callable[[int], None]  # records read so far
 
 
 class UnknownFormat(SelfdataError, ValueError):
@@ -46,6 +51,8 @@ class ImportResult:
     records: int
     datasets: tuple[str, ...] = ()  # those the file's records and deletions went to
     retry: str | None = None  # the system's passing trouble it failed for (too many open files...), if so
+    already: runs.Run | None = None  # the earlier run that imported these very bytes: nothing was read
+    notices: tuple[str, ...] = ()  # what the importer told about the file it imported anyway
 
     @property
     def ok(self) -> bool:
@@ -141,114 +148,152 @@ def import_file(
     store = SourceStore(vault)
     target = import_source(store, importer_cls, source, values)
     src = target.source
-    run_id = runs.start(vault, src.name, "import")
     name = shown(path.name)  # the run, the health and the logs take valid UTF-8 only
-    staged = 0
+    digest = file_sha256(path)[0]
+    same = _settings_digest(src.settings if target.settings is None else target.settings)
+    seen = {"file": name, "sha256": digest, "settings": same}
+    earlier = None if target.created else _imported_before(vault, src.name, digest, same)
+    if earlier is not None:
+        run_id = runs.start(vault, src.name, "import")
+        held = BatchCounts(unchanged=earlier.new + earlier.changed + earlier.unchanged)
+        run = runs.finish(vault, run_id, "ok", held, 0, None, {**seen, "records": 0, "same_as": earlier.id})
+        return ImportResult(path, importer_cls.name, src, run, 0, already=earlier)
+    run_id = runs.start(vault, src.name, "import")
+    read = Reading()
     try:
-        staged = _stage(vault, run_id, src, importer_cls(), path, progress)
-        counts, deleted, touched = _publish(vault, run_id, src.name, staged, path, target.settings)
+        counts, deleted, touched = _store(vault, run_id, src, importer_cls(), path, progress, target.settings, read)
     except (ConnectorError, OSError, UnicodeError, ValueError) as err:
-        _discard(vault, run_id)
         message = str(err) if isinstance(err, ConnectorError) else f"{path.name}: {type(err).__name__}: {err}"
         message = printable(message, path.name)
         run = runs.finish(vault, run_id, "failed", BatchCounts(), 0, message, {"file": name})
         if store.find(src.name) is None:  # erased meanwhile
-            return ImportResult(path, importer_cls.name, src, run, staged)
+            return ImportResult(path, importer_cls.name, src, run, read.records)
         if target.created:
             store.remove(src.name)
-            return ImportResult(path, importer_cls.name, src, run, staged)
+            return ImportResult(path, importer_cls.name, src, run, read.records)
         trouble = transient(err)
         retry = (trouble.strerror or str(trouble)) if trouble is not None else None
         # The file failed, not the source: its health stays, the run log and the answer say why.
-        return ImportResult(path, importer_cls.name, store.get(src.name), run, staged, retry=retry)
+        return ImportResult(path, importer_cls.name, store.get(src.name), run, read.records, retry=retry)
     except BaseException:
-        _discard(vault, run_id)
         runs.finish(vault, run_id, "failed", BatchCounts(), 0, "interrupted", {"file": name})
         if target.created and store.find(src.name) is not None:
             store.remove(src.name)
         raise
-    run = runs.finish(vault, run_id, "ok", counts, deleted, None, {"file": name, "records": staged})
-    store.set_health(src.name, "ok", None, failures=0)
-    return ImportResult(path, importer_cls.name, store.get(src.name), run, staged, touched)
+    told = read.told()
+    detail = {**seen, "records": read.records, **({"notices": told} if told else {})}
+    run = runs.finish(vault, run_id, "ok", counts, deleted, None, detail)
+    now = store.find(src.name) or src  # an erase that waited for the import may have removed it since
+    return ImportResult(path, importer_cls.name, now, run, read.records, touched, notices=tuple(told))
 
 
-def _rows(importer: Importer, path: Path, src: Source, run_id: int) -> Iterator[tuple[Any, ...]]:
-    for item in importer.read(path, dict(src.settings)):
-        if isinstance(item, Delete):
-            for key in item.keys:
-                yield (run_id, "delete", item.dataset, key, None, None, None, None)
-            continue
-        for r in to_records(importer, item):
-            yield _staged(run_id, r)
+def _settings_digest(settings: dict[str, Any]) -> str:
+    return hashlib.sha256(orjson.dumps(settings, option=orjson.OPT_SORT_KEYS)).hexdigest()[:16]
 
 
-def _staged(run_id: int, r: Record) -> tuple[Any, ...]:
-    """A staging row holding the record as the vault stores it: what `prepare` gives the runner."""
-    ts = to_ms(r.ts)
-    return (run_id, "upsert", r.dataset, r.key, ts, *stored_form(ts, r.data, r.raw))
+def _imported_before(vault: Vault, source: str, digest: str, settings: str) -> runs.Run | None:
+    """The last run that imported these bytes into `source` with these settings, if what it
+    stored is still there: no later run changed or deleted records and nothing was erased since."""
+    conn = vault.conn
+    row = conn.execute(
+        "SELECT id, ended_at FROM runs WHERE source=? AND kind='import' AND status='ok'"
+        " AND json_extract(detail, '$.sha256')=? AND json_extract(detail, '$.settings')=? ORDER BY id DESC LIMIT 1",
+        (source, digest, settings),
+    ).fetchone()
+    if row is None:
+        return None
+    run_id, ended = row
+    later = conn.execute(
+        "SELECT 1 FROM runs WHERE source=? AND id>? AND (changed>0 OR deleted>0 OR status='running') LIMIT 1",
+        (source, run_id),
+    ).fetchone()
+    erased = conn.execute(
+        "SELECT 1 FROM erasures WHERE at>=? AND (source IS NULL OR source=?) LIMIT 1", (ended, source)
+    ).fetchone()
+    if later is not None or erased is not None:
+        return None
+    return runs.get(vault, int(run_id))
 
 
-def _stage(vault: Vault, run_id: int, src: Source, importer: Importer, path: Path, progress: Progress | None) -> int:
-    sql = "INSERT INTO staging (run_id, op, dataset, key, ts, data, raw, hash) VALUES (?,?,?,?,?,?,?,?)"
-    batch: list[tuple[Any, ...]] = []
-    n = 0
-    for row in _rows(importer, path, src, run_id):
-        batch.append(row)
-        if len(batch) >= STAGE_BATCH:
-            with vault.writer.transaction() as conn:
-                conn.executemany(sql, batch)
-            n += len(batch)
-            batch = []
-            if progress:
-                progress(n)
-    if batch:
-        with vault.writer.transaction() as conn:
-            conn.executemany(sql, batch)
-        n += len(batch)
-    if progress:
-        progress(n)
-    return n
+@dataclass
+class Reading:
+    records: int = 0  # read from the file so far (a key given twice counts twice)
+    notices: list[str] = field(default_factory=list)
+    more: int = 0  # notices past NOTICES_KEPT
+
+    def notice(self, item: Notice, filename: str) -> None:
+        if len(self.notices) < NOTICES_KEPT:
+            self.notices.append(printable(item.message, filename))
+        else:
+            self.more += 1
+
+    def told(self) -> list[str]:
+        return self.notices + ([f"and {self.more:,} more notices"] if self.more else [])
+
+    def warning(self, name: str) -> str | None:
+        """The source's warning after this import: its notices, or none (a clean file ends the last one's)."""
+        if not self.notices:
+            return None
+        first = self.notices[0]
+        rest = len(self.notices) - 1 + self.more
+        said = first if name in first else f"{name}: {first}"
+        return said + (f" (and {rest:,} more: selfdata runs SOURCE --json)" if rest else "")
 
 
-def _publish(
-    vault: Vault, run_id: int, source: str, staged: int, path: Path, settings: dict[str, Any] | None = None
+def _store(
+    vault: Vault,
+    run_id: int,
+    src: Source,
+    importer: Importer,
+    path: Path,
+    progress: Progress | None,
+    settings: dict[str, Any] | None,
+    read: Reading,
 ) -> tuple[BatchCounts, int, tuple[str, ...]]:
-    writer = vault.writer
+    """Read the file and write its records in one transaction: all of it is stored, or none."""
+    writer, source = vault.writer, src.name
     counts, deleted = BatchCounts(), 0
     touched: set[str] = set()
     with writer.transaction() as conn:
-        last = seen = 0
-        while True:
-            rows = conn.execute(
-                "SELECT id, op, dataset, key, ts, data, raw, hash FROM staging WHERE run_id=? AND id>? ORDER BY id"
-                " LIMIT ?",
-                (run_id, last, PUBLISH_CHUNK),
-            ).fetchall()
-            if not rows:
-                break
-            last = rows[-1][0]
-            seen += len(rows)
-            prepared: Prepared = {}
-            for _, op, dataset, key, ts, data, raw, h in rows:
-                touched.add(dataset)
-                if op == "delete":
-                    counts.add(writer.apply(conn, prepared, run_id))
-                    prepared = {}
-                    deleted += writer.delete_in(conn, source=source, dataset=dataset, keys=[key])
-                else:
-                    prepared[(source, dataset, key)] = (ts, data, raw, h)
-            counts.add(writer.apply(conn, prepared, run_id))
-        if seen != staged:  # rolled back: never a part of the file
+        if conn.execute("SELECT 1 FROM sources WHERE name=?", (source,)).fetchone() is None:
             raise ImportFailed(
-                f"{path.name}: {source} was erased while the file was read, so nothing of it was stored; "
+                f"{path.name}: {source} was erased before the file was read, so nothing of it was stored; "
                 "import it again if you want it"
             )
-        conn.execute("DELETE FROM staging WHERE run_id=?", (run_id,))
+        prepared: Prepared = {}
+        n = 0
+        for item in importer.read(path, dict(src.settings)):
+            if isinstance(item, Notice):
+                read.notice(item, path.name)
+                continue
+            if isinstance(item, Delete):
+                counts.add(writer.apply(conn, prepared, run_id))
+                prepared = {}
+                touched.add(item.dataset)
+                deleted += writer.delete_in(conn, source=source, dataset=item.dataset, keys=list(item.keys))
+                continue
+            for r in to_records(importer, item):
+                ts = to_ms(r.ts)
+                prepared[(source, r.dataset, r.key)] = (ts, *stored_form(ts, r.data, r.raw))
+                touched.add(r.dataset)
+                n += 1
+            if len(prepared) >= BATCH:
+                counts.add(writer.apply(conn, prepared, run_id))
+                prepared = {}
+                read.records = n
+                if progress:
+                    progress(n)
+        counts.add(writer.apply(conn, prepared, run_id))
+        read.records = n
+        if progress:
+            progress(n)
         if settings is not None:  # with the records they were read with
             SourceStore.save_settings(conn, source, settings)
+        # An importer source's warning is its last file's notices; a connector's stays its runner's.
+        conn.execute(
+            "UPDATE sources SET health='ok', health_message=NULL, health_since=CASE WHEN health='ok'"
+            " THEN health_since ELSE ? END, failures=0, updated_at=?,"
+            " warning=CASE WHEN ? IS NOT NULL THEN ? WHEN kind='importer' THEN NULL ELSE warning END WHERE name=?",
+            (now_ms(), now_ms(), *(2 * [read.warning(shown(path.name))]), source),
+        )
     return counts, deleted, tuple(sorted(touched))
-
-
-def _discard(vault: Vault, run_id: int) -> None:
-    with vault.writer.transaction() as conn:
-        conn.execute("DELETE FROM staging WHERE run_id=?", (run_id,))

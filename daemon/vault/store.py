@@ -148,8 +148,10 @@ class Vault:
             for content_id in partial:
                 conn.execute("DELETE FROM file_chunks WHERE content_id=?", (content_id,))
                 conn.execute("DELETE FROM file_contents WHERE id=?", (content_id,))
-        if staged or partial:
-            self.checkpoint()  # the WAL's older copies of those pages go too (secure_delete zeroed the rest)
+        if staged or partial or interrupted:
+            # The WAL's older copies of those pages go too (secure_delete zeroed the rest), and so do
+            # the pages a killed import's transaction had spilled there, never committed.
+            self.checkpoint()
         return Leftovers(int(staged), len(partial), int(interrupted))
 
     def reader(self, cache_kib: int = 16000) -> Connection:

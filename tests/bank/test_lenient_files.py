@@ -4,6 +4,7 @@ is still refused. Every file here is written by the test, in the shape a bank wr
 
 from __future__ import annotations
 
+import json
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
@@ -15,6 +16,8 @@ from connectors.bank.ofx import OfxImporter
 from connectors.bank.qif import QifImporter
 from connectors.sdk import ImportFailed, Record
 from connectors.testing.harness import read_with_notices
+
+from ..conftest import Cli
 
 IBAN = "DE89370400440532013000"
 
@@ -204,3 +207,43 @@ def test_qif_transactions_before_any_type_header_are_a_bank_register(tmp_path: P
     ]
     with pytest.raises(ImportFailed, match="line 1"):  # text that is no QIF record is still refused
         read_with_notices(QifImporter(), write(tmp_path, "hello world\n" * 3, "t.qif"), {"currency": "USD"})
+
+
+# --- What selfdata tells of notices --------------------------------------------------------
+
+UNBALANCED = (
+    f":20:S1\n:25:{IBAN}\n:28C:7/1\n:60F:C260504EUR100,00\n"
+    ":61:2605040504D12,50NTRFNONREF//B1\n:62F:C260504EUR90,00\n-\n"
+)
+BALANCED = (
+    f":20:S2\n:25:{IBAN}\n:28C:8/1\n:60F:C260505EUR87,50\n:61:2605050505D7,50NTRFNONREF//B2\n:62F:C260505EUR80,00\n-\n"
+)
+
+
+def test_notices_reach_the_import_output_the_run_and_the_sources_warning(
+    initialised: Path, run: Cli, tmp_path: Path
+) -> None:
+    out = run("import", str(write(tmp_path, UNBALANCED)), "--source", "giro").output
+    assert "2 new" in out and "notice: statement.sta: statement 1" in out and "does not add up" in out
+    [latest] = json.loads(run("runs", "giro", "--json").output)[:1]
+    assert latest["status"] == "ok" and "difference of 2.50" in latest["detail"]["notices"][0]
+    warning = json.loads(run("source", "show", "giro", "--json").output)["warning"]
+    assert warning.startswith("statement.sta: statement 1") and "does not add up" in warning
+    # A later file whose balances add up ends the warning; its run has no notices
+    out = run("import", str(write(tmp_path, BALANCED, "may.sta")), "--source", "giro").output
+    assert "notice:" not in out
+    assert json.loads(run("source", "show", "giro", "--json").output)["warning"] is None
+    assert "notices" not in json.loads(run("runs", "giro", "--json").output)[0].get("detail", {})
+
+
+def test_a_file_with_many_notices_keeps_the_first_and_counts_the_rest(tmp_path: Path) -> None:
+    from connectors.sdk import Notice
+    from daemon.sync.importing import NOTICES_KEPT, Reading
+
+    read = Reading()
+    for i in range(NOTICES_KEPT + 5):
+        read.notice(Notice(f"s.sta: statement {i} does not add up\x1b[2J"), "s.sta")
+    told = read.told()
+    assert len(told) == NOTICES_KEPT + 1 and told[-1] == "and 5 more notices" and "\x1b" not in told[0]
+    warning = read.warning("s.sta") or ""
+    assert warning.startswith("s.sta: statement 0 does not add up") and f"(and {NOTICES_KEPT + 4} more:" in warning
