@@ -393,6 +393,103 @@ _HEALTH_VIEWS = [
 ]
 
 
+# The energy and money views' trigger-kept tables, like health_hours: half-hour sums of
+# `energy.reading` per stream (commodity, direction, unit), exactly the groups
+# daemon.insights.energy_slots reads, so a year of two meters is 35,000 short rows instead
+# of 35,000 records to decrypt and parse; and each bank transaction's few fields the money
+# view sums (account, currency, status, payee, amount as whole 10^-9 units), one short row
+# a record, ordered by time. `scale` is the most decimals seen; past 9 (or a sum past 64
+# bits, stored as a float) the views read the records instead.
+_SLOT = "({ts}) / 1800000"
+_QTY = "json_extract({r}.data, '$.quantity')"
+
+
+def _slot_row(r: str, sign: str) -> str:
+    v = _QTY.format(r=r)
+    return (
+        f"{_SLOT.format(ts=r + '.ts')}, coalesce(json_extract({r}.data, '$.commodity'), ''),"
+        f" coalesce(json_extract({r}.data, '$.direction'), ''), coalesce(json_extract({r}.data, '$.unit'), ''),"
+        f" {sign}1, {sign}({v} IS NOT NULL), {sign}{_SCALED.format(v=v)}, coalesce({_DECIMALS.format(v=v)}, 0)"
+    )
+
+
+_SLOTS_ADD = (
+    "INSERT INTO energy_slots (slot, commodity, direction, unit, records, n, total, scale)"
+    " SELECT {row}{src} WHERE {r}.dataset = 'energy.reading' AND {r}.deleted = 0"
+    " ON CONFLICT DO UPDATE SET records = records + excluded.records, n = n + excluded.n,"
+    " total = total + excluded.total, scale = max(scale, excluded.scale)"
+)
+_ENERGY_SLOTS = [
+    """CREATE TABLE energy_slots (
+        slot INTEGER NOT NULL, commodity TEXT NOT NULL, direction TEXT NOT NULL, unit TEXT NOT NULL,
+        records INTEGER NOT NULL, n INTEGER NOT NULL, total INTEGER NOT NULL, scale INTEGER NOT NULL,
+        PRIMARY KEY (slot, commodity, direction, unit)
+    ) WITHOUT ROWID""",
+    _SLOTS_ADD.format(row=_slot_row("records", ""), r="records", src=" FROM records"),
+    "CREATE TRIGGER energy_slots_insert AFTER INSERT ON records"
+    " WHEN NEW.dataset = 'energy.reading' AND NEW.deleted = 0 BEGIN "
+    + _SLOTS_ADD.format(row=_slot_row("NEW", ""), r="NEW", src="")
+    + "; END",
+    "CREATE TRIGGER energy_slots_delete AFTER DELETE ON records"
+    " WHEN OLD.dataset = 'energy.reading' AND OLD.deleted = 0 BEGIN "
+    + _SLOTS_ADD.format(row=_slot_row("OLD", "-"), r="OLD", src="")
+    + "; END",
+    "CREATE TRIGGER energy_slots_update AFTER UPDATE OF ts, data, deleted, source, dataset ON records"
+    " WHEN (OLD.dataset = 'energy.reading' AND OLD.deleted = 0)"
+    " OR (NEW.dataset = 'energy.reading' AND NEW.deleted = 0) BEGIN "
+    + _SLOTS_ADD.format(row=_slot_row("OLD", "-"), r="OLD", src="")
+    + "; "
+    + _SLOTS_ADD.format(row=_slot_row("NEW", ""), r="NEW", src="")
+    + "; END",
+]
+
+_AMOUNT = "json_extract({r}.data, '$.amount')"
+
+
+def _amount_row(r: str) -> str:
+    v = _AMOUNT.format(r=r)
+    fields = ", ".join(
+        f"json_extract({r}.data, '$.{f}')" for f in ("account_id", "currency", "status", "counterparty", "description")
+    )
+    return (
+        f"{r}.ts, {r}.source, {r}.key, {fields}, CASE WHEN {v} IS NULL THEN NULL ELSE {_SCALED.format(v=v)} END,"
+        f" coalesce({_DECIMALS.format(v=v)}, 0)"
+    )
+
+
+_AMOUNTS_ADD = (
+    "INSERT OR REPLACE INTO bank_amounts"
+    " (ts, source, key, account_id, currency, status, counterparty, description, amount, scale)"
+    " SELECT {row}{src} WHERE {r}.dataset = 'bank.transaction' AND {r}.deleted = 0"
+)
+_AMOUNTS_DROP = (
+    "DELETE FROM bank_amounts WHERE {r}.dataset = 'bank.transaction' AND {r}.deleted = 0"
+    " AND ts = {r}.ts AND source = {r}.source AND key = {r}.key"
+)
+_BANK_AMOUNTS = [
+    """CREATE TABLE bank_amounts (
+        ts INTEGER NOT NULL, source TEXT NOT NULL, key TEXT NOT NULL,
+        account_id TEXT, currency TEXT, status TEXT, counterparty TEXT, description TEXT,
+        amount INTEGER, scale INTEGER NOT NULL,
+        PRIMARY KEY (ts, source, key)
+    ) WITHOUT ROWID""",
+    _AMOUNTS_ADD.format(row=_amount_row("records"), r="records", src=" FROM records"),
+    "CREATE TRIGGER bank_amounts_insert AFTER INSERT ON records"
+    " WHEN NEW.dataset = 'bank.transaction' AND NEW.deleted = 0 BEGIN "
+    + _AMOUNTS_ADD.format(row=_amount_row("NEW"), r="NEW", src="")
+    + "; END",
+    "CREATE TRIGGER bank_amounts_delete AFTER DELETE ON records"
+    " WHEN OLD.dataset = 'bank.transaction' AND OLD.deleted = 0 BEGIN " + _AMOUNTS_DROP.format(r="OLD") + "; END",
+    "CREATE TRIGGER bank_amounts_update AFTER UPDATE OF ts, data, deleted, source, dataset, key ON records"
+    " WHEN (OLD.dataset = 'bank.transaction' AND OLD.deleted = 0)"
+    " OR (NEW.dataset = 'bank.transaction' AND NEW.deleted = 0) BEGIN "
+    + _AMOUNTS_DROP.format(r="OLD")
+    + "; "
+    + _AMOUNTS_ADD.format(row=_amount_row("NEW"), r="NEW", src="")
+    + "; END",
+]
+
+
 MIGRATIONS: list[Callable[[Connection], None]] = [
     _sql(_V1),
     _sql(_V2),
@@ -406,6 +503,8 @@ MIGRATIONS: list[Callable[[Connection], None]] = [
     _statements(_VRM),
     _statements(_HEALTH_VIEWS),
     _statements(_MONEY_RULES),
+    _statements(_ENERGY_SLOTS),
+    _statements(_BANK_AMOUNTS),
 ]
 
 
