@@ -59,20 +59,28 @@ def _kept_slots(conn: Connection, lo: int, hi: int) -> Series | None:
         " WHERE slot >= ? AND slot < ? AND n > 0 ORDER BY slot, commodity, direction, unit",
         (lo // SLOT_MS, hi // SLOT_MS),
     ).fetchall()
-    if any(r[5] > aggregate.SCALE or not isinstance(r[4], int) for r in rows):
-        return None
     out: Series = {}
-    streams: dict[tuple[str, str, str], Stream] = {}
+    streams: dict[tuple[str, str, str], tuple[Stream, list[tuple[int, Decimal]]]] = {}
     values: dict[tuple[int, int], Decimal] = {}  # a meter's quantities repeat: each converted once
     for slot, commodity, direction, unit, total, scale in rows:
-        stream = streams.get((commodity, direction, unit))
-        if stream is None:
-            stream = streams[(commodity, direction, unit)] = Stream(commodity, direction, unit)
+        if scale > aggregate.SCALE or not isinstance(total, int):
+            return None
         value = values.get((total, scale))
         if value is None:
             value = values[(total, scale)] = Decimal(total).scaleb(-aggregate.SCALE).quantize(Decimal(1).scaleb(-scale))
-        _add(out, stream, slot * SLOT_MS, value)
-    return out
+        found = streams.get((commodity, direction, unit))
+        if found is None:
+            stream = Stream(commodity, direction, unit)
+            found = streams[(commodity, direction, unit)] = (stream, out.setdefault(stream, []))
+        if unit == "Wh":
+            _add(out, found[0], slot * SLOT_MS, value)
+            continue
+        series, ms = found[1], slot * SLOT_MS
+        if series and series[-1][0] == ms:  # Wh and kWh in the same half-hour
+            series[-1] = (ms, series[-1][1] + value)
+        else:
+            series.append((ms, value))
+    return {k: v for k, v in out.items() if v}
 
 
 def _record_slots(conn: Connection, lo: int, hi: int) -> Series:
