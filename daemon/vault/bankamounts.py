@@ -175,7 +175,9 @@ def payments(conn: Connection, zone: str, start_ms: int, end_ms: int) -> list[An
     try:
         rows: list[Any] = conn.execute(
             f"SELECT {day_sql}, counterparty, description, currency, count(amount), sum(amount), max(scale),"
-            " max(typeof(amount) = 'real') FROM bank_amounts WHERE amount < 0 AND ts >= ? AND ts < ?"
+            " max(typeof(amount) = 'real') FROM bank_amounts"
+            # an amount past 9 decimals or 64 bits may look like 0 here: it is let through, to be seen
+            " WHERE (amount < 0 OR scale > 9 OR typeof(amount) = 'real') AND ts >= ? AND ts < ?"
             " GROUP BY 1, 2, 3, 4",
             [*day_args, start_ms, end_ms],
         ).fetchall()
