@@ -150,3 +150,25 @@ def test_bank_amounts_past_nine_decimals_read_the_records(vault: Vault) -> None:
     assert bankamounts.payments(vault.conn, "UTC", start, end) is None
     view = money.view(Reads(vault.conn), "2026-04", "UTC", date(2026, 4, 30), [])
     assert view["transactions"] > 0  # computed from the records, exactly
+
+
+def test_the_money_views_version_moves_with_bank_data_only(vault: Vault) -> None:
+    from daemon.insights import cache
+
+    rng = random.Random(4)
+    version = cache.BankVersion()
+    empty = version(vault.conn)
+    vault.writer.upsert([transaction(rng, i) for i in range(20)])
+    first = version(vault.conn)
+    assert first != empty and first == version(vault.conn)
+    vault.writer.upsert([reading(rng, i) for i in range(50)])  # energy: the money views stay
+    assert version(vault.conn) == first
+    vault.writer.delete(source="bank", dataset="bank.transaction", keys=["t3"])
+    deleted = version(vault.conn)
+    assert deleted != first
+    changed = transaction(rng, 5)
+    changed.data["amount"] = "-1234.56"
+    vault.writer.upsert([changed])
+    assert version(vault.conn) != deleted
+    # a new look from nothing finds the same version as the one kept up to date
+    assert cache.BankVersion()(vault.conn) == version(vault.conn)
