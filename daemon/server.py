@@ -122,11 +122,43 @@ async def _money_ctx(app: web.Application) -> AsyncIterator[None]:
     await asyncio.gather(task, return_exceptions=True)
 
 
+def _warm_views(services: Services, zone: str) -> None:
+    """The dashboard's templates compiled and this machine's energy view computed (its months
+    of half-hour sums then kept), so the first page after a start finds them ready."""
+    from .insights import energy
+    from .operations.energy import slot_cache
+    from .web import render
+
+    env = render.environment()
+    for name in env.list_templates(extensions=["html"]):
+        env.get_template(name)
+    try:
+        energy.view(services.vault.conn, zone, cache=slot_cache(services))
+    except SelfdataError as err:  # a zone the energy views refuse: the page says why when asked
+        log.debug("energy view not prepared: %s", err)
+
+
+async def _views_ctx(app: web.Application) -> AsyncIterator[None]:
+    from .insights.report import machine_zone
+
+    async def warm() -> None:
+        try:
+            await asyncio.to_thread(_warm_views, app[SERVICES], machine_zone())
+        except Exception:  # a page computes it when asked; nothing is lost
+            log.exception("could not prepare the views ahead")
+
+    task = asyncio.create_task(warm(), name="views-warm")
+    yield
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+
+
 def build_app(services: Services) -> web.Application:
     app = admin_app(services)
     app.cleanup_ctx.append(_notifier_ctx)
     app.cleanup_ctx.append(_requests_ctx)
     app.cleanup_ctx.append(_money_ctx)
+    app.cleanup_ctx.append(_views_ctx)
     app.cleanup_ctx.append(_scheduler_ctx)
     app.cleanup_ctx.append(_inbox_ctx)
     return app
