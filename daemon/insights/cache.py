@@ -16,6 +16,7 @@ from typing import Any
 from ..vault.db import Connection
 
 BANK = ("bank.transaction", "bank.account")
+RESCAN = 20_000  # records written since the last look past which the bank records' index is read instead
 
 
 def bank_version(conn: Connection) -> tuple[int, ...]:
@@ -41,7 +42,7 @@ class BankVersion:
         row = conn.execute("SELECT value FROM meta WHERE name='last_seq'").fetchone()
         last = int(row[0]) if row else 0
         with self._lock:
-            if last < self._seen or self._seen < 0:
+            if last < self._seen or self._seen < 0 or last - self._seen > RESCAN:  # a large import: the index
                 self._seqs = dict(zip(BANK, bank_version(conn)[: len(BANK)], strict=True))
             elif last > self._seen:
                 marks = ",".join("?" * len(BANK))

@@ -22,6 +22,7 @@ from ..vault.db import Connection
 SLOT_MS = 1_800_000
 DAY_MS = 86_400_000
 WH = Decimal(1000)
+RESCAN = 20_000  # records written since the last look past which every month is read again
 Series = dict["Stream", list[tuple[int, Decimal]]]
 
 
@@ -161,11 +162,12 @@ class SlotCache:
         if seq == self.seq:
             return seq
         self.views.clear()
-        if seq < self.seq or self.seq < 0:
-            self.months.clear()
+        if seq < self.seq or self.seq < 0 or seq - self.seq > RESCAN:
+            self.months.clear()  # after a large import, reading the kept sums again is quicker
         elif self.months:
-            days = conn.execute(
-                "SELECT DISTINCT ts / ? FROM records WHERE seq > ? AND dataset='energy.reading'", (DAY_MS, self.seq)
+            days = conn.execute(  # NOT INDEXED: the seq (rowid) range written since, not every reading's entry
+                "SELECT DISTINCT ts / ? FROM records NOT INDEXED WHERE seq > ? AND dataset='energy.reading'",
+                (DAY_MS, self.seq),
             ).fetchall()
             for (day,) in days:
                 self.months.pop(month_starts(day * DAY_MS, day * DAY_MS)[0], None)
