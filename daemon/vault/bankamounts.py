@@ -82,10 +82,14 @@ def aggregate(
 
 
 def _midnight(zone: str, ms: int) -> bool:
-    """Whether `ms` is a local midnight with no clock change a day either side: the records
-    from it on are then exactly those of its local day on."""
+    """Whether `ms` is a local midnight with no clock set back a day either side: the records
+    from it on are then exactly those of its local day on (local time only runs backwards
+    where a clock is set back)."""
     spans = timebuckets.offset_spans(zone, ms - DAY_MS, ms + DAY_MS)
-    return len(spans) == 1 and (ms + spans[0][1]) % DAY_MS == 0
+    if any(b[1] < a[1] for a, b in zip(spans, spans[1:], strict=False)):
+        return False
+    offset = next(off for start, off in reversed(spans) if start <= ms)
+    return (ms + offset) % DAY_MS == 0
 
 
 def day_totals(conn: Connection, zone: str, start_ms: int) -> list[Any] | None:
