@@ -24,6 +24,7 @@ from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import DefusedXMLParser
 
 from connectors.sdk import Field, Importer, ImportFailed, Record, decimal_text
+from connectors.sdk.limits import bounded
 
 from . import units
 from .units import IsoClock, Series, Skip, check_zone, reading_series, zone
@@ -89,7 +90,7 @@ def _parse(path: Path, reader: FeedReader) -> Iterator[Record]:
     parser = DefusedXMLParser(target=_NoTree(), forbid_dtd=True)
     reader.attach(parser.parser)
     try:
-        with path.open("rb") as f:
+        with path.open("rb") as raw, bounded(raw, path.name, "markup") as f:
             while chunk := f.read(CHUNK):
                 parser.feed(chunk)
                 if reader.out:

@@ -1,7 +1,8 @@
 """FHIR R4 files: a Bundle (or a single resource) as JSON, or bulk-data NDJSON.
 
 NDJSON (what `$export` writes: one resource a line) streams line by line; a JSON document
-is read whole, up to `MAX_DOCUMENT` bytes. Bundles are unpacked, nested Bundles too; a
+is read whole, up to `MAX_DOCUMENT` bytes (32 MiB);
+an NDJSON line is at most 1 MiB. Bundles are unpacked, nested Bundles too; a
 history or transaction entry that deletes a resource removes it. The mapping itself is
 `fhir_mapping`, shared with the SMART on FHIR connector.
 """
@@ -16,10 +17,11 @@ from typing import Any
 import orjson
 
 from connectors.sdk import Delete, Fragment, Importer, ImportFailed, InvalidRecord, Record
+from connectors.sdk.limits import MAX_DOCUMENT_BYTES, bounded, check_document_size
 
 from .fhir_mapping import CLINICAL, OBSERVATION, FhirInvalid, map_resource
 
-MAX_DOCUMENT = 512 * 1024 * 1024
+MAX_DOCUMENT = MAX_DOCUMENT_BYTES
 MAX_NESTING = 4
 _SNIFF_RE = re.compile(rb'"resourceType"\s*:\s*"[A-Z][A-Za-z]+"')
 _REFERENCE_RE = re.compile(r"^(?:.*/)?([A-Z][A-Za-z]+)/([A-Za-z0-9\-.]{1,64})(?:/_history/.*)?$")
@@ -57,7 +59,7 @@ class FhirImporter(Importer):
 
 
 def _read_ndjson(path: Path) -> Iterator[Record | Delete]:
-    with path.open("rb") as f:
+    with path.open("rb") as raw, bounded(raw, path.name, "lines") as f:
         for number, line in enumerate(f, start=1):
             if not line.strip():
                 continue
@@ -70,12 +72,9 @@ def _read_ndjson(path: Path) -> Iterator[Record | Delete]:
 
 
 def _read_document(path: Path) -> Iterator[Record | Delete]:
-    size = path.stat().st_size
-    if size > MAX_DOCUMENT:
-        raise ImportFailed(
-            f"{path.name}: a {size:,}-byte JSON document is too large to read at once; "
-            "export it as bulk-data NDJSON (one resource a line) instead"
-        )
+    check_document_size(
+        path.stat().st_size, path.name, "export it as bulk-data NDJSON (one resource a line) instead", MAX_DOCUMENT
+    )
     try:
         document = orjson.loads(path.read_bytes())
     except orjson.JSONDecodeError as err:
