@@ -229,6 +229,8 @@ def test_notices_reach_the_import_output_the_run_and_the_sources_warning(
     assert latest["status"] == "ok" and "difference of 2.50" in latest["detail"]["notices"][0]
     warning = json.loads(run("source", "show", "giro", "--json").output)["warning"]
     assert warning.startswith("statement.sta: statement 1") and "does not add up" in warning
+    [giro] = [s for s in json.loads(run("status", "--json").output)["sources"] if s["name"] == "giro"]
+    assert giro["warning"] == warning and giro["health"] == "ok"
     # A later file whose balances add up ends the warning; its run has no notices
     out = run("import", str(write(tmp_path, BALANCED, "may.sta")), "--source", "giro").output
     assert "notice:" not in out
