@@ -261,6 +261,7 @@ def view(
     rec_spec = {**spec, "bucket": "day", "group": ("counterparty", "description"), "where": ("amount__lt=0",)}
     rec_rows = _rows(reads, rec_spec, month, RECURRING_MONTHS - 1, True, today, tz)
     as_of = min(today, last_day(w))
+    paid = series(rec_rows)
     names = {a["data"]["account_id"]: a["data"].get("name") for a in accounts}
     for a in money["accounts"]:
         a["name"] = names.get(a["account_id"]) or a["account_id"]
@@ -275,7 +276,8 @@ def view(
         "balances": balances(accounts, days, w, tz),
         "spending": spending(categorised),
         "transactions": len(txns),
-        "recurring": [r.to_json() for r in recurring.detect(series(rec_rows), as_of)],
+        "recurring": [r.to_json() for r in recurring.detect(paid, as_of)],
+        "bills": [b.to_json() for b in recurring.bills(paid, as_of)],
         "rules": [{**r.to_json(lang), "effect": effects[r.id].to_json()} for r in rules if r.id is not None],
         "as_of": as_of.isoformat(),
     }
