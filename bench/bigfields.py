@@ -12,7 +12,6 @@ removed; nothing of them is kept.
 
 from __future__ import annotations
 
-import os
 import shutil
 import socket
 import subprocess
@@ -120,14 +119,9 @@ SUFFIX = {"ofx": ".ofx", "qif": ".qif", "mt940": ".sta", "csv": ".csv", "fhir": 
 
 
 def _env(home: Path) -> dict[str, str]:
-    env = {**os.environ, "SELFDATA_HOME": str(home), "SELFDATA_INSECURE_TEST_KDF": "1"}
-    subprocess.run(
-        [sys.executable, "-m", "daemon", "init", "--key-file", str(home / "k.key"), "--no-passphrase"],
-        env=env,
-        check=True,
-        capture_output=True,
-        cwd=ROOT,
-    )
+    from bench.health import fresh_vault
+
+    env = fresh_vault(home)
     cfg = home / "config.toml"
     cfg.write_text(cfg.read_text().replace("port = 7350", "port = 0"))
     return env
