@@ -17,6 +17,7 @@ from connectors.sdk import (
 )
 
 from ..amounts import decode_text, ofx_no_date
+from .invest import attach, securities_of, statement_fragments
 from .mapping import CURRENCY, agg_of, normalize, text_of, transaction_record
 
 CHUNK = 1 << 20
@@ -31,7 +32,7 @@ SNIFF_XML = re.compile(rb"\s*(?:<\?[^>]*\?>\s*|<!--.*?-->\s*|<!DOCTYPE[^\[>]*(?:
 PROLOG = 1 << 16
 
 STATEMENTS = {"STMTRS", "CCSTMTRS"}
-RESPONSES = {"STMTTRNRS", "CCSTMTTRNRS"}
+RESPONSES = {"STMTTRNRS", "CCSTMTTRNRS", "INVSTMTTRNRS"}
 # Subtrees selfdata does not import: dropped when they close instead of being kept.
 DROPPED = {"INVSTMTMSGSRSV1", "SECLISTMSGSRSV1", "BANKTRANLISTP", "MKTGINFO"}
 # OFX status codes a user may meet in a downloaded file.
@@ -122,6 +123,10 @@ class Reader:
         self.accounts: dict[str, tuple[Any, int, dict[str, Any]]] = {}
         self.leaf = ""  # the leaf element just read, whose closing tag may follow (SGML)
         self.seen: dict[str, int] = {}
+        # Investment statements wait for the SECLIST that follows them (tickers, names).
+        self.invested: list[tuple[int, Fragment]] = []
+        self.securities: dict[tuple[str, str], dict[str, Any]] = {}
+        self.cash_accounts: set[str] = set()  # investment accounts with cash movements
 
     def fail(self, offset: int, message: str) -> ImportFailed:
         return ImportFailed(f"{self.path.name}: line {self._line(offset)} (byte {offset}): {message}")
@@ -156,11 +161,36 @@ class Reader:
         if not self.done:
             raise self.fail(self.base, "no <OFX> element: this is not an OFX statement")
         if self.statements == 0:
-            raise self.fail(
-                self.base, "no bank or credit-card statement in the file (investment statements are not imported)"
-            )
+            raise self.fail(self.base, "no bank, credit-card or investment statement in the file")
         for _, offset, raw in self.accounts.values():
             yield self._normalize(Fragment("bank.account", raw), offset)
+        yield from self._investments()
+
+    def _investments(self) -> Iterator[Record]:
+        """The investment statements' records, each with its security from the SECLIST."""
+        seen: dict[str, Any] = {}
+        latest: dict[str, tuple[Any, Record]] = {}
+        for offset, fragment in self.invested:
+            fragment = attach(fragment, self.securities)
+            record = self._normalize(fragment, offset)
+            if record.dataset == "invest.account":
+                known = latest.get(record.key)
+                if known is None or known[0] <= record.ts:
+                    latest[record.key] = (record.ts, record)
+                continue
+            # An id given twice with other content (a broker reusing a FITID): keep both, apart.
+            n, key = 1, record.key
+            while seen.setdefault(key, record.data) != record.data:
+                n += 1
+                key = f"{record.key}#{n}"
+            if n > 1:
+                record = self._normalize(Fragment(fragment.dataset, {**fragment.raw, "occurrence": n}), offset)
+            yield record
+        for _, record in latest.values():
+            yield record
+        for ref in sorted(self.securities):
+            raw = {**self.securities[ref], "timezone": self.timezone, "dtserver": self.dtserver}
+            yield self._normalize(Fragment("invest.security", raw), self.base)
 
     def _prolog(self, data: bytes) -> int:
         start = 3 if data.startswith(b"\xef\xbb\xbf") else 0
@@ -252,7 +282,7 @@ class Reader:
                     if self.done or (not stack and name != "OFX"):
                         raise self.fail(self.base + off, f"<{name}> outside the <OFX> element")
                     stack.append((name, {}, self.base + off))
-                    if name == "BANKTRANLIST":
+                    if name in ("BANKTRANLIST", "INVTRANLIST"):
                         self.context = self._context(self.base + off)
             elif kind == CLOSE:
                 if text and not text.isspace():
@@ -352,9 +382,9 @@ class Reader:
 
     def _context(self, offset: int) -> dict[str, Any] | None:
         for tag, node, _ in reversed(self.stack):
-            if tag in STATEMENTS:
-                card = tag == "CCSTMTRS"
-                acct = agg_of(node, "CCACCTFROM" if card else "BANKACCTFROM")
+            if tag in STATEMENTS or tag == "INVSTMTRS":
+                card, invest = tag == "CCSTMTRS", tag == "INVSTMTRS"
+                acct = agg_of(node, "INVACCTFROM" if invest else "CCACCTFROM" if card else "BANKACCTFROM")
                 acct_id = text_of(acct, "ACCTID")
                 currency = text_of(node, "CURDEF")
                 if not acct_id or not currency:
@@ -363,11 +393,13 @@ class Reader:
                     raise self.fail(offset, f"CURDEF {currency!r} is not an ISO 4217 currency code")
                 context: dict[str, Any] = {
                     "id": acct_id,
-                    "type": "CREDITCARD" if card else (text_of(acct, "ACCTTYPE") or ""),
+                    "type": "CREDITCARD" if card else "INVESTMENT" if invest else (text_of(acct, "ACCTTYPE") or ""),
                     "currency": currency.upper(),
                 }
                 if text_of(acct, "BANKID"):
                     context["bank_id"] = text_of(acct, "BANKID")
+                if text_of(acct, "BROKERID"):
+                    context["broker_id"] = text_of(acct, "BROKERID")
                 if self.invert:
                     context["invert"] = True
                 return context
@@ -391,13 +423,17 @@ class Reader:
             yield from self._transaction(node, at)
         elif tag in STATEMENTS:
             self._statement(node, at)
+        elif tag == "INVSTMTRS":
+            self._invest_statement(node, at)
+        elif tag == "SECLIST":
+            self.securities.update(securities_of(node))
         elif tag == "SONRS":
             self._signon(node, at)
         elif tag in RESPONSES:
             self._response(node, at)
         elif tag == "OFX":
             self.done = True
-        elif tag in DROPPED:
+        elif tag in DROPPED or tag == "INVBANKTRAN":
             pass
         else:
             _attach(parent, tag, node or "")
@@ -417,9 +453,7 @@ class Reader:
     def _transaction(self, node: dict[str, Any], offset: int) -> Iterator[Record | Fragment | Delete]:
         context = self.context
         if context is None:
-            if any(tag == "INVSTMTRS" for tag, _, _ in self.stack):
-                return  # cash movements of an investment account: not imported
-            raise self.fail(offset, "<STMTTRN> outside a bank or credit-card statement")
+            raise self.fail(offset, "<STMTTRN> outside the transaction list of a statement")
         correct = text_of(node, "CORRECTFITID")
         if correct:
             yield Delete("bank.transaction", (f"{context['id']}:{correct}",))
@@ -437,6 +471,8 @@ class Reader:
             raise self.fail(offset, str(err)) from None
         if record is None:
             return None
+        if context["type"] == "INVESTMENT":
+            self.cash_accounts.add(context["id"])
         # A few banks reuse a FITID for different transactions: keep both, apart.
         digest = hash((record.data["amount"], record.data["booked_on"], record.data["description"]))
         if self.seen.setdefault(record.key, digest) != digest:
@@ -471,8 +507,33 @@ class Reader:
         if known is None or known[0] <= record.ts:
             self.accounts[record.key] = (record.ts, offset, raw)
 
-    def _context_of(self, node: dict[str, Any], offset: int) -> dict[str, Any]:
-        self.stack.append(("CCSTMTRS" if "CCACCTFROM" in node else "STMTRS", node, offset))
+    def _invest_statement(self, node: dict[str, Any], offset: int) -> None:
+        """An INVSTMTRS: its fragments wait for the file's SECLIST; its cash is a bank account."""
+        self.statements += 1
+        self.context = None
+        context = self._context_of(node, offset, "INVSTMTRS")
+        common = {"institution": self.institution, "timezone": self.timezone, "dtserver": self.dtserver}
+        self.invested += [(offset, f) for f in statement_fragments(node, context, common)]
+        cash = text_of(agg_of(node, "INVBAL"), "AVAILCASH")
+        if cash is None and context["id"] not in self.cash_accounts:
+            return
+        as_of = next((d for d in (text_of(node, "DTASOF"), self.dtserver) if d and not ofx_no_date(d)), "19700101")
+        raw: dict[str, Any] = {
+            "account": context,
+            "institution": self.institution,
+            "ledger": {"BALAMT": cash, "DTASOF": as_of} if cash is not None else {},
+            "available": {},
+            "as_of": as_of,
+            "timezone": self.timezone,
+        }
+        record = self._normalize(Fragment("bank.account", raw), offset)
+        known = self.accounts.get(record.key)
+        if known is None or known[0] <= record.ts:
+            self.accounts[record.key] = (record.ts, offset, raw)
+
+    def _context_of(self, node: dict[str, Any], offset: int, tag: str | None = None) -> dict[str, Any]:
+        tag = tag or ("CCSTMTRS" if "CCACCTFROM" in node else "STMTRS")
+        self.stack.append((tag, node, offset))
         try:
             context = self._context(offset)
         finally:
