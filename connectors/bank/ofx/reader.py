@@ -19,14 +19,14 @@ from connectors.sdk import (
 from ..amounts import decode_text, ofx_no_date
 from .invest import attach, securities_of, statement_fragments
 from .mapping import CURRENCY, agg_of, normalize, text_of, transaction_record
+from .text import add_child, cdata, charset_of, status_problem, unescape
+
 
 CHUNK = 1 << 20
 _TAG = re.compile(rb"(/?)([A-Za-z][A-Za-z0-9._:-]*)[ \t\r\n]*(/?)")
 _LEAF = re.compile(rb"<([A-Za-z][A-Za-z0-9._:-]*)>([^<]*)")
 _LEAF_TEXT = re.compile(r"<([A-Z][A-Z0-9._]*)>([^<]*)")  # upper-case tags: anything else takes the slow path
 OPEN, CLOSE, EMPTY = 0, 1, 2
-_ENTITY = re.compile(r"&(amp|lt|gt|quot|apos|nbsp|#[0-9]{1,7}|#[xX][0-9A-Fa-f]{1,6});")
-_ENTITIES = {"amp": "&", "lt": "<", "gt": ">", "quot": '"', "apos": "'", "nbsp": "\u00a0"}
 _XML_ENCODING = re.compile(rb"""<\?xml[^>]*?encoding\s*=\s*["']([A-Za-z0-9._-]+)["']""")
 SNIFF_XML = re.compile(rb"\s*(?:<\?[^>]*\?>\s*|<!--.*?-->\s*|<!DOCTYPE[^\[>]*(?:\[.*?\])?\s*>\s*)*<OFX>", re.S | re.I)
 PROLOG = 1 << 16
@@ -35,73 +35,6 @@ STATEMENTS = {"STMTRS", "CCSTMTRS"}
 RESPONSES = {"STMTTRNRS", "CCSTMTTRNRS", "INVSTMTTRNRS"}
 # Subtrees selfdata does not import: dropped when they close instead of being kept.
 DROPPED = {"INVSTMTMSGSRSV1", "SECLISTMSGSRSV1", "BANKTRANLISTP", "MKTGINFO"}
-# OFX status codes a user may meet in a downloaded file.
-STATUS_CODES = {
-    "2000": "general error",
-    "2003": "account not found",
-    "2019": "duplicate request",
-    "2028": "requested element unknown",
-    "15000": "must change user password",
-    "15500": "sign-on invalid: wrong user id or password",
-    "15501": "customer account already in use",
-    "15502": "user id and password locked out",
-    "15505": "country not supported",
-    "15510": "client id invalid",
-    "15511": "the bank requires you to authenticate again",
-}
-
-
-def _charset(header: dict[str, str]) -> str:
-    encoding = header.get("ENCODING", "").upper()
-    charset = header.get("CHARSET", "").upper()
-    if encoding in ("UTF-8", "UTF8", "UNICODE"):
-        return "utf-8"
-    if charset in ("1252", "WINDOWS-1252", "CP1252", "ISO-8859-1", "8859-1", "LATIN1", "LATIN-1", "ISO8859-1"):
-        return "cp1252"  # files labelled Latin-1 are Windows-1252 in practice (as browsers assume)
-    if charset in ("", "NONE", "USASCII", "US-ASCII"):
-        return "ascii"
-    return charset.lower()
-
-
-def _unescape(text: str) -> str:
-    def one(m: re.Match[str]) -> str:
-        name = m.group(1)
-        if name[0] == "#":
-            code = int(name[2:], 16) if name[1] in "xX" else int(name[1:])
-            return chr(code) if 0 < code < 0x110000 else m.group(0)
-        return _ENTITIES[name]
-
-    return _ENTITY.sub(one, text)
-
-
-def _cdata(buf: bytes) -> tuple[bytes, bool]:
-    """CDATA sections (an Australian bank wraps NAME and MEMO in them) as the escaped text
-    they stand for; False when one is not closed within `buf`."""
-    at = buf.find(b"<![CDATA[")
-    if at < 0:
-        return buf, True
-    out, start = [], 0
-    while at >= 0:
-        end = buf.find(b"]]>", at + 9)
-        if end < 0:
-            out.append(buf[start:])
-            return b"".join(out), False
-        text = buf[at + 9 : end].replace(b"&", b"&amp;").replace(b"<", b"&lt;").replace(b">", b"&gt;")
-        out += [buf[start:at], text]
-        start = end + 3
-        at = buf.find(b"<![CDATA[", start)
-    out.append(buf[start:])
-    return b"".join(out), True
-
-
-def _attach(parent: dict[str, Any], tag: str, value: Any) -> None:
-    old = parent.get(tag)
-    if old is None:
-        parent[tag] = value
-    elif isinstance(old, list):
-        old.append(value)
-    else:
-        parent[tag] = [old, value]
 
 
 class Reader:
@@ -149,7 +82,7 @@ class Reader:
         while not eof:
             more = self.f.read(CHUNK)
             eof = not more
-            buf, whole = _cdata(buf + more)
+            buf, whole = cdata(buf + more)
             if not whole and not eof:
                 continue  # a CDATA section goes on in the next chunk
             consumed = yield from self._scan(buf, eof)
@@ -207,7 +140,7 @@ class Reader:
                 header[key.strip().upper()] = value.strip()
             if header.get("DATA", "OFXSGML").upper() != "OFXSGML":
                 raise self.fail(0, f"unknown OFX DATA:{header['DATA']}")
-            self.encoding = _charset(header)
+            self.encoding = charset_of(header)
             return lt
         declared = _XML_ENCODING.match(body)
         if declared:
@@ -231,7 +164,7 @@ class Reader:
 
     def _value(self, raw: bytes) -> str:
         text = raw.decode("ascii") if raw.isascii() else decode_text(raw, self.encoding)
-        return _unescape(text) if "&" in text else text
+        return unescape(text) if "&" in text else text
 
     def _scan(self, buf: bytes, eof: bool) -> Generator[Record | Fragment | Delete, None, int]:
         """Consume the complete tokens of `buf` (all of it at the end of the file) and
@@ -273,7 +206,7 @@ class Reader:
                         raise self.fail(self.base + off, f"<{name}> outside the <OFX> element")
                     node = stack[-1][1]
                     if name in node:
-                        _attach(node, name, self._value(value))
+                        add_child(node, name, self._value(value))
                     else:
                         node[name] = self._value(value)
                     leaf = name
@@ -300,7 +233,7 @@ class Reader:
                 leaf = ""
                 if not stack:
                     raise self.fail(self.base + off, f"<{name}/> outside the <OFX> element")
-                _attach(stack[-1][1], name, "")
+                add_child(stack[-1][1], name, "")
                 if text and not text.isspace():
                     raise self.fail(self.base + off, f"text {text[:20]!r} after <{name}/>")
             off += len(part) + 1
@@ -416,7 +349,7 @@ class Reader:
             parent = stack[-1][1]
             parent[tag] = ""
             for key, value in node.items():
-                _attach(parent, key, value)
+                add_child(parent, key, value)
         tag, node, at = stack.pop()
         parent = stack[-1][1] if stack else {}
         if tag == "STMTTRN":
@@ -436,7 +369,7 @@ class Reader:
         elif tag in DROPPED or tag == "INVBANKTRAN":
             pass
         else:
-            _attach(parent, tag, node or "")
+            add_child(parent, tag, node or "")
 
     def _normalize(self, fragment: Fragment, offset: int) -> Record:
         try:
@@ -541,19 +474,10 @@ class Reader:
         assert context is not None
         return context
 
-    def _status(self, node: dict[str, Any]) -> tuple[str, str, str] | None:
-        status = agg_of(node, "STATUS")
-        code = text_of(status, "CODE") or "0"
-        severity = (text_of(status, "SEVERITY") or "").upper()
-        if code == "0" or severity != "ERROR":
-            return None
-        meaning = STATUS_CODES.get(code, "error")
-        return code, meaning, text_of(status, "MESSAGE") or ""
-
     def _signon(self, node: dict[str, Any], offset: int) -> None:
         self.institution = text_of(agg_of(node, "FI"), "ORG")
         self.dtserver = text_of(node, "DTSERVER")
-        problem = self._status(node)
+        problem = status_problem(node)
         if problem:
             code, meaning, message = problem
             raise ImportFailed(
@@ -563,7 +487,7 @@ class Reader:
             )
 
     def _response(self, node: dict[str, Any], offset: int) -> None:
-        problem = self._status(node)
+        problem = status_problem(node)
         if problem:
             code, meaning, message = problem
             raise self.fail(
