@@ -21,7 +21,6 @@ from .invest import attach, securities_of, statement_fragments
 from .mapping import CURRENCY, agg_of, normalize, text_of, transaction_record
 from .text import add_child, cdata, charset_of, status_problem, unescape
 
-
 CHUNK = 1 << 20
 _TAG = re.compile(rb"(/?)([A-Za-z][A-Za-z0-9._:-]*)[ \t\r\n]*(/?)")
 _LEAF = re.compile(rb"<([A-Za-z][A-Za-z0-9._:-]*)>([^<]*)")
