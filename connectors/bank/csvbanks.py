@@ -21,15 +21,14 @@ BANKS = (
     Profile(
         name="chase",
         columns={
-            "type": "Details",
             "date": "Posting Date",
             "description": "Description",
             "amount": "Amount",
-            "category": "Type",
+            "type": "Type",
             "balance": "Balance",
-            "id": "Check or Slip #",
         },
-        required=("type", "date", "description", "amount", "category", "balance"),
+        required=("date", "description", "amount", "type", "balance"),
+        markers=("Details", "Check or Slip #"),  # DEBIT/CREDIT/CHECK and a check number: kept in raw
         date_format=US,
         delimiter=",",
         currency="USD",

@@ -25,7 +25,7 @@ _FORMS = (
     (r"\d{1,2} [A-Za-z]{3} \d{2}", "%d %b %y"),
 )
 _SLASHED = re.compile(r"(\d{1,2})/(\d{1,2})/(\d{2}|\d{4})")
-DATE_ROLES = ("date", "value_date", "transaction_date")
+_VALUE = re.compile(r"[-+(]?[\d.,/: ]*\d[\d.,/: ]*\)?")  # a number or a date: a row, not a header
 
 
 def date_formats_of(text: str) -> list[str]:
@@ -84,9 +84,7 @@ def _header(lines: list[str]) -> tuple[int, str, list[str]] | None:
                 continue
             if len([c for c in cells if c]) >= 3 and (best is None or len(cells) > len(best[1])):
                 best = (delimiter, cells)
-        if best is not None and not any(
-            re.search(r"\d[\d.,/-]*\d", c) and not re.search(r"[A-Za-z]{3}", c) for c in best[1]
-        ):
+        if best is not None and not any(_VALUE.fullmatch(c) for c in best[1] if c):
             return i, best[0], best[1]
     return None
 
