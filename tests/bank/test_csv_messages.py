@@ -8,6 +8,8 @@ import json
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from connectors.bank.csvhints import date_formats_of, header_hint, parse_csv_date
 
@@ -102,3 +104,21 @@ def test_no_hint_for_what_is_not_a_csv() -> None:
     assert header_hint(b"\x89PNG\r\n\x1a\n\x00\x00") is None
     assert header_hint(b"just some words\nand more\n") is None
     assert header_hint(b"1,2,3\n4,5,6\n") is None  # numbers, no header
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=40))
+def test_any_date_text_is_read_or_refused_with_a_value_error(text: str) -> None:
+    for fmt in ("iso", "%d.%m.%y|%d.%m.%Y", "%m/%d/%Y"):
+        try:
+            parse_csv_date(text, fmt)
+        except ValueError:
+            pass
+    assert all(isinstance(f, str) for f in date_formats_of(text))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=400))
+def test_any_bytes_give_a_hint_or_none(head: bytes) -> None:
+    hint = header_hint(head)
+    assert hint is None or "--format bank-csv" in hint

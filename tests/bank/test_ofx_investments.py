@@ -4,6 +4,7 @@ securities list, from statements written in the shapes brokers download them."""
 from __future__ import annotations
 
 import dataclasses
+import json
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from connectors.sdk import Fragment, ImportFailed, Record, datasets
 from connectors.testing.harness import import_file, read_file
 from connectors.testing.memory import MemoryStore
 
+from ..conftest import Cli
 from .invest_statements import (
     ETF,
     FUND,
@@ -288,3 +290,14 @@ def test_other_security_kinds_of_the_seclist(tmp_path: Path) -> None:
     }
     assert got["invest.security"]["CUSIP:912828ZZ0"]["kind"] == "debt"
     assert got["invest.security"]["CUSIP:TIAA-REAL"]["ticker"] == "QREARX"
+
+
+def test_selfdata_import_stores_the_investment_datasets(initialised: Path, run: Cli, tmp_path: Path) -> None:
+    f = investment_file(tmp_path / "Fidelity_Download.qfx", [brokerage_statement()])
+    out = run("import", str(f)).output
+    assert "Imported Fidelity_Download.qfx (ofx) into ofx: 16 new" in out
+    for dataset, count in (("invest.transaction", 6), ("invest.position", 3), ("invest.security", 3)):
+        rows = json.loads(run("query", dataset, "--json").output)["records"]
+        assert len(rows) == count, dataset
+    [account] = json.loads(run("query", "invest.account", "--json").output)["records"]
+    assert account["data"]["cash_balance"] == "1500.25"
