@@ -301,3 +301,18 @@ def test_selfdata_import_stores_the_investment_datasets(initialised: Path, run: 
         assert len(rows) == count, dataset
     [account] = json.loads(run("query", "invest.account", "--json").output)["records"]
     assert account["data"]["cash_balance"] == "1500.25"
+
+
+def test_a_refused_investment_statement_request_names_the_error(tmp_path: Path) -> None:
+    f = investment_file(tmp_path / "b.ofx", [brokerage_statement()])
+    text = (
+        f.read_bytes()
+        .decode()
+        .replace(
+            "<CODE>0\r\n<SEVERITY>INFO\r\n</STATUS><INVSTMTRS>",
+            "<CODE>2003\r\n<SEVERITY>ERROR\r\n<MESSAGE>Account not found\r\n</STATUS><INVSTMTRS>",
+        )
+    )
+    f.write_text(text, newline="")
+    with pytest.raises(ImportFailed, match=r"OFX error 2003 \(account not found\): Account not found"):
+        records(f)

@@ -100,7 +100,7 @@ class Reader:
 
     def _investments(self) -> Iterator[Record]:
         """The investment statements' records, each with its security from the SECLIST."""
-        seen: dict[str, Any] = {}
+        seen: dict[tuple[str, str], Any] = {}
         latest: dict[str, tuple[Any, Record]] = {}
         for offset, fragment in self.invested:
             fragment = attach(fragment, self.securities)
@@ -112,7 +112,7 @@ class Reader:
                 continue
             # An id given twice with other content (a broker reusing a FITID): keep both, apart.
             n, key = 1, record.key
-            while seen.setdefault(key, record.data) != record.data:
+            while seen.setdefault((record.dataset, key), record.data) != record.data:
                 n += 1
                 key = f"{record.key}#{n}"
             if n > 1:
