@@ -270,3 +270,18 @@ def test_a_bank_profile_can_be_chosen_and_overridden(tmp_path: Path) -> None:
     assert {d["currency"] for d in got} == {"CAD"}
     with pytest.raises(Exception, match="no header with the columns of profile monzo"):
         read_file(BankCsvImporter(), path, {"profile": "monzo"})
+
+
+def test_ing_nl_semicolon_export_with_an_extra_column(tmp_path: Path) -> None:
+    path = tmp_path / "ing.csv"
+    path.write_text(
+        "Datum;Naam / Omschrijving;Rekening;Tegenrekening;Code;Af Bij;Bedrag (EUR);Mutatiesoort;Mededelingen;Tag\n"
+        "20260301;Jumbo;NL99INGB0001234567;;BA;Af;7,89;Betaalautomaat;Pasvolgnr: 002;boodschappen\n"
+        "20260302;Werkgever BV;NL99INGB0001234567;NL02ABNA0123456789;OV;Bij;1800,00;Overschrijving;Salaris maart;\n",
+        encoding="utf-8",
+    )
+    data = [r.data for r in read_file(BankCsvImporter(), path) if isinstance(r, Record)]
+    assert [(d["booked_on"], d["amount"], d["counterparty"]) for d in data] == [
+        ("2026-03-01", "-7.89", "Jumbo"),
+        ("2026-03-02", "1800.00", "Werkgever BV"),
+    ]
