@@ -2,9 +2,10 @@
 date format, the decimal and thousands separators, the sign convention, the encoding.
 
 Built-in profiles: `uk-midata` (the UK midata export: Date, Type, Merchant/Description,
-Debit/Credit, Balance) and `generic` (Date, Description, Amount and optional Currency,
-Balance, Value Date, Counterparty, Category, Status, Id columns). `custom` starts from
-nothing; any profile setting given on the source overrides the chosen profile's.
+Debit/Credit, Balance), the banks' own exports of csvbanks.py (Chase, Monzo, DKB...) and
+`generic` (Date, Description, Amount and optional Currency, Balance, Value Date,
+Counterparty, Category, Status, Id columns). `custom` starts from nothing; any profile
+setting given on the source overrides the chosen profile's.
 
 Keys: a bank id column when the profile has one; otherwise the account, the date and a
 hash of the identifying fields (dates, amount, currency, description, counterparty, type),
@@ -53,7 +54,7 @@ from .csvprofiles import (
 
 class BankCsvImporter(Importer):
     name = "bank-csv"
-    title = "Bank CSV exports (UK midata and other profiles)"
+    title = "Bank CSV exports (UK midata, banks' own exports, custom layouts)"
     category = "bank"
     datasets = ("bank.account", "bank.transaction")
     extensions = (".csv", ".txt")
