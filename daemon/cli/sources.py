@@ -325,7 +325,11 @@ def runs(ctx: click.Context, name: str | None, limit: int, as_json: bool) -> Non
 @cli.command("import")
 @click.argument("file", type=click.Path(dir_okay=False, exists=True, path_type=Path))
 @click.option("--source", "source_name", help="Source to import into (default: named after the format).")
-@click.option("--format", "fmt", help="Importer to use when several recognise the file.")
+@click.option(
+    "--format",
+    "fmt",
+    help="Importer to use when several recognise the file, or none does (bank-csv: a CSV read with --set columns=...).",
+)
 @click.option("--set", "assignments", multiple=True, metavar="KEY=VALUE", help="An importer setting (repeatable).")
 @click.pass_context
 def import_(

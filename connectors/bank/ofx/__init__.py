@@ -9,6 +9,12 @@ declaration (`<!DOCTYPE`, `<!ENTITY`) is accepted, so nothing is ever expanded o
 Keys: `bank.transaction` is `ACCTID:FITID` (the bank's id, unique per account);
 `bank.account` is the account id. Corrections (`CORRECTFITID`/`CORRECTACTION`) delete the
 transaction they replace.
+
+Investment statements (INVSTMTRS) give `invest.transaction` (key `ACCTID:FITID`),
+`invest.position` (key account, statement day, security, sub-account, side),
+`invest.account` and `invest.security` (key `UNIQUEIDTYPE:UNIQUEID`); their cash movements
+(INVBANKTRAN) are `bank.transaction` records of the account, whose cash is a `bank.account`
+of kind investment.
 """
 
 from __future__ import annotations
@@ -29,11 +35,21 @@ __all__ = ["OfxImporter", "account_record", "transaction_record"]
 
 class OfxImporter(Importer):
     name = "ofx"
-    title = "OFX / QFX bank and credit-card statements"
+    title = "OFX / QFX bank, credit-card and investment statements"
     category = "bank"
-    datasets = ("bank.account", "bank.transaction")
+    datasets = (
+        "bank.account",
+        "bank.transaction",
+        "invest.account",
+        "invest.position",
+        "invest.transaction",
+        "invest.security",
+    )
     extensions = (".ofx", ".qfx", ".qbo")
-    description = "Statements downloaded from a bank's website in OFX 1.x (SGML) or 2.x (XML), Quicken's QFX included."
+    description = (
+        "Statements downloaded from a bank's or broker's website in OFX 1.x (SGML) or 2.x (XML), "
+        "Quicken's QFX included: bank and card transactions, investment trades, positions and securities."
+    )
     fields = (
         Field(
             "timezone",

@@ -31,6 +31,7 @@ KINDS = {
     "CD": "savings",
     "CREDITLINE": "loan",
     "CREDITCARD": "credit_card",
+    "INVESTMENT": "investment",
 }
 
 
@@ -132,6 +133,10 @@ def account_record(raw: dict[str, Any]) -> Record:
 
 
 def normalize(fragment: Fragment) -> Record | None:
+    if fragment.dataset.startswith("invest."):
+        from .invest import MAPPINGS  # invest.py builds on this module's accessors
+
+        return MAPPINGS[fragment.dataset](fragment.raw)
     if fragment.dataset == "bank.account":
         return account_record(fragment.raw)
     return transaction_record(fragment.raw)
