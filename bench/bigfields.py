@@ -115,6 +115,7 @@ FORMATS: dict[str, Callable[[Path, int], None]] = {
     "camt": camt,
     "records": records,
 }
+SETTINGS = {"qif": ["--set", "currency=USD"]}  # what the format cannot say itself
 SUFFIX = {"ofx": ".ofx", "qif": ".qif", "mt940": ".sta", "csv": ".csv", "fhir": ".ndjson", "records": ".json"}
 
 
@@ -175,7 +176,7 @@ def main(argv: list[str]) -> None:
             try:
                 t = time.perf_counter()
                 r = subprocess.run(
-                    [sys.executable, "-m", "daemon", "import", str(path)],
+                    [sys.executable, "-m", "daemon", "import", str(path), *SETTINGS.get(name, [])],
                     env=env,
                     cwd=ROOT,
                     capture_output=True,

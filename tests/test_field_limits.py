@@ -122,3 +122,14 @@ def test_import_jsonl_line_over_the_limit_and_nesting_too_deep(initialised: Path
     p.write_bytes(b"[" * 100_000 + b"]" * 100_000 + b"\n")
     r = run("import-jsonl", str(p), ok=False)
     assert r.exit_code != 0 and "line 1: JSON nested too deep" in r.output, r.output
+
+
+def test_a_reader_that_looks_ahead_and_goes_back_reads_the_same_bytes_under_the_same_bound() -> None:
+    data = b"h1,h2\n" + b"a,b\n" * 1000
+    f = bounded(io.BytesIO(data), "f.csv", "lines", 50)
+    assert f.read(100) == data[:100] and f.seek(0) == 0 and f.read() == data
+    f = bounded(io.BytesIO(b"h\n" + b"x" * 100), "f.csv", "lines", 50)
+    with pytest.raises(FieldTooLarge, match="f.csv, line 2"):  # buffered: seen at the first read already
+        f.read(3)
+        f.seek(0)
+        f.read()

@@ -36,6 +36,7 @@ from connectors.sdk import (
     decimal_text,
     parse_settings,
 )
+from connectors.sdk.limits import bounded
 
 from .amounts import decode_text, fingerprint, midnight_utc, parse_amount
 from .csvbanks import PROFILES, candidate_profiles
@@ -114,7 +115,7 @@ class BankCsvImporter(Importer):
             given, _ = parse_settings(self.fields, {k: v for k, v in settings.items() if v is not None})
         except SettingsError as err:
             raise ImportFailed(f"{path.name}: setting {err}") from None
-        with path.open("rb") as f:
+        with path.open("rb") as raw, bounded(raw, path.name, "lines") as f:
             yield from _Reader(path, f, given).records()
 
     def normalize(self, fragment: Fragment) -> Record | None:

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from connectors.sdk import Field, Fragment, Importer, ImportFailed, InvalidRecord, Record, decimal_text
+from connectors.sdk.limits import bounded
 
 from .amounts import decode_text, fingerprint, midnight_utc, parse_amount
 from .settings import file_settings
@@ -88,9 +89,9 @@ class QifImporter(Importer):
         order = str(given["date_format"])
         decimal = {"period": ".", "comma": ","}[str(given["decimal_separator"])]
         if order == "auto":
-            with path.open("rb") as f:
+            with path.open("rb") as raw, bounded(raw, path.name, "lines") as f:
                 order = _date_order(path, f)
-        with path.open("rb") as f:
+        with path.open("rb") as raw, bounded(raw, path.name, "lines") as f:
             yield from _read(path, f, given, order, decimal)
 
     def normalize(self, fragment: Fragment) -> Record:

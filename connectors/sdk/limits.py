@@ -38,6 +38,22 @@ class _Guard(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
+    def seekable(self) -> bool:
+        return self._raw.seekable()
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        # A reader that looks ahead and goes back reads those bytes again through the guard.
+        # Back at the start it is all as new; elsewhere a field counts from there (at most
+        # twice the limit then) and lines from where the guard had got.
+        pos = self._raw.seek(offset, whence)
+        self._run = 0
+        if pos == 0:
+            self._lines = self._start = 1
+        return pos
+
+    def tell(self) -> int:
+        return self._raw.tell()
+
     def readinto(self, buffer: WriteableBuffer) -> int:
         view = memoryview(buffer).cast("B")
         n = self._raw.readinto(view)  # type: ignore[attr-defined]

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from connectors.sdk import Delete, Field, Fragment, Importer, Record
+from connectors.sdk.limits import bounded
 
 from ..amounts import zone_problem
 from ..settings import file_settings
@@ -74,7 +75,7 @@ class OfxImporter(Importer):
 
     def read(self, path: Path, settings: dict[str, Any]) -> Iterator[Record | Fragment | Delete]:
         given = file_settings(self, path, settings)
-        with path.open("rb") as f:
+        with path.open("rb") as raw, bounded(raw, path.name, "markup") as f:
             yield from Reader(path, f, given["timezone"], given["invert_amounts"]).records()
 
     def normalize(self, fragment: Fragment) -> Record | None:
