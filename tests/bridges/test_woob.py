@@ -12,6 +12,7 @@ import json
 import logging
 import subprocess
 import sys
+import time
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,7 @@ from daemon.vault import records as rec
 from daemon.vault.files import FileStore
 
 from ..conftest import ROOT, Daemon, threaded
+from ..test_dashboard import csrf, signed_in
 
 MODULES = Path(__file__).with_name("woob_modules")
 PASSWORD = "s3cret-Pa55word-42"
@@ -102,6 +104,7 @@ def bank_site(today: date) -> FakeServer:
         "sca": False,
         "sms": [],  # (transaction, code) as sent
         "trusted": set(),
+        "pdf": PDF,
     }
 
     async def login(request: web.Request) -> web.Response:
@@ -111,7 +114,7 @@ def bank_site(today: date) -> FakeServer:
         if state["login"]:
             return web.json_response(state["login"])
         if state["sca"] and body.get("device") not in state["trusted"]:
-            return web.json_response({"otp_required": True})
+            return web.json_response({"app_validation": True} if state["sca"] == "app" else {"otp_required": True})
         resp = web.json_response({"ok": True})
         resp.set_cookie("session", "abc")
         return resp
@@ -130,6 +133,25 @@ def bank_site(today: date) -> FakeServer:
         resp = web.json_response({"device_token": device})
         resp.set_cookie("session", "abc")
         return resp
+
+    async def app_start(request: web.Request) -> web.Response:
+        state["app"] = {"transaction": f"app-{len(state['trusted']) + 1}", "validated": False}
+        return web.json_response({"transaction": state["app"]["transaction"]})
+
+    async def app_status(request: web.Request) -> web.Response:
+        body = await request.json()
+        app = state.get("app") or {}
+        if body.get("transaction") != app.get("transaction") or not app.get("validated"):
+            return web.json_response({"status": "pending"})
+        device = f"device-{len(state['trusted']) + 1}"
+        state["trusted"].add(device)
+        resp = web.json_response({"status": "validated", "device_token": device})
+        resp.set_cookie("session", "abc")
+        return resp
+
+    async def pdf(request: web.Request) -> web.Response:
+        authorised(request)
+        return web.Response(body=state["pdf"], content_type="application/pdf")
 
     def authorised(request: web.Request) -> None:
         if request.cookies.get("session") != "abc":
@@ -165,15 +187,13 @@ def bank_site(today: date) -> FakeServer:
         authorised(request)
         return web.json_response(state["docs"])
 
-    async def pdf(request: web.Request) -> web.Response:
-        authorised(request)
-        return web.Response(body=PDF, content_type="application/pdf")
-
     app = web.Application()
     app[BANK] = state
     app.router.add_post("/login", login)
     app.router.add_post("/login/otp/send", send_sms)
     app.router.add_post("/login/otp", check_sms)
+    app.router.add_post("/login/app/start", app_start)
+    app.router.add_post("/login/app/status", app_status)
     app.router.add_get("/accounts", accounts)
     app.router.add_get("/accounts/{id}/history", history)
     app.router.add_get("/subscriptions", subscriptions)
@@ -388,6 +408,52 @@ async def test_authorize_stopped_before_its_answer_asks_the_same_question_withou
     assert answered.ok, answered.run.error
 
 
+async def test_a_validation_in_the_bank_app_is_confirmed_through_authorize(vault: Vault, python: Path) -> None:
+    reg = registry()
+    async with bank_site(date.today()) as site:
+        site.app[BANK]["sca"] = "app"
+        add(vault, python, site.url)
+        question = await sourcesetup.question(vault, reg, "bank")
+        assert question is not None and question.confirm_only and "l'application Fakebank" in question.text
+        # Confirmed before validating in the app: said, and asked again
+        await sourcesetup.answer(vault, reg, "bank", question.id, "")
+        early = await Runner(vault, reg).sync("bank")
+        assert early.health == "needs_action" and "La demande de validation a expiré" in (early.run.error or "")
+        question = await sourcesetup.question(vault, reg, "bank")
+        assert question is not None
+        site.app[BANK]["app"]["validated"] = True  # the user taps Validate on their phone
+        await sourcesetup.answer(vault, reg, "bank", question.id, "")
+        done = await Runner(vault, reg).sync("bank")
+    assert done.ok, done.run.error
+
+
+async def test_an_answer_of_the_wrong_form_is_refused_before_the_bank_sees_it(vault: Vault, python: Path) -> None:
+    reg = registry()
+    async with bank_site(date.today()) as site:
+        site.app[BANK]["sca"] = True
+        add(vault, python, site.url)
+        question = await sourcesetup.question(vault, reg, "bank")
+        assert question is not None
+        await sourcesetup.answer(vault, reg, "bank", question.id, "12345")  # five digits
+        result = await Runner(vault, reg).sync("bank")
+    assert result.health == "needs_action" and "the answer does not fit" in (result.run.error or "")
+    assert not any(r.path == "/login/otp" for r in site.requests)
+
+
+async def test_a_file_over_32_mib_is_not_kept_and_the_document_still_is(
+    vault: Vault, python: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with bank_site(date.today()) as site:
+        site.app[BANK]["pdf"] = PDF + b"%" * (32 * 1024 * 1024)
+        add(vault, python, site.url, capabilities="document")
+        result = await Runner(vault, registry()).sync("bank")
+    assert result.ok, result.run.error
+    assert not FileStore(vault).list(source="bank")
+    (bill,) = [r for r in rec.iter_records(vault.conn, "bill.document", source="bank") if r.key.endswith("F2026-11")]
+    assert bill.data.get("file_sha256") is None
+    assert "over the 32 MiB kept" in caplog.text
+
+
 def cli(env: dict[str, str], *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "daemon", *args],
@@ -439,6 +505,42 @@ def test_selfdata_source_authorize_asks_the_sms_code_and_asks_again_after_a_wron
         assert refused.returncode == 1 and refused.stderr.count("refused the answer") == 3
         assert len(site.app[BANK]["sms"]) == 2 + 3
         assert "selfdata source authorize bank" in refused.stderr
+
+
+def add_by_cli(daemon: Daemon, python: Path, url: str) -> None:
+    values = {
+        "python": str(python),
+        "module": "fakebank",
+        "config": json.dumps({"url": url, "login": "12345678"}),
+        "secret_config": json.dumps({"password": PASSWORD}),
+        "modules_path": str(MODULES),
+    }
+    sets = [a for k, v in values.items() for a in ("--set", f"{k}={v}")]
+    daemon.cli("source", "add", "bank", "woob", *sets, "--schedule", "manual", "--no-check")
+
+
+@pytest.mark.timeout(240)
+def test_the_dashboard_asks_the_sms_code_and_runs_the_source_with_it(daemon: Daemon, python: Path) -> None:
+    daemon.start()
+    base = daemon.json("status")["daemon"]["api_url"]
+    with threaded(bank_site(date.today())) as site:
+        site.app[BANK]["sca"] = True
+        add_by_cli(daemon, python, site.url)
+        assert cli(daemon.env, "sync", "bank").returncode == 1
+        browser = signed_in(daemon, base)
+        _, _, page, _ = browser.request("GET", "/sources/bank")
+        assert "Answer the website&#39;s question" in page or "Answer the website's question" in page
+        status, _, asked, _ = browser.request("POST", "/sources/bank/question", {"csrf": csrf(page)}, browser.origin())
+        assert status == 200 and "Code reçu par SMS au 06 ** ** ** 12" in asked, asked
+        assert len(site.app[BANK]["sms"]) == 1
+        form = {"csrf": csrf(asked), "question": "otp", "answer": SMS_CODES[0]}
+        status, headers, _, _ = browser.request("POST", "/sources/bank/answer", form, browser.origin())
+        assert status == 303 and headers["location"] == "/sources/bank"
+        deadline = time.monotonic() + 60
+        while daemon.json("source", "show", "bank")["health"] != "ok":
+            assert time.monotonic() < deadline, daemon.json("source", "show", "bank")
+            time.sleep(0.2)
+    assert daemon.json("source", "show", "bank")["runs"][0]["status"] == "ok"
 
 
 class TestWoobContract(ConnectorContract):

@@ -6,7 +6,14 @@ from woob.browser.exceptions import ClientError
 from woob.browser.mfa import TwoFactorBrowser
 from woob.capabilities.bank import Account, Transaction
 from woob.capabilities.bill import Bill, Document, DocumentTypes, Subscription
-from woob.exceptions import ActionNeeded, BrowserIncorrectPassword, OTPSentType, SentOTPQuestion
+from woob.exceptions import (
+    ActionNeeded,
+    AppValidation,
+    AppValidationExpired,
+    BrowserIncorrectPassword,
+    OTPSentType,
+    SentOTPQuestion,
+)
 
 
 class FakebankBrowser(TwoFactorBrowser):
@@ -21,7 +28,7 @@ class FakebankBrowser(TwoFactorBrowser):
     def __init__(self, config, url, *args, **kwargs):
         self.BASEURL = url
         super().__init__(config, config["login"].get(), config["password"].get(), *args, **kwargs)
-        self.AUTHENTICATION_METHODS = {"otp": self.handle_otp}
+        self.AUTHENTICATION_METHODS = {"otp": self.handle_otp, "resume": self.handle_polling}
         self.otp_transaction = None
         self.device_token = None
 
@@ -47,8 +54,20 @@ class FakebankBrowser(TwoFactorBrowser):
                 medium_label=sent["phone"],
                 message=f"Code reçu par SMS au {sent['phone']}",
             )
+        if answer.get("app_validation"):
+            self.check_interactive()
+            self.otp_transaction = self._post("/login/app/start", {"login": self.username}, [])["transaction"]
+            raise AppValidation("Validez la connexion dans l'application Fakebank")
         if answer.get("action"):
             raise ActionNeeded(answer["action"])
+        self.logged = True
+
+    def handle_polling(self):
+        answer = self._post("/login/app/status", {"transaction": self.otp_transaction}, [])
+        if answer["status"] != "validated":
+            raise AppValidationExpired("La demande de validation a expiré")
+        self.device_token = answer["device_token"]
+        self.otp_transaction = None
         self.logged = True
 
     def handle_otp(self):

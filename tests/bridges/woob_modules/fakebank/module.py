@@ -19,6 +19,7 @@ class FakebankModule(Module, CapBank, CapDocument):
         Value("login", label="Customer number"),
         ValueBackendPassword("password", label="Password"),
         ValueTransient("otp", regexp=r"^\d{6}$"),
+        ValueTransient("resume"),
         ValueTransient("request_information"),
     )
     BROWSER = FakebankBrowser
