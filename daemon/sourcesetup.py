@@ -6,7 +6,7 @@ import logging
 from collections.abc import Awaitable, Mapping
 from typing import Any, TypeVar
 
-from connectors.sdk import Connector, Context, Http, Importer, Question, SelfdataError
+from connectors.sdk import Connector, Context, Http, Importer, Question, SelfdataError, UserActionNeeded
 from connectors.sdk.fields import parse_settings
 
 from .plugins import Registry
@@ -96,6 +96,13 @@ async def add_source(
     if check:
         try:
             await check_connector(cls, name, settings, secrets)
+        except UserActionNeeded as err:
+            if not cls.asks_questions:
+                raise _not_saved(err, name, cls.name) from None
+            # The login was taken and the website asks a question (a second factor): saved, to answer
+            added = store.add(name, cls.name, "connector", settings, secrets, schedule=schedule)
+            store.set_health(name, "needs_action", str(err), failures=0)
+            return store.get(added.name)
         except SelfdataError as err:
             raise _not_saved(err, name, cls.name) from None
     return store.add(name, cls.name, "connector", settings, secrets, schedule=schedule)

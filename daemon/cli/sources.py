@@ -114,6 +114,8 @@ def source_add(
     added = invoke(ctx, ops.source_add, ops.AddSource(name, connector, values, schedule, not no_check))
     if added["health"] == "needs_authorization":
         click.echo(f"Added {name}. It needs your consent in a browser: selfdata source authorize {name}")
+    elif added["health"] == "needs_action":
+        click.echo(f"Added {name}. {added['health_message']}")
     else:
         click.echo(f"Added {name} ({connector}). Sync it now with: selfdata sync {name}")
 

@@ -483,7 +483,10 @@ def test_selfdata_source_authorize_asks_the_sms_code_and_asks_again_after_a_wron
             "capabilities": "bank,document",
         }
         sets = [a for k, v in values.items() for a in ("--set", f"{k}={v}")]
-        daemon.cli("source", "add", "bank", "woob", *sets, "--schedule", "manual", "--no-check")
+        # The password is taken, the bank wants a second factor: saved, and says what to do
+        added = daemon.cli("source", "add", "bank", "woob", *sets, "--schedule", "manual")
+        assert "Added bank." in added.stdout and "selfdata source authorize bank" in added.stdout
+        assert daemon.json("source", "show", "bank")["health"] == "needs_action"
         unattended = cli(daemon.env, "sync", "bank")
         assert unattended.returncode == 1 and "selfdata source authorize bank" in unattended.stderr
         assert site.app[BANK]["sms"] == []
