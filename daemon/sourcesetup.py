@@ -211,8 +211,9 @@ async def question(vault: Vault, registry: Registry, name: str) -> Question | No
         await ctx.http.close()
 
 
-async def answer(vault: Vault, registry: Registry, name: str, question_id: str, text: str) -> None:
-    """Keep the user's answer (encrypted) for the source's next run, which uses it once."""
+async def answer(vault: Vault, registry: Registry, name: str, question_id: str, text: str) -> Question | None:
+    """Keep the user's answer (encrypted) for the source's next run, which uses it once; the
+    next question the website asked at the same time, if any, to answer before that run."""
     store = SourceStore(vault)
     source = store.get(name)
     if not asks_questions(registry, source):
@@ -220,7 +221,7 @@ async def answer(vault: Vault, registry: Registry, name: str, question_id: str, 
     cls = registry.connector(source.connector)
     ctx = _context(name, source.settings, store.secrets(name), store)
     try:
-        await _run_connector(cls, "answer()", cls().answer(ctx, question_id, text))
+        return await _run_connector(cls, "answer()", cls().answer(ctx, question_id, text))
     finally:
         await ctx.http.close()
 

@@ -147,19 +147,29 @@ class WoobModule(Connector):
             pass
 
     async def question(self, ctx: Context) -> Question | None:
-        pending = ctx.secrets.get(QUESTION)
-        if pending:
-            return Question.from_json(json.loads(pending))
+        pending = self._unanswered(ctx)
+        if pending is not None:
+            return pending
         try:  # as woob's application does with someone there: the website may now send its code
             await self._login(ctx, interactive=True)
         except UserActionNeeded:
-            if ctx.secrets.get(QUESTION):
-                return Question.from_json(json.loads(ctx.secrets[QUESTION]))
+            pending = self._unanswered(ctx)
+            if pending is not None:
+                return pending
             raise
         return None
 
-    async def answer(self, ctx: Context, question_id: str, answer: str) -> None:
-        await ctx.update_secret(ANSWER, json.dumps({question_id: answer.strip() or "yes"}))
+    async def answer(self, ctx: Context, question_id: str, answer: str) -> Question | None:
+        answers = {**json.loads(ctx.secrets.get(ANSWER) or "{}"), question_id: answer.strip() or "yes"}
+        await ctx.update_secret(ANSWER, json.dumps(answers))
+        return self._unanswered(ctx)
+
+    @staticmethod
+    def _unanswered(ctx: Context) -> Question | None:
+        """The first value of the website's pending question not answered yet (woob may ask several at once)."""
+        answered = json.loads(ctx.secrets.get(ANSWER) or "{}")
+        asked = json.loads(ctx.secrets.get(QUESTION) or "[]")
+        return next((Question.from_json(q) for q in asked if q["id"] not in answered), None)
 
     async def fetch(self, ctx: Context, state: dict[str, Any]) -> AsyncIterator[Item]:
         conf = self.settings_of(ctx)
@@ -307,14 +317,17 @@ class WoobModule(Connector):
         fields = [f for f in msg.get("fields") or () if isinstance(f, dict) and f.get("id")]
         if not fields:
             return UserActionNeeded(f"the woob module {conf.module}: the website asks something selfdata cannot name")
-        first = fields[0]  # one at a time: a question of several values is asked again for the next
-        question = Question(
-            id=str(first["id"]),
-            text=redacted(str(first.get("text") or first["id"])),
-            secret=bool(first.get("secret", True)),
-            confirm_only=bool(first.get("confirm_only")),
-        )
-        await ctx.update_secret(QUESTION, json.dumps(question.to_json()))
+        questions = [
+            Question(
+                id=str(f["id"]),
+                text=redacted(str(f.get("text") or f["id"])),
+                secret=bool(f.get("secret", True)),
+                confirm_only=bool(f.get("confirm_only")),
+            )
+            for f in fields
+        ]
+        await ctx.update_secret(QUESTION, json.dumps([q.to_json() for q in questions]))
+        question = questions[0]
         return UserActionNeeded(
             f"the woob module {conf.module}: the website asks: {question.text}; answer it with: "
             f"selfdata source authorize {ctx.source}"

@@ -81,9 +81,10 @@ class Connector(Plugin):
         None: the vendor asks nothing now."""
         raise NotImplementedError
 
-    async def answer(self, ctx: Context, question_id: str, answer: str) -> None:
+    async def answer(self, ctx: Context, question_id: str, answer: str) -> Question | None:
         """Keep `answer` for the next run (ctx.update_secret), which uses it once and forgets it
-        (ctx.forget_secret)."""
+        (ctx.forget_secret). Returns the next question the vendor asked at the same time (it wants
+        several values), or None: the run may start."""
         raise NotImplementedError
 
     @classmethod

@@ -228,15 +228,13 @@ def _answer_questions(ctx: click.Context, name: str, question: dict[str, Any] | 
         if question is None:
             click.echo(f"{name}: the website asks nothing now. Sync it with: selfdata sync {name}")
             return
-        if answer is not None and attempt == 0:
-            text = answer
-        elif question["confirm_only"]:
-            click.prompt(f"{question['text']}\nPress Enter once done", default="", show_default=False)
-            text = "yes"
-        else:
-            text = click.prompt(question["text"], hide_input=question["secret"])
-        with _LiveProgress(name).bar:
-            result = invoke(ctx, ops.source_answer, ops.Answer(name, question["id"], text))
+        given = answer if attempt == 0 else None
+        while question is not None:  # the website may ask several values at once: each in turn
+            text = given if given is not None else _ask(question)
+            given = None
+            with _LiveProgress(name).bar:
+                result = invoke(ctx, ops.source_answer, ops.Answer(name, question["id"], text))
+            question = result["question"]
         r = result["run"]
         if r["status"] == "ok":
             click.echo(f"{name}: logged in; {r['new']:,} new, {r['changed']:,} changed, {r['unchanged']:,} unchanged.")
@@ -248,6 +246,13 @@ def _answer_questions(ctx: click.Context, name: str, question: dict[str, Any] | 
     if result["action"]:
         click.echo(f"To do: {result['action']}", err=True)
     ctx.exit(1)
+
+
+def _ask(question: dict[str, Any]) -> str:
+    if question["confirm_only"]:
+        click.prompt(f"{question['text']}\nPress Enter once done", default="", show_default=False)
+        return "yes"
+    return str(click.prompt(question["text"], hide_input=question["secret"]))
 
 
 @source.command("enable")

@@ -151,15 +151,23 @@ async def source_question(services: Services, params: SourceName, emit: Emit) ->
 
 @operation("source.answer", Answer)
 async def source_answer(services: Services, params: Answer, emit: Emit) -> Result:
-    """Give the website's question its answer; the next run (now, unless told not) uses it once."""
-    await sourcesetup.answer(services.vault, services.registry, params.name, params.question, params.answer)
-    if not params.run:
-        _wake(services)
-        return {"run": None, "health": SourceStore(services.vault).get(params.name).health, "action": ""}
+    """Give the website's question its answer; the next run (now, unless told not) uses it once.
+    When the website asked several values at once, the next one comes back as `question`, and no
+    run starts before it is answered too."""
+    following = await sourcesetup.answer(services.vault, services.registry, params.name, params.question, params.answer)
+    if following is not None or not params.run:  # another value to give first, or the caller runs it
+        health = SourceStore(services.vault).get(params.name).health
+        question = following.to_json() if following is not None else None
+        return {"run": None, "health": health, "action": "", "question": question}
     result = await services.get_runner().sync(params.name, on_event=emit)
     src = SourceStore(services.vault).get(params.name)
     _wake(services)
-    return {"run": result.run.to_json(), "health": result.health, "action": src.action if not result.ok else ""}
+    return {
+        "run": result.run.to_json(),
+        "health": result.health,
+        "action": src.action if not result.ok else "",
+        "question": None,
+    }
 
 
 @operation("source.enable", EnableSource)

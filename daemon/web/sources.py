@@ -370,7 +370,7 @@ async def source_answer(request: web.Request) -> web.StreamResponse:
     form = await request.post()
     dash = dashboard_of(request)
     try:
-        await op(
+        result = await op(
             request,
             "source.answer",
             name=name,
@@ -381,6 +381,8 @@ async def source_answer(request: web.Request) -> web.StreamResponse:
     except SelfdataError as err:
         dash.flash(request, "error", str(err))
         return web.HTTPSeeOther(f"/sources/{name}")
+    if result["question"] is not None:  # the website asked several values: the next one
+        return html(request, "question.html", title=f"Answer {name}", name=name, question=result["question"])
     if name not in running_sources(request):
         _start_run(request, name)
     dash.flash(request, "info", f"{name} runs now with your answer; this page follows it.")

@@ -114,7 +114,8 @@ def bank_site(today: date) -> FakeServer:
         if state["login"]:
             return web.json_response(state["login"])
         if state["sca"] and body.get("device") not in state["trusted"]:
-            return web.json_response({"app_validation": True} if state["sca"] == "app" else {"otp_required": True})
+            asked = {"app": {"app_validation": True}, "birthdate": {"otp_required": True, "birthdate": True}}
+            return web.json_response(asked.get(state["sca"], {"otp_required": True}))
         resp = web.json_response({"ok": True})
         resp.set_cookie("session", "abc")
         return resp
@@ -128,6 +129,8 @@ def bank_site(today: date) -> FakeServer:
         body = await request.json()
         if not state["sms"] or (body.get("transaction"), body.get("code")) != state["sms"][-1]:
             return web.json_response({"message": "Code SMS incorrect"}, status=401)
+        if state["sca"] == "birthdate" and body.get("birthdate") != "01/02/1980":
+            return web.json_response({"message": "Date de naissance incorrecte"}, status=401)
         device = f"device-{len(state['trusted']) + 1}"
         state["trusted"].add(device)
         resp = web.json_response({"device_token": device})
@@ -425,6 +428,22 @@ async def test_a_validation_in_the_bank_app_is_confirmed_through_authorize(vault
         await sourcesetup.answer(vault, reg, "bank", question.id, "")
         done = await Runner(vault, reg).sync("bank")
     assert done.ok, done.run.error
+
+
+async def test_a_question_of_two_values_is_asked_one_value_after_the_other(vault: Vault, python: Path) -> None:
+    reg = registry()
+    async with bank_site(date.today()) as site:
+        site.app[BANK]["sca"] = "birthdate"
+        add(vault, python, site.url)
+        code = await sourcesetup.question(vault, reg, "bank")
+        assert code is not None and code.id == "otp"
+        birthdate = await sourcesetup.answer(vault, reg, "bank", code.id, SMS_CODES[0])
+        assert birthdate is not None and birthdate.id == "birthdate" and "Date de naissance" in birthdate.text
+        assert await sourcesetup.question(vault, reg, "bank") == birthdate  # the same, no new SMS
+        assert await sourcesetup.answer(vault, reg, "bank", birthdate.id, "01/02/1980") is None
+        result = await Runner(vault, reg).sync("bank")
+    assert result.ok, result.run.error
+    assert len(site.app[BANK]["sms"]) == 1
 
 
 async def test_an_answer_of_the_wrong_form_is_refused_before_the_bank_sees_it(vault: Vault, python: Path) -> None:

@@ -11,9 +11,11 @@ from woob.exceptions import (
     AppValidation,
     AppValidationExpired,
     BrowserIncorrectPassword,
+    BrowserQuestion,
     OTPSentType,
     SentOTPQuestion,
 )
+from woob.tools.value import Value
 
 
 class FakebankBrowser(TwoFactorBrowser):
@@ -48,6 +50,11 @@ class FakebankBrowser(TwoFactorBrowser):
             self.check_interactive()  # unattended: NeedInteractiveFor2FA, and no SMS sent
             sent = self._post("/login/otp/send", {"login": self.username}, [])
             self.otp_transaction = sent["transaction"]
+            if answer.get("birthdate"):  # a bank that asks two values at once
+                raise BrowserQuestion(
+                    Value("otp", label=f"Code reçu par SMS au {sent['phone']}"),
+                    Value("birthdate", label="Date de naissance (JJ/MM/AAAA)"),
+                )
             raise SentOTPQuestion(
                 "otp",
                 medium_type=OTPSentType.SMS,
@@ -71,7 +78,10 @@ class FakebankBrowser(TwoFactorBrowser):
         self.logged = True
 
     def handle_otp(self):
-        answer = self._post("/login/otp", {"transaction": self.otp_transaction, "code": self.otp}, ["otp"])
+        body = {"transaction": self.otp_transaction, "code": self.otp}
+        if self.config["birthdate"].get():
+            body["birthdate"] = self.config["birthdate"].get()
+        answer = self._post("/login/otp", body, ["otp"])
         self.device_token = answer["device_token"]
         self.otp_transaction = None
         self.logged = True

@@ -20,6 +20,7 @@ class FakebankModule(Module, CapBank, CapDocument):
         ValueBackendPassword("password", label="Password"),
         ValueTransient("otp", regexp=r"^\d{6}$"),
         ValueTransient("resume"),
+        ValueTransient("birthdate"),
         ValueTransient("request_information"),
     )
     BROWSER = FakebankBrowser
