@@ -372,6 +372,7 @@ async def test_an_sms_code_asked_at_login_is_answered_once_and_the_device_stays_
         # Unattended: the module does not start the SMS (woob's NeedInteractiveFor2FA)
         unattended = await Runner(vault, reg).sync("bank")
         assert unattended.run.status == "failed" and unattended.health == "needs_action"
+        assert unattended.attempts == 1  # not retried: no storm of logins
         assert "selfdata source authorize bank" in (unattended.run.error or "")
         assert site.app[BANK]["sms"] == []
         assert not SourceStore(vault).get("bank").runs_automatically
