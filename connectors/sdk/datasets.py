@@ -57,6 +57,53 @@ class BankTransaction(Dataset):
     category = Text(required=False)
 
 
+class BillSubscription(Dataset):
+    dataset = "bill.subscription"
+    title = "Contracts and accounts at a biller (a phone line, an energy contract) that documents belong to"
+    subscription_id = Text("The biller's id of the contract or account")
+    issuer = Text("Who issues the documents: the organisation, or the module that reads it", required=False)
+    label = Text(required=False)
+    subscriber = Text("The subscriber's name or identifier at the biller", required=False)
+    valid_until = Day("When the contract ends, when it does", required=False)
+    renews_on = Day("When the allowance or the period renews", required=False)
+
+
+class BillDocument(Dataset):
+    dataset = "bill.document"
+    title = "Bills and documents from billers and banks, with the original file kept in the vault"
+    document_id = Text("The biller's id of the document")
+    subscription_id = Text("The bill.subscription it belongs to", required=False)
+    issuer = Text("Who issued it: the organisation, or the module that reads it", required=False)
+    issued_on = Day("The day it was issued or sent", required=False)
+    label = Text(required=False)
+    kind = Choice(
+        "bill",
+        "statement",
+        "contract",
+        "certificate",
+        "notice",
+        "report",
+        "payslip",
+        "rib",
+        "kiid",
+        "identity",
+        "other",
+        required=False,
+    )
+    number = Text("The document's number, as printed on it", required=False)
+    amount = DecimalText("A bill's total to pay, taxes included", required=False, unit="currency")
+    currency = Currency(required=False)
+    due_on = Day("When a bill must be paid", required=False)
+    period_start = Day("The first day a bill covers", required=False)
+    period_end = Day("The last day a bill covers", required=False)
+    format = Text("The file's format, e.g. pdf", required=False)
+    file_sha256 = Text(
+        "SHA-256 of the original file kept in the vault (selfdata files list); none: the vendor has no file",
+        required=False,
+    )
+    file_name = Text("The kept file's name", required=False)
+
+
 class EnergyReading(Dataset):
     dataset = "energy.reading"
     title = "Meter readings, filed under the interval they measure"
@@ -314,6 +361,8 @@ ALL: tuple[type[Dataset], ...] = (
     InvestSecurity,
     InvestPosition,
     InvestTransaction,
+    BillSubscription,
+    BillDocument,
     EnergyReading,
     EnergyTariff,
     EnergyPrice,
