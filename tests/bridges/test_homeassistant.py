@@ -1,0 +1,375 @@
+"""The Home Assistant push against a real Home Assistant core, installed from PyPI into a
+throwaway virtualenv (cached like woob's), started on loopback with a recorder on SQLite.
+
+The user path: readings imported with `selfdata import-jsonl`, then `selfdata homeassistant
+setup` and `push`; what HA holds is read back with its own `recorder/statistics_during_period`
+and compared, hour by hour, with sums computed here in Decimal.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from daemon.homeassistant.client import CommandRefused, Connection
+
+from ..conftest import Cli
+from .conftest import throwaway_venv
+
+pytestmark = pytest.mark.timeout(900)  # the first run builds Home Assistant's virtualenv (about 4 minutes)
+
+# The newest Home Assistant that runs on Python 3.11 (2024.4 needs 3.12). `--skip-pip` start:
+# the requirements of the integrations it loads by default are installed with it, and
+# josepy < 2 because hass-nabucasa's acme needs the API josepy 2 removed.
+HA_REQUIREMENT = "homeassistant==2024.3.3"
+HA_EXTRA = (
+    "josepy<2",
+    "home-assistant-frontend==20240307.0",
+    "SQLAlchemy==2.0.27",
+    "fnv-hash-fast==0.5.0",
+    "psutil-home-assistant==0.0.1",
+    "securetar==2024.2.1",
+    "Pillow==10.2.0",
+    "janus==1.0.0",
+)
+
+# Run inside HA's virtualenv before the first start: an administrator and a long-lived token,
+# written with HA's own auth store (no onboarding, no password).
+MAKE_TOKEN = """
+import asyncio, sys
+from datetime import timedelta
+from homeassistant import auth
+from homeassistant.auth.models import TOKEN_TYPE_LONG_LIVED_ACCESS_TOKEN
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers import device_registry as dr, entity_registry as er
+
+async def main(config_dir):
+    hass = HomeAssistant(config_dir)
+    await dr.async_load(hass)
+    await er.async_load(hass)
+    hass.auth = await auth.auth_manager_from_config(hass, [{"type": "homeassistant"}], [])
+    user = await hass.auth.async_create_user("selfdata test", group_ids=["system-admin"])
+    refresh = await hass.auth.async_create_refresh_token(
+        user, client_name="selfdata", token_type=TOKEN_TYPE_LONG_LIVED_ACCESS_TOKEN,
+        access_token_expiration=timedelta(days=3650))
+    token = hass.auth.async_create_access_token(refresh)
+    await hass.auth._store._store.async_save(hass.auth._store._data_to_save())
+    print(token)
+
+asyncio.run(main(sys.argv[1]))
+"""
+
+CONFIG = """
+homeassistant:
+  name: selfdata test
+  time_zone: UTC
+  unit_system: metric
+  currency: EUR
+  country: GB
+  latitude: 51.5
+  longitude: 0
+  elevation: 0
+http:
+  server_host: 127.0.0.1
+  server_port: {port}
+recorder:
+  db_url: sqlite:///{db}
+  commit_interval: 0
+websocket_api:
+"""
+
+
+@dataclass
+class HomeAssistant:
+    url: str
+    token: str
+    log: Path
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def _ready(url: str, token: str) -> bool:
+    try:
+        async with Connection(url, token, timeout=5) as ha:
+            info = await ha.command({"type": "recorder/info"})
+            return bool(info.get("thread_running")) and not info.get("migration_in_progress")
+    except Exception:
+        return False
+
+
+@pytest.fixture(scope="module")
+def home_assistant(pytestconfig: pytest.Config, tmp_path_factory: pytest.TempPathFactory) -> Iterator[HomeAssistant]:
+    venv = throwaway_venv(pytestconfig.cache, HA_REQUIREMENT, *HA_EXTRA)
+    python = venv / "bin" / "python"
+    config = tmp_path_factory.mktemp("ha-config")
+    port = _free_port()
+    (config / "configuration.yaml").write_text(CONFIG.format(port=port, db=config / "home-assistant_v2.db"))
+    made = subprocess.run(
+        [str(python), "-c", MAKE_TOKEN, str(config)], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert made.returncode == 0, made.stderr
+    token = made.stdout.strip().splitlines()[-1]
+    log = config / "hass.out"
+    with log.open("w") as out:
+        proc = subprocess.Popen(
+            [str(python), "-m", "homeassistant", "-c", str(config), "--skip-pip"], stdout=out, stderr=out
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while not asyncio.run(_ready(url, token)):
+            assert proc.poll() is None, f"Home Assistant stopped: {log.read_text()[-3000:]}"
+            assert time.monotonic() < deadline, f"Home Assistant did not start: {log.read_text()[-3000:]}"
+            time.sleep(0.5)
+        yield HomeAssistant(url, token, config / "home-assistant.log")
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
+
+
+# --- the readings -----------------------------------------------------------------------
+
+START = datetime(2026, 11, 2, tzinfo=UTC)
+HALF = timedelta(minutes=30)
+IMPORT = "1900000000001"  # an import MPAN
+EXPORT = "1900000000002"  # its export MPAN (solar)
+GAS = "G4W00512341217"
+
+
+def _quantity(meter: str, i: int) -> Decimal:
+    if meter == IMPORT:
+        return Decimal((i * 37) % 900 + 100) / 1000  # 0.100 to 0.999 kWh
+    if meter == EXPORT:
+        hour = i % 48 // 2
+        return Decimal((i * 53) % 700) / 1000 if 8 <= hour < 16 else Decimal(0)
+    return Decimal((i * 29) % 250) / 1000  # m3
+
+
+def _line(meter: str, i: int, quantity: Decimal | None = None) -> dict[str, Any]:
+    start = START + HALF * i
+    commodity = "gas" if meter == GAS else "electricity"
+    direction = "production" if meter == EXPORT else "consumption"
+    return {
+        "source": "octopus-home",
+        "dataset": "energy.reading",
+        "key": f"{meter}:{commodity}:{direction}:{start.isoformat()}",
+        "ts": start.isoformat(),
+        "data": {
+            "meter_id": meter,
+            "commodity": commodity,
+            "direction": direction,
+            "start": start.isoformat(),
+            "end": (start + HALF).isoformat(),
+            "quantity": str(quantity if quantity is not None else _quantity(meter, i)),
+            "unit": "m3" if meter == GAS else "kWh",
+            "quality": "actual",
+            "resolution": "PT30M",
+        },
+    }
+
+
+def _import(run: Cli, folder: Path, name: str, lines: list[dict[str, Any]]) -> None:
+    path = folder / f"{name}.jsonl"
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    run("import-jsonl", str(path))
+
+
+def _expected(halves: dict[str, dict[int, Decimal]]) -> dict[str, list[tuple[int, Decimal, Decimal]]]:
+    """Per meter: (hour start ms, energy in the hour, running sum), from the half-hours kept."""
+    out = {}
+    for meter, values in halves.items():
+        hours: dict[int, Decimal] = {}
+        for i, q in values.items():
+            hour = int((START + HALF * i).timestamp() * 1000) // 3_600_000 * 3_600_000
+            hours[hour] = hours.get(hour, Decimal(0)) + q
+        total = Decimal(0)
+        rows = []
+        for hour in sorted(hours):
+            total += hours[hour]
+            rows.append((hour, hours[hour], total))
+        out[meter] = rows
+    return out
+
+
+IDS = {
+    IMPORT: f"selfdata:electricity_consumption_{IMPORT}",
+    EXPORT: f"selfdata:electricity_production_{EXPORT}",
+    GAS: f"selfdata:gas_consumption_{GAS.lower()}_m3",
+}
+
+
+async def _held(ha: HomeAssistant) -> dict[str, list[dict[str, Any]]]:
+    async with Connection(ha.url, ha.token) as conn:
+        return await conn.hourly_sums(list(IDS.values()), int((START - timedelta(days=1)).timestamp() * 1000))
+
+
+def _check(ha: HomeAssistant, halves: dict[str, dict[int, Decimal]]) -> None:
+    held = asyncio.run(_held(ha))
+    for meter, rows in _expected(halves).items():
+        got = [(r["start"], Decimal(repr(r["state"])), Decimal(repr(r["sum"]))) for r in held[IDS[meter]]]
+        assert len(got) == len(rows), (meter, len(got), len(rows))
+        for (hour, state, total), (g_hour, g_state, g_sum) in zip(rows, got, strict=True):
+            assert (g_hour, g_state, g_sum) == (hour, state, total), (meter, datetime.fromtimestamp(hour / 1000, UTC))
+
+
+def _push(run: Cli) -> dict[str, Any]:
+    return json.loads(run("homeassistant", "push", "--json").output)  # type: ignore[no-any-return]
+
+
+def test_late_and_revised_readings_land_on_their_hours_with_running_sums(
+    home_assistant: HomeAssistant, initialised: Path, run: Cli, tmp_path: Path
+) -> None:
+    ha = home_assistant
+    days = 3
+    halves = {m: {i: _quantity(m, i) for i in range(48 * days)} for m in (IMPORT, EXPORT, GAS)}
+    # The import meter's third day is late (Linky, a smart-meter gateway): not there yet.
+    for i in range(96, 144):
+        del halves[IMPORT][i]
+    _import(run, tmp_path, "first", [_line(m, i, q) for m, values in halves.items() for i, q in values.items()])
+
+    token_file = tmp_path / "ha-token"
+    token_file.write_text(ha.token + "\n")
+    setup = run("homeassistant", "setup", ha.url, "--token-file", str(token_file))
+    assert "token accepted as selfdata test" in setup.output and ha.token not in setup.output
+
+    first = _push(run)
+    assert {s["statistic_id"]: s["hours"] for s in first["statistics"]} == {
+        IDS[IMPORT]: 48,
+        IDS[EXPORT]: 72,
+        IDS[GAS]: 72,
+    }
+    _check(ha, halves)
+
+    # A day late: the import meter's third day, with everyone's fourth; and a revised gas reading on day 1.
+    late = [_line(IMPORT, i) for i in range(96, 192)]
+    late += [_line(m, i) for m in (EXPORT, GAS) for i in range(144, 192)]
+    late.append(_line(GAS, 10, Decimal("1.234")))
+    _import(run, tmp_path, "late", late)
+    for m in (IMPORT, EXPORT, GAS):
+        halves[m].update({i: _quantity(m, i) for i in range(96 if m == IMPORT else 144, 192)})
+    halves[GAS][10] = Decimal("1.234")
+
+    second = {s["statistic_id"]: s for s in _push(run)["statistics"]}
+    # Only what changed is sent again: from the change (less a day, for daily totals it may replace) on.
+    assert second[IDS[IMPORT]]["hours"] == 48 + 25 and second[IDS[EXPORT]]["hours"] == 24 + 25
+    assert second[IDS[GAS]]["hours"] == 96  # the revision is in the first hour: every hour again
+    _check(ha, halves)
+    total_gas = sum(halves[GAS].values(), Decimal(0))
+    assert Decimal(second[IDS[GAS]]["sum"]) == total_gas
+
+    # What the Energy dashboard shows for day 3: the change of the sum over that day.
+    async def day_change() -> Any:
+        async with Connection(ha.url, ha.token) as conn:
+            return await conn.command(
+                {
+                    "type": "recorder/statistic_during_period",
+                    "statistic_id": IDS[IMPORT],
+                    "types": ["change"],
+                    "fixed_period": {
+                        "start_time": (START + timedelta(days=2)).isoformat(),
+                        "end_time": (START + timedelta(days=3)).isoformat(),
+                    },
+                }
+            )
+
+    day3 = sum((halves[IMPORT][i] for i in range(96, 144)), Decimal(0))
+    assert Decimal(repr(asyncio.run(day_change())["change"])) == day3
+
+    again = _push(run)
+    assert again["statistics"] == [] and again["hours"] == 0  # nothing sent twice
+
+    status = json.loads(run("homeassistant", "status", "--json").output)
+    by_id = {s["statistic_id"]: s for s in status["statistics"]}
+    assert by_id[IDS[GAS]]["sum"] == str(total_gas) and by_id[IDS[GAS]]["unit"] == "m³"
+    assert by_id[IDS[IMPORT]]["last"] == (START + timedelta(days=4) - timedelta(hours=1)).isoformat().replace(
+        "+00:00", ".000Z"
+    )
+    assert status["pending"] == []
+
+    async def listed() -> Any:
+        async with Connection(ha.url, ha.token) as conn:
+            return await conn.command({"type": "recorder/list_statistic_ids", "statistic_type": "sum"})
+
+    meta = {m["statistic_id"]: m for m in asyncio.run(listed())}
+    assert meta[IDS[IMPORT]]["statistics_unit_of_measurement"] == "kWh" and meta[IDS[IMPORT]]["source"] == "selfdata"
+    assert meta[IDS[GAS]]["statistics_unit_of_measurement"] == "m³" and meta[IDS[GAS]]["unit_class"] == "volume"
+    assert ha.token not in ha.log.read_text()
+
+
+def test_a_wrong_token_is_named_with_home_assistants_answer_and_nothing_is_marked(
+    home_assistant: HomeAssistant, initialised: Path, run: Cli, tmp_path: Path
+) -> None:
+    _import(run, tmp_path, "r", [_line(IMPORT, i) for i in range(4)])
+    bad = tmp_path / "bad-token"
+    bad.write_text("not-a-token-4711\n")
+    refused = run("homeassistant", "setup", home_assistant.url, "--token-file", str(bad), ok=False)
+    assert refused.exit_code == 1
+    assert "refused the access token: 'Invalid access token or password'" in refused.output
+    assert "not-a-token-4711" not in refused.output
+    run("homeassistant", "setup", home_assistant.url, "--token-file", str(bad), "--no-check")
+    push = run("homeassistant", "push", ok=False)
+    assert push.exit_code == 1 and "refused the access token" in push.output
+    status = json.loads(run("homeassistant", "status", "--json").output)
+    assert status["statistics"] == [] and status["pending"] == [{"statistic_id": IDS[IMPORT], "hours": 2}]
+
+
+def test_an_unreachable_home_assistant_is_said_plainly_and_nothing_is_marked(
+    initialised: Path, run: Cli, tmp_path: Path
+) -> None:
+    _import(run, tmp_path, "r", [_line(IMPORT, i) for i in range(4)])
+    token = tmp_path / "token"
+    token.write_text("some-token\n")
+    url = f"http://127.0.0.1:{_free_port()}"  # nothing listens there
+    run("homeassistant", "setup", url, "--token-file", str(token), "--no-check")
+    push = run("homeassistant", "push", ok=False)
+    assert push.exit_code == 1
+    assert f"Home Assistant at {url} cannot be reached" in push.output
+    status = json.loads(run("homeassistant", "status", "--json").output)
+    assert status["statistics"] == [] and len(status["pending"]) == 1
+    assert "some-token" not in push.output
+
+
+def test_not_set_up_says_what_to_run(initialised: Path, run: Cli) -> None:
+    push = run("homeassistant", "push", ok=False)
+    assert "Home Assistant is not set up: selfdata homeassistant setup URL" in push.output
+
+
+def test_an_import_refused_by_home_assistant_names_its_answer(home_assistant: HomeAssistant) -> None:
+    async def off_the_hour() -> None:
+        async with Connection(home_assistant.url, home_assistant.token) as conn:
+            with pytest.raises(CommandRefused, match="Invalid timestamp"):
+                await conn.command(
+                    {
+                        "type": "recorder/import_statistics",
+                        "metadata": {
+                            "has_mean": False,
+                            "has_sum": True,
+                            "name": None,
+                            "source": "selfdata",
+                            "statistic_id": "selfdata:x",
+                            "unit_of_measurement": "kWh",
+                        },
+                        "stats": [{"start": "2026-11-02T00:30:00+00:00", "state": 1, "sum": 1}],
+                    }
+                )
+
+    asyncio.run(off_the_hour())
