@@ -10,11 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
-import subprocess
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -24,126 +21,18 @@ import pytest
 
 from daemon.homeassistant.client import CommandRefused, Connection
 
-from ..conftest import Cli
+from ..conftest import Cli, Daemon
 from .conftest import throwaway_venv
+from .realha import HA_EXTRA, HA_REQUIREMENT, HomeAssistant, free_port, started
 
 pytestmark = pytest.mark.timeout(900)  # the first run builds Home Assistant's virtualenv (about 4 minutes)
-
-# The newest Home Assistant that runs on Python 3.11 (2024.4 needs 3.12). `--skip-pip` start:
-# the requirements of the integrations it loads by default are installed with it, and
-# josepy < 2 because hass-nabucasa's acme needs the API josepy 2 removed.
-HA_REQUIREMENT = "homeassistant==2024.3.3"
-HA_EXTRA = (
-    "josepy<2",
-    "home-assistant-frontend==20240307.0",
-    "SQLAlchemy==2.0.27",
-    "fnv-hash-fast==0.5.0",
-    "psutil-home-assistant==0.0.1",
-    "securetar==2024.2.1",
-    "Pillow==10.2.0",
-    "janus==1.0.0",
-)
-
-# Run inside HA's virtualenv before the first start: an administrator and a long-lived token,
-# written with HA's own auth store (no onboarding, no password).
-MAKE_TOKEN = """
-import asyncio, sys
-from datetime import timedelta
-from homeassistant import auth
-from homeassistant.auth.models import TOKEN_TYPE_LONG_LIVED_ACCESS_TOKEN
-from homeassistant.core import HomeAssistant
-from homeassistant.helpers import device_registry as dr, entity_registry as er
-
-async def main(config_dir):
-    hass = HomeAssistant(config_dir)
-    await dr.async_load(hass)
-    await er.async_load(hass)
-    hass.auth = await auth.auth_manager_from_config(hass, [{"type": "homeassistant"}], [])
-    user = await hass.auth.async_create_user("selfdata test", group_ids=["system-admin"])
-    refresh = await hass.auth.async_create_refresh_token(
-        user, client_name="selfdata", token_type=TOKEN_TYPE_LONG_LIVED_ACCESS_TOKEN,
-        access_token_expiration=timedelta(days=3650))
-    token = hass.auth.async_create_access_token(refresh)
-    await hass.auth._store._store.async_save(hass.auth._store._data_to_save())
-    print(token)
-
-asyncio.run(main(sys.argv[1]))
-"""
-
-CONFIG = """
-homeassistant:
-  name: selfdata test
-  time_zone: UTC
-  unit_system: metric
-  currency: EUR
-  country: GB
-  latitude: 51.5
-  longitude: 0
-  elevation: 0
-http:
-  server_host: 127.0.0.1
-  server_port: {port}
-recorder:
-  db_url: sqlite:///{db}
-  commit_interval: 0
-websocket_api:
-"""
-
-
-@dataclass
-class HomeAssistant:
-    url: str
-    token: str
-    log: Path
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-async def _ready(url: str, token: str) -> bool:
-    try:
-        async with Connection(url, token, timeout=5) as ha:
-            info = await ha.command({"type": "recorder/info"})
-            return bool(info.get("thread_running")) and not info.get("migration_in_progress")
-    except Exception:
-        return False
 
 
 @pytest.fixture(scope="module")
 def home_assistant(pytestconfig: pytest.Config, tmp_path_factory: pytest.TempPathFactory) -> Iterator[HomeAssistant]:
     venv = throwaway_venv(pytestconfig.cache, HA_REQUIREMENT, *HA_EXTRA)
-    python = venv / "bin" / "python"
-    config = tmp_path_factory.mktemp("ha-config")
-    port = _free_port()
-    (config / "configuration.yaml").write_text(CONFIG.format(port=port, db=config / "home-assistant_v2.db"))
-    made = subprocess.run(
-        [str(python), "-c", MAKE_TOKEN, str(config)], capture_output=True, text=True, timeout=120, check=False
-    )
-    assert made.returncode == 0, made.stderr
-    token = made.stdout.strip().splitlines()[-1]
-    log = config / "hass.out"
-    with log.open("w") as out:
-        proc = subprocess.Popen(
-            [str(python), "-m", "homeassistant", "-c", str(config), "--skip-pip"], stdout=out, stderr=out
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while not asyncio.run(_ready(url, token)):
-            assert proc.poll() is None, f"Home Assistant stopped: {log.read_text()[-3000:]}"
-            assert time.monotonic() < deadline, f"Home Assistant did not start: {log.read_text()[-3000:]}"
-            time.sleep(0.5)
-        yield HomeAssistant(url, token, config / "home-assistant.log")
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
+    with started(venv, tmp_path_factory.mktemp("ha-config")) as ha:
+        yield ha
 
 
 # --- the readings -----------------------------------------------------------------------
@@ -338,7 +227,7 @@ def test_an_unreachable_home_assistant_is_said_plainly_and_nothing_is_marked(
     _import(run, tmp_path, "r", [_line(IMPORT, i) for i in range(4)])
     token = tmp_path / "token"
     token.write_text("some-token\n")
-    url = f"http://127.0.0.1:{_free_port()}"  # nothing listens there
+    url = f"http://127.0.0.1:{free_port()}"  # nothing listens there
     run("homeassistant", "setup", url, "--token-file", str(token), "--no-check")
     push = run("homeassistant", "push", ok=False)
     assert push.exit_code == 1
@@ -373,3 +262,30 @@ def test_an_import_refused_by_home_assistant_names_its_answer(home_assistant: Ho
                 )
 
     asyncio.run(off_the_hour())
+
+
+def test_the_daemon_pushes_after_an_import(home_assistant: HomeAssistant, daemon: Daemon, tmp_path: Path) -> None:
+    meter = "1900000000009"
+    lines = [{**_line(IMPORT, i), "key": f"d{i}"} for i in range(6)]
+    for line in lines:
+        line["data"] = {**line["data"], "meter_id": meter}
+    token_file = tmp_path / "ha-token"
+    token_file.write_text(home_assistant.token + "\n")
+    daemon.start()
+    daemon.cli("homeassistant", "setup", home_assistant.url, "--token-file", str(token_file))
+    path = tmp_path / "d.jsonl"
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    daemon.cli("import-jsonl", str(path))
+    expected = float(sum((_quantity(IMPORT, i) for i in range(6)), Decimal(0)))
+    sid = f"selfdata:electricity_consumption_{meter}"
+
+    async def last_sum() -> float | None:
+        async with Connection(home_assistant.url, home_assistant.token) as conn:
+            rows = (await conn.hourly_sums([sid], int(START.timestamp() * 1000))).get(sid, [])
+            return rows[-1]["sum"] if len(rows) == 3 else None
+
+    deadline = time.monotonic() + 60
+    while asyncio.run(last_sum()) != expected:
+        assert time.monotonic() < deadline, "the daemon did not push after the import"
+        time.sleep(0.5)
+    assert daemon.json("homeassistant", "status")["pending"] == []
