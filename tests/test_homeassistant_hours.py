@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from daemon.homeassistant import push
 from daemon.homeassistant import statistics as st
+from daemon.times import iso
+from daemon.vault import RecordIn, Vault
 
 H = st.HOUR_MS
 HALF = H // 2
@@ -68,3 +71,56 @@ def test_two_meters_with_the_same_slug_get_apart() -> None:
     two, _ = st.stream_of("a_1", "electricity", "consumption", "kWh")
     ids = st.statistic_ids([one, two])
     assert ids[one] != ids[two] and all(i.startswith("selfdata:electricity_consumption_a_1_") for i in ids.values())
+
+
+# --- planning a push from the vault's changes (no Home Assistant needed) -------------------
+
+
+def _readings(meter: str, n: int, q: str = "0.5") -> list[RecordIn]:
+    return [
+        RecordIn(
+            "octopus",
+            "energy.reading",
+            f"{meter}:{i}",
+            i * HALF,
+            {
+                "meter_id": meter,
+                "commodity": "electricity",
+                "direction": "consumption",
+                "start": iso(i * HALF),
+                "end": iso((i + 1) * HALF),
+                "quantity": q,
+                "unit": "kWh",
+            },
+        )
+        for i in range(n)
+    ]
+
+
+def _pretend_pushed(vault: Vault) -> None:
+    top, plans, _ = push.plan(vault.conn)
+    for p in plans:
+        push._mark(vault, p, top)
+    push._mark_seq(vault, top)
+
+
+def test_a_deleted_source_sends_zeros_so_no_stale_sum_stays(vault: Vault) -> None:
+    vault.writer.upsert(_readings("m1", 8) + [*_readings("m2", 4)])
+    _pretend_pushed(vault)
+    assert push.plan(vault.conn)[1] == []  # nothing changed: nothing to send
+    vault.writer.delete(source="octopus", dataset="energy.reading", keys=[f"m1:{i}" for i in range(4, 8)])
+    _, plans, _ = push.plan(vault.conn)
+    by_id = {p.statistic_id: p for p in plans}
+    m1 = by_id["selfdata:electricity_consumption_m1"]
+    assert [(r.start // H, r.state, r.sum) for r in m1.rows] == [(0, 1, 1), (1, 1, 2), (2, 0, 2), (3, 0, 2)]
+    assert m1.last == 3 * H and m1.total == 2
+
+
+def test_a_late_reading_resends_from_a_day_before_it(vault: Vault) -> None:
+    vault.writer.upsert(_readings("m1", 48 * 3))
+    _pretend_pushed(vault)
+    late = _readings("m1", 48 * 4)[48 * 3 :]
+    vault.writer.upsert(late)
+    (p,) = push.plan(vault.conn)[1]
+    assert p.rows[0].start == (72 - 25) * H and len(p.rows) == 25 + 24 and p.total == Decimal("0.5") * 48 * 4
+    assert push.plan(vault.conn, full=True)[1][0].rows[0].start == 0  # --full: every hour
