@@ -7,7 +7,13 @@ A fresh selfdata home gets DAYS of half-hours of three meters (import, export, g
 missing) runs on loopback. Timed, each as `selfdata homeassistant push` in a new process
 (so start-up and unlocking the vault are in the figure): the first push of everything, a
 push after a day-late batch of one meter and a revised gas reading a month back, and a
-push with nothing new. Peak RSS is the largest of the CLI processes.
+push with nothing new. Peak RSS is the largest of the CLI processes and Home Assistant.
+
+On this project's 2-core machine (shared): 730 days (105,072 half-hours, 52,536 hours of 3
+statistics) pushed first in 81.4 s (645 hours/s, Home Assistant's recorder writing row by
+row is most of it), the day-late batch and the revision in 2.3 s (794 hours of 2
+statistics), nothing new in 1.8 s (the CLI's start and the vault's unlock are most of it);
+peak RSS 133 MiB (Home Assistant's).
 """
 
 from __future__ import annotations

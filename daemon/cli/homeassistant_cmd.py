@@ -51,7 +51,12 @@ def setup(
     result = invoke(ctx, ops.homeassistant_setup, ops.Setup(url, token, auto=not no_auto, check=not no_check))
     who = f" as {result['user']}" if result.get("user") else ""
     version = f" (Home Assistant {result['ha_version']})" if result.get("ha_version") else ""
-    click.echo(f"Home Assistant at {result['url']}{version}: token accepted{who}, stored encrypted in the vault.")
+    if no_check:
+        click.echo(
+            f"Home Assistant at {result['url']}: stored, not tried (--no-check); the token is encrypted in the vault."
+        )
+    else:
+        click.echo(f"Home Assistant at {result['url']}{version}: token accepted{who}, stored encrypted in the vault.")
     if result["auto"]:
         click.echo("The daemon pushes energy statistics after each sync; `selfdata homeassistant push` does it now.")
     else:
@@ -107,14 +112,17 @@ def status(ctx: click.Context, as_json: bool) -> None:
         return
     mode = "after each sync" if result["auto"] else "when asked"
     click.echo(f"Home Assistant at {result['url']}, pushed {mode}.")
-    render.table(
-        None,
-        ["statistic", "unit", "last hour", "total", "pushed"],
-        [
-            (s["statistic_id"], s["unit"], render.local(s["last"]), s["sum"], render.local(s["pushed_at"]))
-            for s in result["statistics"]
-        ],
-    )
+    if not result["statistics"]:
+        click.echo("Nothing pushed yet.")
+    else:
+        render.table(
+            None,
+            ["statistic", "unit", "last hour", "total", "pushed"],
+            [
+                (s["statistic_id"], s["unit"], render.local(s["last"]), s["sum"], render.local(s["pushed_at"]))
+                for s in result["statistics"]
+            ],
+        )
     pending = sum(p["hours"] for p in result["pending"])
     click.echo(f"Next push: {pending:,} hours of {len(result['pending'])} statistics." if pending else "Up to date.")
 
