@@ -51,8 +51,8 @@ async def homeassistant_setup(services: Services, params: Setup, emit: Emit) -> 
             user = await ha.current_user()
         if user is not None and not user.get("is_admin"):
             raise HomeAssistantRefused(
-                f"the token is {user.get('name')!r}'s, who is not an administrator of Home Assistant at {params.url}:"
-                " importing statistics needs an administrator's token"
+                f"the token belongs to {user.get('name')!r}, who is not an administrator of Home Assistant at"
+                f" {params.url}: importing statistics needs an administrator's token"
             )
     await asyncio.to_thread(
         ha_push.save_settings, services.vault, ha_push.Settings(params.url.strip(), params.auto), params.token

@@ -50,7 +50,13 @@ async def main(config_dir):
         user, client_name="selfdata", token_type=TOKEN_TYPE_LONG_LIVED_ACCESS_TOKEN,
         access_token_expiration=timedelta(days=3650))
     token = hass.auth.async_create_access_token(refresh)
+    other = await hass.auth.async_create_user("not an admin", group_ids=["system-users"])
+    refresh = await hass.auth.async_create_refresh_token(
+        other, client_name="selfdata", token_type=TOKEN_TYPE_LONG_LIVED_ACCESS_TOKEN,
+        access_token_expiration=timedelta(days=3650))
+    user_token = hass.auth.async_create_access_token(refresh)
     await hass.auth._store._store.async_save(hass.auth._store._data_to_save())
+    print(user_token)
     print(token)
 
 asyncio.run(main(sys.argv[1]))
@@ -79,8 +85,9 @@ websocket_api:
 @dataclass
 class HomeAssistant:
     url: str
-    token: str
+    token: str  # an administrator's
     log: Path
+    user_token: str  # a user who is not an administrator
 
 
 def free_port() -> int:
@@ -109,7 +116,7 @@ def started(venv: Path, config: Path, timeout: float = 120) -> Iterator[HomeAssi
     )
     if made.returncode != 0:
         raise RuntimeError(f"could not make Home Assistant's token: {made.stderr[-2000:]}")
-    token = made.stdout.strip().splitlines()[-1]
+    user_token, token = made.stdout.strip().splitlines()[-2:]
     out_path = config / "hass.out"
     with out_path.open("w") as out:
         proc = subprocess.Popen(
@@ -124,7 +131,7 @@ def started(venv: Path, config: Path, timeout: float = 120) -> Iterator[HomeAssi
             if time.monotonic() > deadline:
                 raise RuntimeError(f"Home Assistant did not start in {timeout:.0f} s: {out_path.read_text()[-3000:]}")
             time.sleep(0.5)
-        yield HomeAssistant(url, token, config / "home-assistant.log")
+        yield HomeAssistant(url, token, config / "home-assistant.log", user_token)
     finally:
         proc.terminate()
         try:

@@ -289,3 +289,17 @@ def test_the_daemon_pushes_after_an_import(home_assistant: HomeAssistant, daemon
         assert time.monotonic() < deadline, "the daemon did not push after the import"
         time.sleep(0.5)
     assert daemon.json("homeassistant", "status")["pending"] == []
+
+
+def test_a_token_of_a_user_who_is_not_an_administrator_is_refused_at_setup_and_push(
+    home_assistant: HomeAssistant, initialised: Path, run: Cli, tmp_path: Path
+) -> None:
+    _import(run, tmp_path, "r", [_line(IMPORT, i) for i in range(4)])
+    token = tmp_path / "user-token"
+    token.write_text(home_assistant.user_token + "\n")
+    refused = run("homeassistant", "setup", home_assistant.url, "--token-file", str(token), ok=False)
+    assert "the token belongs to 'not an admin', who is not an administrator" in refused.output
+    run("homeassistant", "setup", home_assistant.url, "--token-file", str(token), "--no-check")
+    push = run("homeassistant", "push", ok=False)
+    assert "the token's user is not an administrator (recorder/import_statistics needs one)" in push.output
+    assert json.loads(run("homeassistant", "status", "--json").output)["statistics"] == []
