@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -19,7 +20,15 @@ from typing import Any
 
 import pytest
 
+from daemon.config import Config
+from daemon.homeassistant import push as ha_push
 from daemon.homeassistant.client import CommandRefused, Connection
+from daemon.homeassistant.watch import watch
+from daemon.plugins import Registry
+from daemon.services import Services
+from daemon.session import Unlocked
+from daemon.times import to_ms
+from daemon.vault import RecordIn, Vault
 
 from ..conftest import Cli, Daemon
 from .conftest import throwaway_venv
@@ -303,3 +312,38 @@ def test_a_token_of_a_user_who_is_not_an_administrator_is_refused_at_setup_and_p
     push = run("homeassistant", "push", ok=False)
     assert "the token's user is not an administrator (recorder/import_statistics needs one)" in push.output
     assert json.loads(run("homeassistant", "status", "--json").output)["statistics"] == []
+
+
+async def test_the_watch_logs_an_outage_once_and_its_recovery_once(
+    home_assistant: HomeAssistant, vault: Vault, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, "selfdata.homeassistant")
+    services = Services(
+        vault.paths, Config(paths=vault.paths), vault, Unlocked(vault._master, None, "test"), Registry()
+    )  # type: ignore[arg-type]
+    services.events.bind(asyncio.get_running_loop())
+    meter = "1900000000042"
+    records = []
+    for i in range(4):
+        line = _line(IMPORT, i)
+        records.append(RecordIn("octopus-home", "energy.reading", f"w{i}", to_ms(START + HALF * i), line["data"]))
+        records[-1].data["meter_id"] = meter
+    vault.writer.upsert(records)
+    down = f"http://127.0.0.1:{free_port()}"
+    ha_push.save_settings(vault, ha_push.Settings(down), home_assistant.token)
+    task = asyncio.create_task(watch(services, settle=0.05, retry=0.2))
+    try:
+        await asyncio.sleep(1.5)  # the watch tries at start, then every 0.2 s
+        deadline = time.monotonic() + 20
+        ha_push.save_settings(vault, ha_push.Settings(home_assistant.url), None)  # Home Assistant is back
+        while not any("works again" in r.message for r in caplog.records):
+            assert time.monotonic() < deadline, caplog.text
+            await asyncio.sleep(0.1)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    messages = [r.getMessage() for r in caplog.records]
+    assert len([m for m in messages if "push failed" in m]) == 1, messages  # though it tried several times
+    assert len([m for m in messages if "works again" in m]) == 1
+    assert any("pushed 2 hours of 1 statistics" in m for m in messages)
+    assert home_assistant.token not in caplog.text
