@@ -347,3 +347,37 @@ async def test_the_watch_logs_an_outage_once_and_its_recovery_once(
     assert len([m for m in messages if "works again" in m]) == 1
     assert any("pushed 2 hours of 1 statistics" in m for m in messages)
     assert home_assistant.token not in caplog.text
+
+
+def test_metadata_of_the_other_shape_is_retried_in_the_one_home_assistant_takes(home_assistant: HomeAssistant) -> None:
+    """A release that does not announce its version plainly: 2025.11's mean_type/unit_class sent to
+    2024.3, which refuses them as extra keys, then the shape it takes."""
+    from daemon.homeassistant.statistics import Row, Stream
+
+    stream = Stream("shape-test", "electricity", "consumption", "kWh")
+    sid = "selfdata:electricity_consumption_shape_test"
+    hour = int(START.timestamp() * 1000)
+
+    async def go() -> list[dict[str, Any]]:
+        async with Connection(home_assistant.url, home_assistant.token) as conn:
+            assert not conn.new_metadata  # 2024.3 announced
+            conn.new_metadata = True
+            with pytest.raises(CommandRefused, match="extra keys not allowed"):
+                await conn.command(
+                    {
+                        "type": "recorder/import_statistics",
+                        "metadata": conn._metadata(stream, sid),
+                        "stats": [{"start": START.isoformat(), "state": 1, "sum": 1}],
+                    }
+                )
+            await conn.import_statistics(stream, sid, [Row(hour, Decimal("0.5"), Decimal("0.5"))])
+            assert not conn.new_metadata
+            for _ in range(50):
+                rows = (await conn.hourly_sums([sid], hour)).get(sid, [])
+                if rows:
+                    return rows
+                await asyncio.sleep(0.1)
+            return []
+
+    rows = asyncio.run(go())
+    assert [(r["start"], r["sum"]) for r in rows] == [(hour, 0.5)]
