@@ -263,7 +263,7 @@ async def push(
     if plans:
         async with HaConnection(config.url, secret) as ha:
             for p in plans:
-                await _send(ha, p, full)
+                await _send(ha, p)
                 await _verify(ha, p)
                 _mark(vault, p, top)
                 done.append(
@@ -294,8 +294,8 @@ async def push(
     }
 
 
-async def _send(ha: HaConnection, p: Plan, full: bool) -> None:
-    if full and p.last is not None:
+async def _send(ha: HaConnection, p: Plan) -> None:
+    if p.full and p.last is not None:
         # The vault's last hour may be before rows HA kept from an earlier push (a restored
         # vault, another selfdata): those go to 0 as well, so no stale sum follows ours.
         extra = await ha.hourly_sums([p.statistic_id], p.last + st.HOUR_MS)

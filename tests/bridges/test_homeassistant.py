@@ -381,3 +381,39 @@ def test_metadata_of_the_other_shape_is_retried_in_the_one_home_assistant_takes(
 
     rows = asyncio.run(go())
     assert [(r["start"], r["sum"]) for r in rows] == [(hour, 0.5)]
+
+
+def test_set_up_again_after_an_erasure_leaves_no_stale_hour_in_home_assistant(
+    home_assistant: HomeAssistant, initialised: Path, run: Cli, tmp_path: Path
+) -> None:
+    meter = "1900000000077"
+    sid = f"selfdata:electricity_consumption_{meter}"
+
+    def lines(source: str, first: int, last: int) -> list[dict[str, Any]]:
+        out = []
+        for i in range(first, last):
+            line = _line(IMPORT, i)
+            out.append({**line, "source": source, "key": f"{source}{i}", "data": {**line["data"], "meter_id": meter}})
+        return out
+
+    _import(run, tmp_path, "a", lines("octopus-home", 0, 48))
+    _import(run, tmp_path, "b", lines("old-file", 48, 96))  # the second day came from a file
+    token_file = tmp_path / "ha-token"
+    token_file.write_text(home_assistant.token + "\n")
+    run("homeassistant", "setup", home_assistant.url, "--token-file", str(token_file))
+    assert _push(run)["hours"] == 48
+    # The file's source is erased, and selfdata forgets what it pushed (a vault restored, say).
+    run("erase", "--source", "old-file", "--yes")
+    run("homeassistant", "remove")
+    run("homeassistant", "setup", home_assistant.url, "--token-file", str(token_file))
+    again = _push(run)
+    assert again["hours"] == 48  # day one, and day two's 24 stale hours at 0
+    day_one = sum((_quantity(IMPORT, i) for i in range(48)), Decimal(0))
+
+    async def held() -> list[dict[str, Any]]:
+        async with Connection(home_assistant.url, home_assistant.token) as conn:
+            return (await conn.hourly_sums([sid], int(START.timestamp() * 1000))).get(sid, [])
+
+    rows = asyncio.run(held())
+    assert len(rows) == 48
+    assert all(Decimal(repr(r["sum"])) == day_one and r["state"] == 0 for r in rows[24:])
