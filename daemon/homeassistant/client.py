@@ -13,40 +13,14 @@ import asyncio
 from collections.abc import Mapping, Sequence
 from types import TracebackType
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
 
-from ..errors import SelfdataError
+from .errors import HomeAssistantRefused, HomeAssistantUnreachable, websocket_url
 from .statistics import DOMAIN, Row, Stream, number
 
 TIMEOUT_S = 30.0
 NEW_METADATA = (2025, 11)  # HA release that takes mean_type and unit_class
-
-
-class HomeAssistantError(SelfdataError):
-    """Home Assistant could not be used; the message says why and what to do."""
-
-
-class HomeAssistantUnreachable(HomeAssistantError):
-    pass
-
-
-class HomeAssistantRefused(HomeAssistantError):
-    """HA answered, and refused: a bad token, a user who is not an administrator, a bad row."""
-
-
-def websocket_url(url: str) -> str:
-    """`http://ha.local:8123` -> `ws://ha.local:8123/api/websocket`; ValueError for a non-HTTP URL."""
-    parts = urlsplit(url.strip())
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"{url!r} is not Home Assistant's address: write it as http://HOST:8123 or https://HOST")
-    if parts.username or parts.password or parts.query or parts.fragment:
-        raise ValueError(f"{url!r}: give Home Assistant's address alone, without credentials or a query")
-    path = parts.path.rstrip("/")
-    if path.endswith("/api/websocket"):
-        path = path[: -len("/api/websocket")]
-    return urlunsplit(("ws" if parts.scheme == "http" else "wss", parts.netloc, path + "/api/websocket", "", ""))
 
 
 def _version(text: str) -> tuple[int, int]:

@@ -19,15 +19,17 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..insights import settings
 from ..times import iso, now_ms
 from ..vault import Vault
 from ..vault.db import Connection
 from . import statistics as st
-from .client import Connection as HaConnection
-from .client import HomeAssistantError, HomeAssistantUnreachable
+from .errors import HomeAssistantError, HomeAssistantUnreachable
+
+if TYPE_CHECKING:
+    from .client import Connection as HaConnection
 
 log = logging.getLogger("selfdata.homeassistant")
 
@@ -261,6 +263,8 @@ async def push(
     top, plans, problems = await asyncio.to_thread(plan, vault.conn, full)
     done: list[Pushed] = []
     if plans:
+        from .client import Connection as HaConnection  # aiohttp's client loads only for a push
+
         async with HaConnection(config.url, secret) as ha:
             for p in plans:
                 await _send(ha, p)

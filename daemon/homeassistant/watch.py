@@ -9,7 +9,7 @@ import logging
 
 from ..events import RecordsChanged
 from ..services import Services
-from .client import HomeAssistantError
+from .errors import HomeAssistantError
 from .push import load_settings
 
 log = logging.getLogger("selfdata.homeassistant")

@@ -6,7 +6,7 @@ import asyncio
 from dataclasses import dataclass, field
 
 from ..homeassistant import push as ha_push
-from ..homeassistant.client import Connection, HomeAssistantRefused, websocket_url
+from ..homeassistant.errors import HomeAssistantRefused, websocket_url
 from ..services import Services
 from ..times import iso
 from .registry import Emit, NoParams, OperationError, Result, operation
@@ -46,6 +46,8 @@ async def homeassistant_setup(services: Services, params: Setup, emit: Emit) -> 
     user = None
     version = None
     if params.check:
+        from ..homeassistant.client import Connection
+
         async with Connection(params.url, secret) as ha:
             version = ha.version
             user = await ha.current_user()

@@ -28,7 +28,8 @@ from connectors.sdk.limits import bounded
 
 from ..amounts import zone_problem
 from ..settings import file_settings
-from .mapping import account_record, normalize, transaction_record
+from .fragments import normalize
+from .mapping import account_record, transaction_record
 from .reader import SNIFF_XML, Reader
 
 __all__ = ["OfxImporter", "account_record", "transaction_record"]

@@ -7,7 +7,6 @@ import re
 from typing import Any
 
 from connectors.sdk import (
-    Fragment,
     Record,
     datasets,
     decimal_text,
@@ -131,12 +130,3 @@ def account_record(raw: dict[str, Any]) -> Record:
         data["bank_id"] = account["bank_id"]
     return Record("bank.account", acct_id, as_of, data)
 
-
-def normalize(fragment: Fragment) -> Record | None:
-    if fragment.dataset.startswith("invest."):
-        from .invest import MAPPINGS  # invest.py builds on this module's accessors
-
-        return MAPPINGS[fragment.dataset](fragment.raw)
-    if fragment.dataset == "bank.account":
-        return account_record(fragment.raw)
-    return transaction_record(fragment.raw)

@@ -17,8 +17,9 @@ from connectors.sdk import (
 )
 
 from ..amounts import decode_text, ofx_no_date
+from .fragments import normalize
 from .invest import attach, securities_of, statement_fragments
-from .mapping import CURRENCY, agg_of, normalize, text_of, transaction_record
+from .mapping import CURRENCY, agg_of, text_of, transaction_record
 from .text import add_child, cdata, charset_of, status_problem, unescape
 
 CHUNK = 1 << 20
