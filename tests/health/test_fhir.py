@@ -194,6 +194,26 @@ def test_cardinality_violations_fail_cleanly(tmp_path: Path, resource: dict[str,
     assert store.records == {}  # the good line before is not half-imported
 
 
+def test_r5_codeable_reference_is_named_as_r5(tmp_path: Path) -> None:
+    # FHIR R5's example searchset: MedicationRequest.medication is one CodeableReference
+    # ({"reference": {...}}), where R4 has medicationCodeableConcept or medicationReference.
+    r5 = {
+        "resourceType": "MedicationRequest",
+        "id": "3123",
+        "status": "unknown",
+        "intent": "order",
+        "medication": {"reference": {"reference": "Medication/example"}},
+        "subject": {"reference": "Patient/347"},
+    }
+    doc = {"resourceType": "Bundle", "type": "searchset", "entry": [{"resource": r5, "search": {"mode": "match"}}]}
+    with pytest.raises(
+        ImportFailed,
+        match=r"entry 0: MedicationRequest/3123: has 'medication' where FHIR R4 has "
+        r"medicationCodeableConcept or medicationReference: this is a FHIR R5 resource.*export",
+    ):
+        items(write_json(tmp_path, doc))
+
+
 def test_violation_in_a_bundle_names_the_entry(tmp_path: Path) -> None:
     doc = bundle([observation(id="a", valueQuantity={"value": 1}), observation(id="b", code="8867-4")])
     with pytest.raises(ImportFailed, match=r"bundle\.json: entry 1: Observation/b: code holds one CodeableConcept"):
