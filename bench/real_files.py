@@ -10,22 +10,25 @@ parsers of those formats (the bank formats are `python -m bench bank_corpora`):
 
 | format | files (sdist from PyPI) | established parser |
 | --- | --- | --- |
-| FHIR R4 | `fhiry` 5.2.2 `tests/resources/`, `fhirtordf` 1.3.3 `tests/data/`, `cumulus-etl` 4.3.6 `tests/data/` | `fhirclient` 4.4.0 (strict models) |
+| FHIR R4 | `fhiry` 5.2.2, `fhirtordf` 1.3.3, `cumulus-etl` 4.3.6 (their tests' data) | `fhirclient` 4.4.0 |
 | Apple Health | `ipyhealth` 0.1.2 `tests/data/apple_health_export/` | `healthkit-to-sqlite` 1.0.1 |
 | Green Button | `jendobson.greenbutton` 0.0.1 `greenbutton/sample_data/` | `greenbutton-objects` 2024.7.11 |
 
 fhiry's files are Synthea transaction Bundles, Synthea bulk-data NDJSON (STU3), search pages
 and FHIR R5 example resources; fhirtordf's HL7 examples and early Synthea Bundles;
-cumulus-etl's a small bulk export and the single resources its de-identification tests use; ipyhealth's is an Apple Watch export.xml (tested as it is and
-zipped as the phone zips it); jendobson.greenbutton's is SDG&E's published hourly sample, a
-feed with no UsagePoint, which greenbutton-objects cannot place, so the package's own reader
-functions read it. FHIR files that are not R4 for fhirclient's strict models are read by
-them leniently (`strict=False`) and the outcome says so.
+cumulus-etl's a small bulk export and the single resources its de-identification tests use.
+ipyhealth's is an Apple Watch export.xml (tested as it is and zipped as the phone zips it);
+jendobson.greenbutton's is SDG&E's published hourly sample, a feed with no UsagePoint, which
+greenbutton-objects cannot place, so the package's own reader functions read it. FHIR files
+that are not R4 for fhirclient's strict models are read by them leniently (`strict=False`)
+and the outcome says so.
 
-The files of the steering repository's `shared/samples/` (real FHIR and Green Button files
-taken from public repositories: HL7's examples, SMART's bulk-data samples, Blue Button, the
-Green Button Alliance's fixtures) are compared too when that folder is beside the checkout or
-named by `--samples=DIR`; they are never copied into this repository.
+The files of the steering repository's `shared/samples/` (real FHIR, Green Button and camt
+files taken from public repositories: HL7's examples, SMART's bulk-data samples, Blue Button,
+the Green Button Alliance's fixtures, Goldman Sachs' published camt.052/053 samples) are
+compared too when that folder is beside the checkout or named by `--samples=DIR`; they are
+never copied into this repository. camt files are compared with `camt053` 0.0.23's parser
+per account: entries, signed sum, first and last booking day.
 
 No package on PyPI ships a real SMS Backup & Restore XML, Gadgetbridge database, Health
 Auto Export JSON or camt.05x statement (camt053 ships Jinja templates only): the table says so.
