@@ -12,14 +12,15 @@ parsers of those formats (the bank formats are `python -m bench bank_corpora`):
 | --- | --- | --- |
 | FHIR R4 | `fhiry` 5.2.2, `fhirtordf` 1.3.3, `cumulus-etl` 4.3.6 (their tests' data) | `fhirclient` 4.4.0 |
 | Apple Health | `ipyhealth` 0.1.2 `tests/data/apple_health_export/` | `healthkit-to-sqlite` 1.0.1 |
-| Green Button | `jendobson.greenbutton` 0.0.1 `greenbutton/sample_data/` | `greenbutton-objects` 2024.7.11 |
+| Green Button | `jendobson.greenbutton` 0.0.1, `eemeter` 0.5.15 (sample data) | `greenbutton-objects` 2024.7.11 |
 
 fhiry's files are Synthea transaction Bundles, Synthea bulk-data NDJSON (STU3), search pages
 and FHIR R5 example resources; fhirtordf's HL7 examples and early Synthea Bundles;
 cumulus-etl's a small bulk export and the single resources its de-identification tests use.
 ipyhealth's is an Apple Watch export.xml (tested as it is and zipped as the phone zips it);
 jendobson.greenbutton's is SDG&E's published hourly sample, a feed with no UsagePoint, which
-greenbutton-objects cannot place, so the package's own reader functions read it. FHIR files
+greenbutton-objects cannot place, so the package's own reader functions read it; eemeter's
+are PG&E Green Button Connect feeds (gzipped; unpacked in the cache). FHIR files
 that are not R4 for fhirclient's strict models are read by them leniently (`strict=False`)
 and the outcome says so.
 
