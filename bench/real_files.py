@@ -617,7 +617,8 @@ def main(argv: list[str]) -> None:
     stored = sum(o.counts[0] for o in outcomes)
     read = sum(o.counts[1] for o in outcomes)
     print(
-        f"  matching files the parser read only leniently (not R4 for fhirclient; feeds greenbutton-objects cannot place"
+        f"  matching files the parser read only leniently (not R4 for fhirclient; feeds greenbutton-objects"
+        " cannot place"
         f" or whose codes it lacks): {lenient}"
     )
     print(f"  items: {stored:,} stored by selfdata, {read:,} read by the parsers (resources, records, readings)")
