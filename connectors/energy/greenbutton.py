@@ -83,7 +83,12 @@ class GreenButton(Importer):
             reader.second_pass = True
             yield from _parse(path, reader)
         if reader.count == 0:
-            raise ImportFailed(f"{path.name}: no interval readings to import{reader.skipped_note()}")
+            # A subscription feed can describe the meters only (UsagePoint, MeterReading, ReadingType).
+            hint = reader.skipped_note() or (
+                ": the feed holds no IntervalReading (meter descriptions only); download the usage "
+                "itself (Download My Data, XML, with a date range)"
+            )
+            raise ImportFailed(f"{path.name}: no interval readings to import{hint}")
 
 
 def _parse(path: Path, reader: FeedReader) -> Iterator[Record]:

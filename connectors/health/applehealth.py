@@ -64,6 +64,8 @@ class AppleHealthImporter(Importer):
             name = _first_member(head)
             return name.startswith("apple_health_export/") or PurePosixPath(name).name.lower() == "export.xml"
         text = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+        if text.startswith((b"<HealthData", b"<!DOCTYPE HealthData")):
+            return True  # an export.xml re-saved without its XML declaration (real ones are shared so)
         return text.startswith(b"<?xml") and (b"<HealthData" in head or b"<!DOCTYPE HealthData" in head)
 
     def read(self, path: Path, settings: dict[str, Any]) -> Iterator[Record | Fragment | Delete]:

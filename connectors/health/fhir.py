@@ -3,12 +3,14 @@
 NDJSON (what `$export` writes: one resource a line) streams line by line; a JSON document
 is read whole, up to `MAX_DOCUMENT` bytes (32 MiB);
 an NDJSON line is at most 1 MiB. Bundles are unpacked, nested Bundles too; a
-history or transaction entry that deletes a resource removes it. The mapping itself is
+history or transaction entry that deletes a resource removes it; a resource with no id takes
+its entry's `urn:uuid:`, else one made of its content (`sha256-` and 40 hex digits). The mapping itself is
 `fhir_mapping`, shared with the SMART on FHIR connector.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -93,7 +95,7 @@ def _items(resource: Any, where: str, depth: int = 0) -> Iterator[Record | Delet
             yield from _entry(entry, f"{where}: entry {i}", depth)
         return
     try:
-        yield from map_resource(resource)
+        yield from map_resource(_with_content_id(resource))
     except (FhirInvalid, InvalidRecord) as err:  # a value its dataset refuses, too: say where it is
         raise ImportFailed(f"{where}: {err}") from None
 
@@ -120,3 +122,13 @@ def _entry(entry: Any, where: str, depth: int) -> Iterator[Record | Delete]:
             # Transaction bundles name new resources by a UUID only: it becomes their id.
             resource = {**resource, "id": full_url.removeprefix("urn:uuid:")}
     yield from _items(resource, where, depth + 1)
+
+
+def _with_content_id(resource: Any) -> Any:
+    """A resource with no id at all (FHIR allows it outside a server: a collection Bundle's
+    entries, a resource written to a file) gets one made of its content, so the same resource
+    gives the same key on every import; a changed one is a new record."""
+    if isinstance(resource, dict) and "id" not in resource and resource.get("resourceType") != "Bundle":
+        digest = hashlib.sha256(orjson.dumps(resource, option=orjson.OPT_SORT_KEYS)).hexdigest()
+        return {**resource, "id": f"sha256-{digest[:40]}"}
+    return resource
