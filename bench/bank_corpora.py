@@ -17,7 +17,12 @@ runs, into a fresh vault of its own (in process, which takes a second for the co
 a minute of CLI start-ups; `--cli` runs the real `selfdata import` per file instead). QIF files
 get `--set currency=USD` (QIF carries no currency). Then the stored `bank.transaction` records are
 compared with what the established parser reads: per account, the number of transactions,
-the sum of their amounts and the first and last date. A file is
+the sum of their amounts and the first and last date. OFX investment statements are compared
+too: per account, the number of `invest.transaction` records, the sum of their totals and the
+first and last trade days, and the number of `invest.position` records with the sums of their
+units and market values, against ofxparse's investment statements (its `InvestmentTransaction`s
+and `Position`s; its other transactions of an investment account are the cash movements,
+compared as bank transactions). A file is
 
 - `match`: same accounts, counts, sums and dates;
 - `differ`: both read it, with other figures (the rows say how);
@@ -41,6 +46,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 CORPORA = {  # format -> (sdist, version, glob of the files in it)
@@ -90,17 +96,35 @@ def mt940_rows(path):
 
 def ofx_rows(path):
     from ofxparse import OfxParser
+    from ofxparse.ofxparse import InvestmentTransaction
     with open(path, "rb") as f:
         ofx = OfxParser.parse(f)
-    rows, skipped = [], {}
+    rows, invest = [], {}
     for acct in ofx.accounts:
-        kind = getattr(acct.type, "name", str(acct.type))
-        if str(acct.type).endswith("3") or "Investment" in str(acct.type):
-            skipped[acct.account_id] = "investment"
-            continue
+        trades, positions = [], []
         for tr in acct.statement.transactions:
-            rows.append((acct.account_id, tr.amount, tr.date.date().isoformat()))
-    return rows, skipped
+            if isinstance(tr, InvestmentTransaction):
+                trades.append((tr.total, tr.tradeDate.date().isoformat()))
+            else:  # a bank transaction, or an investment account's cash movement (INVBANKTRAN)
+                rows.append((acct.account_id, tr.amount, tr.date.date().isoformat()))
+        for pos in getattr(acct.statement, "positions", []):
+            positions.append((pos.units, pos.market_value))
+        if trades or positions:
+            invest[acct.account_id] = invest_summary(trades, positions)
+    return rows, invest
+
+def invest_summary(trades, positions):
+    from decimal import Decimal
+    dates = [d for _, d in trades]
+    return {
+        "trades": len(trades),
+        "total": str(sum((Decimal(str(t)) for t, _ in trades if t is not None), Decimal(0))),
+        "first": min(dates) if dates else None,
+        "last": max(dates) if dates else None,
+        "positions": len(positions),
+        "units": str(sum((Decimal(str(u)) for u, _ in positions if u is not None), Decimal(0))),
+        "value": str(sum((Decimal(str(v)) for _, v in positions if v is not None), Decimal(0))),
+    }
 
 def qif_rows(path):
     import quiffen
@@ -117,8 +141,8 @@ def qif_rows(path):
 for line in sys.stdin:
     fmt, path = json.loads(line)
     try:
-        rows, skipped = {"mt940": mt940_rows, "ofx": ofx_rows, "qif": qif_rows}[fmt](path)
-        print(json.dumps({"ok": True, "accounts": summary(rows), "skipped": skipped}), flush=True)
+        rows, invest = {"mt940": mt940_rows, "ofx": ofx_rows, "qif": qif_rows}[fmt](path)
+        print(json.dumps({"ok": True, "accounts": summary(rows), "invest": invest}), flush=True)
     except Exception as err:
         print(json.dumps({"ok": False, "error": f"{type(err).__name__}: {err}"[:300]}), flush=True)
 """
@@ -187,7 +211,16 @@ def ours(fmt: str, path: Path, home: Path, cli: bool) -> dict[str, Any]:
             (r.data["account_id"], Decimal(r.data["amount"]), r.data.get("value_on") or r.data["booked_on"], r.data)
             for r in rec.iter_records(vault.conn, "bank.transaction")
         ]
-        return {"ok": True, "accounts": _summary(fmt, rows), "notices": _notices(fmt, path, values)}
+        invest = _invest_summary(
+            list(rec.iter_records(vault.conn, "invest.transaction")),
+            list(rec.iter_records(vault.conn, "invest.position")),
+        )
+        return {
+            "ok": True,
+            "accounts": _summary(fmt, rows),
+            "invest": invest,
+            "notices": _notices(fmt, path, values),
+        }
     finally:
         vault.close()
 
@@ -204,13 +237,20 @@ def _notices(fmt: str, path: Path, values: dict[str, str]) -> list[str]:
 def _ours_cli(fmt: str, path: Path, home: Path, values: dict[str, str]) -> dict[str, Any]:
     env = {**os.environ, "SELFDATA_HOME": str(home), "SELFDATA_INSECURE_TEST_KDF": "1"}
     exe = [sys.executable, "-m", "daemon"]
-    subprocess.run([*exe, "init", "--no-recovery"], env=env, capture_output=True, check=False)
+    key = ["--key-file", str(home / "machine.key"), "--no-passphrase"]
+    subprocess.run([*exe, "init", *key], env=env, capture_output=True, check=True)
     sets = [a for k, v in values.items() for a in ("--set", f"{k}={v}")]
     done = subprocess.run([*exe, "import", str(path), "--format", fmt, *sets], env=env, capture_output=True, text=True)
     if done.returncode != 0:
         return {"ok": False, "error": (done.stderr.strip().splitlines() or ["failed"])[0]}
-    q = subprocess.run([*exe, "query", "bank.transaction", "--json"], env=env, capture_output=True, text=True)
-    records = [json.loads(line) for line in q.stdout.splitlines() if line.startswith("{")]
+
+    def query(dataset: str) -> list[dict[str, Any]]:
+        q = [*exe, "query", dataset, "--json", "--limit", "100000"]
+        done = subprocess.run(q, env=env, capture_output=True, text=True, check=True)
+        return list(json.loads(done.stdout)["records"])
+
+    records = query("bank.transaction")
+    invest = [[SimpleNamespace(data=r["data"]) for r in query(d)] for d in ("invest.transaction", "invest.position")]
     rows = [
         (
             r["data"]["account_id"],
@@ -220,7 +260,42 @@ def _ours_cli(fmt: str, path: Path, home: Path, values: dict[str, str]) -> dict[
         )
         for r in records
     ]
-    return {"ok": True, "accounts": _summary(fmt, rows)}
+    return {"ok": True, "accounts": _summary(fmt, rows), "invest": _invest_summary(*invest)}
+
+
+def _invest_summary(trades: list[Any], positions: list[Any]) -> dict[str, dict[str, Any]]:
+    """Per investment account: trades (count, sum of totals, first and last trade days) and
+    positions (count, sum of units and of market values), as the parser's side gives them."""
+    out: dict[str, dict[str, Any]] = {}
+
+    def of(account: str) -> dict[str, Any]:
+        zero = Decimal(0)
+        return out.setdefault(
+            account, {"trades": 0, "total": zero, "dates": [], "positions": 0, "units": zero, "value": zero}
+        )
+
+    for r in trades:
+        a = of(r.data["account_id"])
+        a["trades"] += 1
+        a["total"] += Decimal(r.data.get("total") or 0)
+        a["dates"].append(r.data["traded_on"])
+    for r in positions:
+        a = of(r.data["account_id"])
+        a["positions"] += 1
+        a["units"] += Decimal(r.data["units"])
+        a["value"] += Decimal(r.data.get("market_value") or 0)
+    return {
+        k: {
+            "trades": v["trades"],
+            "total": str(v["total"]),
+            "first": min(v["dates"]) if v["dates"] else None,
+            "last": max(v["dates"]) if v["dates"] else None,
+            "positions": v["positions"],
+            "units": str(v["units"]),
+            "value": str(v["value"]),
+        }
+        for k, v in out.items()
+    }
 
 
 def _summary(fmt: str, rows: list[tuple[str, Decimal, str, dict[str, Any]]]) -> dict[str, dict[str, Any]]:
@@ -245,6 +320,7 @@ class Outcome:
     status: str
     note: str = ""
     counts: tuple[int, int] = (0, 0)
+    invest: tuple[int, int, int, int] = (0, 0, 0, 0)  # trades stored, read; positions stored, read
 
 
 def _norm(account: str) -> str:
@@ -263,8 +339,9 @@ def compare(fmt: str, name: str, theirs: dict[str, Any], mine: dict[str, Any]) -
     t_accounts = {k: v for k, v in theirs["accounts"].items()}
     t_n = sum(a["count"] for a in t_accounts.values())
     if not mine["ok"]:
-        if not t_accounts and theirs.get("skipped"):
-            return Outcome(fmt, name, "not compared", f"{', '.join(set(theirs['skipped'].values()))}: {mine['error']}")
+        if theirs.get("invest"):
+            n = sum(a["trades"] + a["positions"] for a in theirs["invest"].values())
+            return Outcome(fmt, name, "refused", f"investment statement ({n} trades and positions): {mine['error']}")
         if t_n == 0:
             return Outcome(fmt, name, "empty", f"no transaction in it; ours: {mine['error']}")
         return Outcome(fmt, name, "refused", mine["error"], (0, t_n))
@@ -288,16 +365,42 @@ def compare(fmt: str, name: str, theirs: dict[str, Any], mine: dict[str, Any]) -
                 notes.append(f"{mk} {what} {m[what]} vs {t[what]}")
     if len(m_accounts) != len(t_accounts):
         notes.append(f"accounts {sorted(m_accounts)} vs {sorted(t_accounts)}")
-    if theirs.get("skipped"):
-        notes.append("parser skipped " + ", ".join(f"{k} ({v})" for k, v in theirs["skipped"].items()))
+    invest = _compare_invest(theirs.get("invest") or {}, mine.get("invest") or {}, notes)
     status = "differ" if any(" vs " in n for n in notes) else "match"
     if mine.get("notices"):
         notes.insert(0, f"{len(mine['notices'])} notice(s): {mine['notices'][0]}")
         status += " (notice)" if status == "match" else ""
-    return Outcome(fmt, name, status, "; ".join(notes), (m_n, t_n))
+    return Outcome(fmt, name, status, "; ".join(notes), (m_n, t_n), invest)
 
 
-STATUSES = ("match", "differ", "refused", "empty", "both refuse", "extra", "not compared", "crash")
+def _compare_invest(
+    theirs: dict[str, dict[str, Any]], mine: dict[str, dict[str, Any]], notes: list[str]
+) -> tuple[int, int, int, int]:
+    """Investment accounts compared figure by figure; the notes say what differs."""
+    for account in sorted(set(theirs) | set(mine)):
+        t, m = theirs.get(account), mine.get(account)
+        if t is None or m is None:
+            notes.append(f"investment account {account}: {'not read by the parser' if t is None else 'not stored'} vs")
+            continue
+        for what in ("trades", "total", "first", "last", "positions", "units", "value"):
+            same = Decimal(m[what]) == Decimal(t[what]) if what in ("total", "units", "value") else m[what] == t[what]
+            if not same:
+                notes.append(f"{account} {what} {m[what]} vs {t[what]}")
+    if theirs or mine:
+        figures = [
+            f"{a}: {v['trades']} trades, total {v['total']}, {v['positions']} positions, value {v['value']}"
+            for a, v in sorted(mine.items())
+        ]
+        notes.append("invest " + "; ".join(figures))
+    return (
+        sum(a["trades"] for a in mine.values()),
+        sum(a["trades"] for a in theirs.values()),
+        sum(a["positions"] for a in mine.values()),
+        sum(a["positions"] for a in theirs.values()),
+    )
+
+
+STATUSES = ("match", "differ", "refused", "empty", "both refuse", "extra", "crash")
 
 
 def main(argv: list[str]) -> None:
@@ -332,6 +435,12 @@ def main(argv: list[str]) -> None:
     stored = sum(o.counts[0] for o in outcomes)
     read = sum(o.counts[1] for o in outcomes)
     print(f"  transactions: {stored:,} stored by selfdata, {read:,} read by the parsers (files compared)")
+    trades = [sum(o.invest[i] for o in outcomes) for i in range(4)]
+    with_invest = sum(1 for o in outcomes if any(o.invest))
+    print(
+        f"  investment statements: {with_invest} files; trades {trades[0]:,} stored, {trades[1]:,} read by the parser;"
+        f" positions {trades[2]:,} stored, {trades[3]:,} read"
+    )
     print(f"  matching files imported with a notice (balances that do not add up): {noticed}")
 
 

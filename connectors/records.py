@@ -19,6 +19,7 @@ from typing import Any
 import orjson
 
 from connectors.sdk import Delete, Fragment, Importer, ImportFailed, Record, datasets
+from connectors.sdk.limits import check_document_size
 
 MAX_KEY = 200
 _HEAD = re.compile(rb'^\s*\{\s*"records"\s*:')
@@ -60,6 +61,7 @@ class RecordsJsonImporter(Importer):
         return bool(_HEAD.match(head.removeprefix(b"\xef\xbb\xbf")))
 
     def read(self, path: Path, settings: dict[str, Any]) -> Iterator[Record | Fragment | Delete]:
+        check_document_size(path.stat().st_size, path.name, "send the records in several files or pushes")
         try:
             body = orjson.loads(path.read_bytes())
         except orjson.JSONDecodeError as err:

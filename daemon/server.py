@@ -153,9 +153,20 @@ async def _views_ctx(app: web.Application) -> AsyncIterator[None]:
     await asyncio.gather(task, return_exceptions=True)
 
 
+async def _homeassistant_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Energy statistics pushed to Home Assistant after syncs, when set up (docs/homeassistant.md)."""
+    from .homeassistant.watch import watch
+
+    task = asyncio.create_task(watch(app[SERVICES]), name="homeassistant")
+    yield
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+
+
 def build_app(services: Services) -> web.Application:
     app = admin_app(services)
     app.cleanup_ctx.append(_notifier_ctx)
+    app.cleanup_ctx.append(_homeassistant_ctx)
     app.cleanup_ctx.append(_requests_ctx)
     app.cleanup_ctx.append(_money_ctx)
     app.cleanup_ctx.append(_views_ctx)

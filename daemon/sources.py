@@ -24,7 +24,8 @@ ACTIONS: dict[str, str] = {
     "retrying": "nothing yet: selfdata retries by itself",
     "failing": "look at the last error (selfdata runs NAME); selfdata sync NAME retries now",
     "needs_login": "log in again: selfdata source edit NAME (new credentials), then selfdata sync NAME",
-    "needs_action": "do what the message says at the vendor, then run selfdata sync NAME",
+    "needs_action": "do what the message says (selfdata source authorize NAME when it asks a question),"
+    " then run selfdata sync NAME",
     "needs_authorization": "authorise access in your browser: selfdata source authorize NAME",
 }
 # A file importer is never synced: what it needs is another file.

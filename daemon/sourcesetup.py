@@ -6,7 +6,7 @@ import logging
 from collections.abc import Awaitable, Mapping
 from typing import Any, TypeVar
 
-from connectors.sdk import Connector, Context, Http, Importer, SelfdataError
+from connectors.sdk import Connector, Context, Http, Importer, Question, SelfdataError, UserActionNeeded
 from connectors.sdk.fields import parse_settings
 
 from .plugins import Registry
@@ -54,7 +54,12 @@ def _context(name: str, settings: dict[str, Any], secrets: dict[str, str], store
         if store is not None and store.find(name) is not None:
             store.vault.secrets.put(name, key, value)
 
-    return connector_context(name, settings, secrets, http=Http(), save_secret=save)
+    async def drop(key: str) -> None:
+        secrets.pop(key, None)
+        if store is not None and store.find(name) is not None:
+            store.vault.secrets.delete(name, key)
+
+    return connector_context(name, settings, secrets, http=Http(), save_secret=save, drop_secret=drop)
 
 
 async def check_connector(cls: type[Connector], name: str, settings: dict[str, Any], secrets: dict[str, str]) -> None:
@@ -91,6 +96,13 @@ async def add_source(
     if check:
         try:
             await check_connector(cls, name, settings, secrets)
+        except UserActionNeeded as err:
+            if not cls.asks_questions:
+                raise _not_saved(err, name, cls.name) from None
+            # The login was taken and the website asks a question (a second factor): saved, to answer
+            added = store.add(name, cls.name, "connector", settings, secrets, schedule=schedule)
+            store.set_health(name, "needs_action", str(err), failures=0)
+            return store.get(added.name)
         except SelfdataError as err:
             raise _not_saved(err, name, cls.name) from None
     return store.add(name, cls.name, "connector", settings, secrets, schedule=schedule)
@@ -178,6 +190,40 @@ async def complete_authorization(
         await ctx.http.close()
     store.set_health(name, "ok", None, failures=0)
     return store.get(name)
+
+
+def asks_questions(registry: Registry, source: Source) -> bool:
+    return source.kind == "connector" and registry.connector(source.connector).asks_questions
+
+
+async def question(vault: Vault, registry: Registry, name: str) -> Question | None:
+    """What the source's vendor asks the user now (a 2FA code): the question its last run met, or one
+    a login started now makes it ask. None: it asks nothing."""
+    store = SourceStore(vault)
+    source = store.get(name)
+    if not asks_questions(registry, source):
+        raise SourceError(f"{source.connector} never asks questions during a login")
+    cls = registry.connector(source.connector)
+    ctx = _context(name, source.settings, store.secrets(name), store)
+    try:
+        return await _run_connector(cls, "question()", cls().question(ctx))
+    finally:
+        await ctx.http.close()
+
+
+async def answer(vault: Vault, registry: Registry, name: str, question_id: str, text: str) -> Question | None:
+    """Keep the user's answer (encrypted) for the source's next run, which uses it once; the
+    next question the website asked at the same time, if any, to answer before that run."""
+    store = SourceStore(vault)
+    source = store.get(name)
+    if not asks_questions(registry, source):
+        raise SourceError(f"{source.connector} never asks questions during a login")
+    cls = registry.connector(source.connector)
+    ctx = _context(name, source.settings, store.secrets(name), store)
+    try:
+        return await _run_connector(cls, "answer()", cls().answer(ctx, question_id, text))
+    finally:
+        await ctx.http.close()
 
 
 def parse_assignments(pairs: tuple[str, ...] | list[str]) -> dict[str, str]:

@@ -353,3 +353,43 @@ async def test_a_month_of_last_year_from_kept_rows_equals_it_computed_alone(vaul
     svc = services(vault)
     for month in ("2026-03", "2025-10", "2025-04"):
         assert await view(svc, month) == await view(svc, month, today="2027-06-01"), month
+
+
+async def test_a_bill_and_an_energy_month_far_above_their_usual_are_told_once(vault: Vault) -> None:
+    from datetime import UTC, timedelta
+
+    from daemon.operations.insights import due_alerts
+
+    from .energy.test_energy_costs import half_hours
+
+    svc = services(vault)
+    # Electricity bills 60.00, 62.00, 58.00, 61.00 (usual: the median, 60.50), then 130.00: +114.9%
+    bills = [("2025-12-08", "-60.00"), ("2026-01-08", "-62.00"), ("2026-02-09", "-58.00"), ("2026-03-09", "-61.00")]
+    vault.writer.upsert(planted() + [tx(f"edf-{d}", d, a, counterparty="EDF") for d, a in bills])
+    # March 2025 at 0.1 kWh a half-hour (148.8 kWh), March 2026 at 0.2 (+100%); February 2026 at 0.5 is not March
+    for first, nxt, qty in (("2025-03-01", "2025-04-01", "0.1"), ("2026-02-01", "2026-03-01", "0.5")):
+        a, b = (datetime.fromisoformat(x + "T00:00:00+00:00") for x in (first, nxt))
+        vault.writer.upsert(half_hours(a, b, qty))
+    await dispatch.run(
+        svc, "money.alert_set", {"kind": "high_bill", "enabled": True, "threshold": "50%", "today": TODAY}
+    )
+    await dispatch.run(svc, "money.alert_set", {"kind": "energy_month", "enabled": True, "today": TODAY})
+    for bad in ("lots", "-5", "0"):
+        with pytest.raises(Exception, match="not a percentage"):
+            await dispatch.run(svc, "money.alert_set", {"kind": "high_bill", "enabled": True, "threshold": bad})
+    settings = {a["kind"]: a for a in await dispatch.run(svc, "money.alerts", {})}
+    assert settings["high_bill"]["threshold"] == "50" and settings["energy_month"]["threshold"] == "30"
+    assert due_alerts(svc, today=TODAY) == []
+    start = datetime(2026, 3, 1, tzinfo=UTC)
+    vault.writer.upsert(
+        [tx("edf-2026-04-08", "2026-04-08", "-130.00", counterparty="EDF")]
+        + half_hours(start, start + timedelta(days=31), "0.2")
+    )
+    told = {(a.kind, a.subject): a.message for a in due_alerts(svc, today=TODAY)}
+    assert told == {
+        ("high_bill", "EDF (EUR)"): "EDF: 130.00 EUR on 2026-04-08, +114.9% over its usual 60.50",
+        ("energy_month", "electricity consumption (kWh)"): (
+            "electricity consumption (kWh): 297.6 kWh in 2026-03, +100.0% over the usual month (148.800 kWh)"
+        ),
+    }
+    assert due_alerts(svc, today=TODAY) == []  # once each

@@ -12,6 +12,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from daemon.paths import home_paths
 from daemon.plugins import Registry
 from daemon.rights.backup import BackupError, backup
@@ -111,6 +113,7 @@ def test_backup_and_doctor_commands(initialised: Path, run: Cli, tmp_path: Path)
     assert bad.exit_code == 1 and "chmod 600" in bad.output
 
 
+@pytest.mark.timeout(420)  # two whole demo runs (their year of history), on a loaded 2-core machine
 def test_a_kept_demo_home_holds_one_demo_token(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k != "SELFDATA_HOME"}
     home = tmp_path / "demo"

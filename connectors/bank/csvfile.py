@@ -2,9 +2,10 @@
 date format, the decimal and thousands separators, the sign convention, the encoding.
 
 Built-in profiles: `uk-midata` (the UK midata export: Date, Type, Merchant/Description,
-Debit/Credit, Balance) and `generic` (Date, Description, Amount and optional Currency,
-Balance, Value Date, Counterparty, Category, Status, Id columns). `custom` starts from
-nothing; any profile setting given on the source overrides the chosen profile's.
+Debit/Credit, Balance), the banks' own exports of csvbanks.py (Chase, Monzo, DKB...) and
+`generic` (Date, Description, Amount and optional Currency, Balance, Value Date,
+Counterparty, Category, Status, Id columns). `custom` starts from nothing; any profile
+setting given on the source overrides the chosen profile's.
 
 Keys: a bank id column when the profile has one; otherwise the account, the date and a
 hash of the identifying fields (dates, amount, currency, description, counterparty, type),
@@ -35,25 +36,26 @@ from connectors.sdk import (
     decimal_text,
     parse_settings,
 )
+from connectors.sdk.limits import bounded
 
-from .amounts import decode_text, fingerprint, midnight_utc, parse_amount, parse_date
+from .amounts import decode_text, fingerprint, midnight_utc, parse_amount
+from .csvbanks import PROFILES, candidate_profiles
+from .csvhints import header_hint, parse_csv_date
 from .csvprofiles import (
     DELIMITERS,
     HEADER_LINES,
     PENDING,
-    PROFILES,
     ROLES,
     SEPARATORS,
     SIGNS,
     Profile,
-    candidate_profiles,
     columns_setting,
 )
 
 
 class BankCsvImporter(Importer):
     name = "bank-csv"
-    title = "Bank CSV exports (UK midata and other profiles)"
+    title = "Bank CSV exports (UK midata, banks' own exports, custom layouts)"
     category = "bank"
     datasets = ("bank.account", "bank.transaction")
     extensions = (".csv", ".txt")
@@ -61,7 +63,7 @@ class BankCsvImporter(Importer):
     fields = (
         Field(
             "profile",
-            "Bank profile: auto (recognised by its header), uk-midata, generic, or custom",
+            "Bank profile: auto (recognised by its header), a bank's (chase, monzo, dkb...), generic, or custom",
             type="choice",
             choices=("auto", *PROFILES, "custom"),
             default="auto",
@@ -103,12 +105,17 @@ class BankCsvImporter(Importer):
         text = [decode_text(line, "utf-8").lstrip("\ufeff") for line in lines]
         return any(_header_match(p, text) is not None for p in PROFILES.values())
 
+    @classmethod
+    def unrecognised_hint(cls, head: bytes, filename: str) -> str | None:
+        """For a file no importer recognises that looks like a CSV: the settings to give."""
+        return header_hint(head)
+
     def read(self, path: Path, settings: dict[str, Any]) -> Iterator[Record | Fragment]:
         try:
             given, _ = parse_settings(self.fields, {k: v for k, v in settings.items() if v is not None})
         except SettingsError as err:
             raise ImportFailed(f"{path.name}: setting {err}") from None
-        with path.open("rb") as f:
+        with path.open("rb") as raw, bounded(raw, path.name, "lines") as f:
             yield from _Reader(path, f, given).records()
 
     def normalize(self, fragment: Fragment) -> Record | None:
@@ -128,13 +135,18 @@ def _header_match(profile: Profile, lines: list[str]) -> tuple[int, str, dict[st
     """(line index, delimiter, role -> column index) of the profile's header in `lines`."""
     delimiters = [profile.delimiter] if profile.delimiter != "auto" else [",", ";", "\t", "|"]
     wanted = {role: header.strip().casefold() for role, header in profile.columns.items()}
+    markers = [m.casefold() for m in profile.markers]
     for i, line in enumerate(lines):
         for delimiter in delimiters:
             if delimiter not in line and len(wanted) > 1:
                 continue
             cells = [c.strip().casefold() for c in _split(line, delimiter)]
             found = {role: cells.index(h) for role, h in wanted.items() if h in cells}
-            if all(r in found for r in profile.required) and ("amount" in found or "debit" in found):
+            if (
+                all(r in found for r in profile.required)
+                and ("amount" in found or "debit" in found)
+                and all(m in cells for m in markers)
+            ):
                 return i, delimiter, found
     return None
 
@@ -159,6 +171,7 @@ class _Reader:
         self.terminated = True
         self.counts: dict[str, int] = {}
         self.seen: dict[str, int] = {}
+        self.skipped: dict[str, tuple[str, ...]] = {"void": (), "summary": ()}
         f.seek(0, 2)
         if f.tell():
             f.seek(-1, 2)
@@ -203,6 +216,7 @@ class _Reader:
             "credit_values": list(profile.credit_values),
             "strip_apostrophe": profile.strip_apostrophe,
         }
+        self.skipped = {"void": profile.void_statuses, "summary": profile.summary_rows}
         rest = head[index + 1 :]
         reader = csv.reader(_chain(rest, lines), delimiter=delimiter, strict=True)
         self.line = index + 1
@@ -232,7 +246,14 @@ class _Reader:
             wanted = candidates[0]
             expected = ", ".join(wanted.columns[r] for r in wanted.required if r in wanted.columns)
             raise self.fail(f"no header with the columns of profile {wanted.name} ({expected})", 1)
-        raise self.fail("not a known bank CSV: no header like uk-midata's or generic's; set the source's profile", 1)
+        hint = header_hint("\n".join(head).encode("utf-8"))
+        raise self.fail(
+            "not a known bank CSV: no header of a built-in profile ("
+            + ", ".join(p.name for p in candidates)
+            + "); "
+            + (hint or "set the source's profile, or profile=custom with its columns"),
+            1,
+        )
 
     def _row(
         self, cells: list[str], header: list[str], profile: Profile, context: dict[str, Any], last: _Last
@@ -247,6 +268,8 @@ class _Reader:
             cut = "" if self.terminated else ": the file does not end with a line end, it looks truncated"
             raise self.fail(f"{len(cells)} fields where the header has {len(header)}{cut}")
         raw: dict[str, Any] = {**context, "row": dict(zip(header, cells, strict=False))}
+        if self._left_out(raw):
+            return None
         record = self._normalize(Fragment("bank.transaction", raw), self.line)
         if _cell(raw, "id"):
             # A bank id reused for another row: keep both, apart.
@@ -262,6 +285,15 @@ class _Reader:
         last.rows += 1
         self._track(record, raw, last)
         return record
+
+    def _left_out(self, raw: dict[str, Any]) -> bool:
+        """A row of a payment that never happened (declined), or a summary row without an
+        amount (an opening balance), as the profile names them."""
+        void, summary = self.skipped["void"], self.skipped["summary"]
+        if void and _cell(raw, "status").casefold() in void:
+            return True
+        amount = _cell(raw, "amount") if "amount" in raw["columns"] else _cell(raw, "debit") + _cell(raw, "credit")
+        return bool(summary) and not amount and _cell(raw, "description").casefold().startswith(summary)
 
     def _track(self, record: Record, raw: dict[str, Any], last: _Last) -> None:
         day = record.data["booked_on"]
@@ -346,14 +378,24 @@ def _signed_amount(raw: dict[str, Any]) -> Decimal:
     raise ValueError("no credit/debit indicator")
 
 
+def _day(raw: dict[str, Any]) -> Any:
+    """The booking date; a pending row without one yet (Revolut's Completed Date) takes its
+    transaction date."""
+    text = _cell(raw, "date") or _cell(raw, "transaction_date")
+    return parse_csv_date(text, raw["date_format"], "date")
+
+
 def transaction_record(raw: dict[str, Any]) -> Record:
     """The `bank.transaction` of one CSV row (a pure function of the fragment)."""
-    day = parse_date(_cell(raw, "date"), raw["date_format"])
+    day = _day(raw)
     value_text = _cell(raw, "value_date")
-    value_on = parse_date(value_text, raw["date_format"]) if value_text else None
+    value_on = parse_csv_date(value_text, raw["date_format"], "value_date") if value_text else None
     amount = _signed_amount(raw)
     currency = (_cell(raw, "currency") or raw.get("currency") or "").upper()
     description, counterparty, kind = _cell(raw, "description"), _cell(raw, "counterparty"), _cell(raw, "type")
+    if not counterparty and ("payer" in raw["columns"] or "payee" in raw["columns"]):
+        # Payer and payee columns (DKB): the other party is the payer of money in, the payee of money out.
+        counterparty = _cell(raw, "payer") if amount > 0 else _cell(raw, "payee")
     status = "pending" if _cell(raw, "status").casefold() in PENDING else "booked"
     data = datasets.BankTransaction.make(
         account_id=raw["account_id"],
@@ -368,6 +410,9 @@ def transaction_record(raw: dict[str, Any]) -> Record:
     )
     if kind:
         data["type"] = kind
+    when = _cell(raw, "transaction_date")
+    if when:
+        data["transacted_on"] = parse_csv_date(when, raw["date_format"], "transaction_date").isoformat()
     bank_id = _cell(raw, "id")
     occurrence = int(raw.get("occurrence", 1))
     if bank_id:
@@ -382,7 +427,7 @@ def transaction_record(raw: dict[str, Any]) -> Record:
 
 def account_record(raw: dict[str, Any]) -> Record:
     """The `bank.account` with the balance after the latest day's last transaction."""
-    day = parse_date(_cell(raw, "date"), raw["date_format"])
+    day = _day(raw)
     at = datetime.combine(day, time(23, 59, 59), UTC)
     currency = (_cell(raw, "currency") or raw.get("currency") or "").upper()
     data = datasets.BankAccount.make(

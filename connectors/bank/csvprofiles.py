@@ -11,8 +11,11 @@ from typing import Any
 ROLES = (
     "date",
     "value_date",
+    "transaction_date",
     "description",
     "counterparty",
+    "payer",
+    "payee",
     "amount",
     "debit",
     "credit",
@@ -27,7 +30,7 @@ ROLES = (
 SIGNS = ("signed", "inverted", "debit-credit", "indicator")
 SEPARATORS = {"none": "", "comma": ",", "period": ".", "space": " ", "apostrophe": "'"}
 DELIMITERS = {"comma": ",", "semicolon": ";", "tab": "\t", "pipe": "|"}
-PENDING = {"pending", "authorised", "authorized", "reserved", "pdng"}
+PENDING = {"pending", "authorised", "authorized", "reserved", "pdng", "vorgemerkt", "umsatz vorgemerkt"}
 HEADER_LINES = 30  # a header is looked for in the first lines (some banks put an account summary first)
 
 
@@ -49,9 +52,16 @@ class Profile:
     currency: str | None = None
     footer_prefixes: tuple[str, ...] = ()
     strip_apostrophe: bool = False
+    # Headers that must be in the header row besides the roles' (what tells one bank's
+    # layout from another's with the same main columns).
+    markers: tuple[str, ...] = ()
+    # Rows left out: statuses of payments that never happened (declined, reverted), and
+    # descriptions of summary rows without an amount (an opening-balance row).
+    void_statuses: tuple[str, ...] = ()
+    summary_rows: tuple[str, ...] = ()
 
 
-PROFILES = {
+BUILT_IN = {
     "uk-midata": Profile(
         name="uk-midata",
         columns={
@@ -133,13 +143,3 @@ def apply(profile: Profile, overrides: dict[str, Any]) -> Profile:
         # "1.234,56" needs thousands_separator=period said outright
         out = dataclasses.replace(out, thousands="")
     return out
-
-
-def candidate_profiles(settings: dict[str, Any]) -> list[Profile]:
-    """The profiles to try on the file's header: the one asked for, or every built-in one."""
-    name = settings.get("profile") or "auto"
-    overrides = profile_overrides(settings)
-    if name == "auto":
-        return [apply(p, overrides) for p in PROFILES.values()]
-    base = PROFILES.get(name) or Profile(name="custom", columns={}, required=("date",))
-    return [apply(base, overrides)]

@@ -43,6 +43,7 @@ from connectors.sdk import (
     datasets,
     decimal_text,
 )
+from connectors.sdk.limits import bounded
 
 from .amounts import decode_text, fingerprint, is_iban, midnight_utc, zone, zone_problem
 from .mt940_info import clean, join_lines, parse_info
@@ -87,7 +88,7 @@ class Mt940Importer(Importer):
 
     def read(self, path: Path, settings: dict[str, Any]) -> Iterator[Record | Fragment | Notice]:
         given = file_settings(self, path, settings)
-        with path.open("rb") as f:
+        with path.open("rb") as raw, bounded(raw, path.name, "lines") as f:
             yield from _Reader(path, f, given["timezone"], given["encoding"]).records()
 
     def normalize(self, fragment: Fragment) -> Record | None:

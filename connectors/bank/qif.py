@@ -27,7 +27,8 @@ from datetime import date
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from connectors.sdk import Field, Fragment, Importer, ImportFailed, InvalidRecord, Record, decimal_text
+from connectors.sdk import Field, Fragment, Importer, ImportFailed, InvalidRecord, Notice, Record, decimal_text
+from connectors.sdk.limits import bounded
 
 from .amounts import decode_text, fingerprint, midnight_utc, parse_amount
 from .settings import file_settings
@@ -78,7 +79,7 @@ class QifImporter(Importer):
         # A register without its !Type: header: a .qif file that starts with a dated record.
         return filename.lower().endswith(".qif") and _HEADLESS.match(head) is not None
 
-    def read(self, path: Path, settings: dict[str, Any]) -> Iterator[Record | Fragment]:
+    def read(self, path: Path, settings: dict[str, Any]) -> Iterator[Record | Fragment | Notice]:
         given = file_settings(self, path, settings)
         if not given.get("currency"):
             raise ImportFailed(
@@ -88,9 +89,9 @@ class QifImporter(Importer):
         order = str(given["date_format"])
         decimal = {"period": ".", "comma": ","}[str(given["decimal_separator"])]
         if order == "auto":
-            with path.open("rb") as f:
+            with path.open("rb") as raw, bounded(raw, path.name, "lines") as f:
                 order = _date_order(path, f)
-        with path.open("rb") as f:
+        with path.open("rb") as raw, bounded(raw, path.name, "lines") as f:
             yield from _read(path, f, given, order, decimal)
 
     def normalize(self, fragment: Fragment) -> Record:
@@ -166,12 +167,20 @@ def transaction_record(raw: dict[str, Any]) -> Record:
 # --- reading a file ----------------------------------------------------------------------
 
 
-def _lines(f: BinaryIO) -> Iterator[tuple[int, str]]:
+def _lines(f: BinaryIO, single_byte: list[int] | None = None) -> Iterator[tuple[int, str]]:
+    """Each line's number and text; `single_byte` gets the lines that were not UTF-8 (QIF
+    declares no charset: those are read as Windows-1252, which is what such exporters write)."""
     for number, raw_line in enumerate(f, 1):
         data = raw_line.rstrip(b"\r\n")
         if number == 1 and data.startswith(b"\xef\xbb\xbf"):
             data = data[3:]
-        yield number, data.decode("ascii") if data.isascii() else decode_text(data, "cp1252")
+        if data.isascii():
+            yield number, data.decode("ascii")
+            continue
+        text = decode_text(data, "cp1252")
+        if single_byte is not None and text.encode("utf-8", "surrogatepass") != data:
+            single_byte.append(number)
+        yield number, text
 
 
 def _date_order(path: Path, f: BinaryIO) -> str:
@@ -205,7 +214,7 @@ def _date_order(path: Path, f: BinaryIO) -> str:
     )
 
 
-def _read(path: Path, f: BinaryIO, settings: dict[str, Any], order: str, decimal: str) -> Iterator[Record]:
+def _read(path: Path, f: BinaryIO, settings: dict[str, Any], order: str, decimal: str) -> Iterator[Record | Notice]:
     section: str | None = None
     account_name: str | None = None
     in_account_block = False
@@ -213,7 +222,8 @@ def _read(path: Path, f: BinaryIO, settings: dict[str, Any], order: str, decimal
     start = 0
     counts: dict[str, int] = {}
     registers = 0  # transaction sections seen
-    for number, line in _lines(f):
+    single_byte: list[int] = []
+    for number, line in _lines(f, single_byte):
         if not line.strip():
             continue
         if line.startswith("!"):
@@ -252,6 +262,12 @@ def _read(path: Path, f: BinaryIO, settings: dict[str, Any], order: str, decimal
         raise ImportFailed(
             f"{path.name}: no bank, card, cash or asset register in the file (!Type:Bank, !Type:CCard...); "
             "investment, category and memorised lists are not imported"
+        )
+    if single_byte:
+        n = len(single_byte)
+        yield Notice(
+            f"{path.name}: {n:,} line{'s' * (n > 1)} (the first: line {single_byte[0]:,}) were not valid UTF-8 and were"
+            " read as Windows-1252: check the accents of those payees and categories"
         )
 
 

@@ -4,14 +4,20 @@ woob (woob.tech) keeps hundreds of modules for banks' and suppliers' websites. T
 installs woob and its modules in a Python of their own (pipx install woob; woob update),
 and names that Python and a module. Each run writes the module's parameters to a private
 temporary file, runs `woob_runner.py` with that Python, and reads its JSON lines: accounts
-become bank.account, history bank.transaction (pending ones replaced once booked), and
-documents woob.document. woob stays out of the daemon's process: its dependencies, its
-memory and a module that hangs end with the run.
+become bank.account, history bank.transaction (pending ones replaced once booked),
+subscriptions bill.subscription and documents bill.document, their files (PDF) kept in the
+vault. woob stays out of the daemon's process: its dependencies, its memory and a module that
+hangs end with the run.
+
+A second factor: an unattended run never starts one (woob's modules then raise
+NeedInteractiveFor2FA); the user runs `selfdata source authorize NAME`, which runs the module
+as woob's own application does when someone is there, asks the website's question (the SMS
+code) and gives the answer to the next run, once. The module's saved state (the website's
+session, the login in progress) is kept encrypted between runs like a credential.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -19,7 +25,7 @@ import tempfile
 from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -32,32 +38,21 @@ from ..sdk import (
     Fatal,
     Field,
     Item,
-    Record,
+    Original,
+    Question,
     Retryable,
     Secret,
-    datasets,
+    UserActionNeeded,
 )
+from . import woob_records as records
 from .process import ChildProcess, IdleTimeout, child_env
 from .singer import json_object, leaf_strings, private_file
 
 RUNNER = Path(__file__).with_name("woob_runner.py")
 CAPABILITIES = ("bank", "document")
 OVERLAP_DAYS = 7  # late-booked transactions dated before the last run
-KINDS = {
-    "checking": "checking",
-    "savings": "savings",
-    "card": "credit_card",
-    "loan": "loan",
-    "mortgage": "loan",
-    "consumer_credit": "loan",
-    "revolving_credit": "loan",
-    "market": "investment",
-    "pea": "investment",
-    "life_insurance": "investment",
-    "deposit": "savings",
-    "livret_a": "savings",
-    "joint": "checking",
-}
+# Secrets the bridge keeps beside the user's: the module's state, the question asked, its answer.
+STORAGE, QUESTION, ANSWER = "woob_storage", "woob_question", "woob_answer"
 
 
 def _capabilities(value: Any) -> str | None:
@@ -81,15 +76,25 @@ class WoobSettings:
     idle_timeout_s: float
 
 
+@dataclass
+class _Run:
+    """What one run of the module needs beyond the settings."""
+
+    request: dict[str, Any]
+    interactive: bool = False
+    check: bool = False
+
+
 class WoobModule(Connector):
     name = "woob"
     title = "woob module"
     category = "bank"
-    datasets = ("bank.account", "bank.transaction", "woob.document")
+    datasets = ("bank.account", "bank.transaction", "bill.subscription", "bill.document")
     schedule = "daily"
+    asks_questions = True
     description = (
         "Runs a woob module you installed (pipx install woob; woob update): your accounts and history "
-        "from the bank's website, and documents (bills) from suppliers' modules."
+        "from the bank's website, and bills and documents (their PDF kept) from suppliers' modules."
     )
     fields = (
         Field("python", "The Python where woob is installed, e.g. ~/.local/pipx/venvs/woob/bin/python", type="path"),
@@ -105,9 +110,6 @@ class WoobModule(Connector):
         Field("history_days", "How far back the first run reads", type="int", default=90),
         Field("idle_timeout_s", "Stop a module that sends nothing for this long", type="int", default=600),
     )
-
-    def declares(self, dataset: str) -> bool:
-        return dataset in self.datasets
 
     def settings_of(self, ctx: Context) -> WoobSettings:
         s = ctx.settings
@@ -136,29 +138,83 @@ class WoobModule(Connector):
         )
 
     async def check(self, ctx: Context) -> None:
+        """A login and the account (or subscription) list: the credentials work."""
+        await self._login(ctx, interactive=False)
+
+    async def _login(self, ctx: Context, *, interactive: bool) -> None:
         conf = self.settings_of(ctx)
-        async for _ in self._messages(ctx, conf, {"since": {}, "default_since": ctx.now().date().isoformat()}):
-            pass  # a login and the account list: the credentials work
+        async for _ in self._messages(ctx, conf, _Run({}, interactive=interactive, check=True)):
+            pass
+
+    async def question(self, ctx: Context) -> Question | None:
+        pending = self._unanswered(ctx)
+        if pending is not None:
+            return pending
+        try:  # as woob's application does with someone there: the website may now send its code
+            await self._login(ctx, interactive=True)
+        except UserActionNeeded:
+            pending = self._unanswered(ctx)
+            if pending is not None:
+                return pending
+            raise
+        return None
+
+    async def answer(self, ctx: Context, question_id: str, answer: str) -> Question | None:
+        answers = {**json.loads(ctx.secrets.get(ANSWER) or "{}"), question_id: answer.strip() or "yes"}
+        await ctx.update_secret(ANSWER, json.dumps(answers))
+        return self._unanswered(ctx)
+
+    @staticmethod
+    def _unanswered(ctx: Context) -> Question | None:
+        """The first value of the website's pending question not answered yet (woob may ask several at once)."""
+        answered = json.loads(ctx.secrets.get(ANSWER) or "{}")
+        asked = json.loads(ctx.secrets.get(QUESTION) or "[]")
+        return next((Question.from_json(q) for q in asked if q["id"] not in answered), None)
 
     async def fetch(self, ctx: Context, state: dict[str, Any]) -> AsyncIterator[Item]:
         conf = self.settings_of(ctx)
         today = ctx.now().date()
         newest: dict[str, str] = dict(state.get("newest") or {})
         since = {a: (date.fromisoformat(d) - timedelta(days=OVERLAP_DAYS)).isoformat() for a, d in newest.items()}
-        request = {"since": since, "default_since": (today - timedelta(days=conf.history_days)).isoformat()}
+        files: dict[str, list[str]] = dict(state.get("files") or {})  # document key -> [sha256, name] kept
+        first_seen: dict[str, str] = dict(state.get("first_seen") or {})  # subscription key -> when first listed
+        request = {
+            "since": since,
+            "default_since": (today - timedelta(days=conf.history_days)).isoformat(),
+            "have_files": [k.split(":", 1)[1] for k in files],
+        }
         currencies: dict[str, str] = {}
         seen: Counter[str] = Counter()
         pending_before = set(state.get("pending") or ())
         pending_now: set[str] = set()
+        old_documents: list[str] = []
         count = 0
-        async for msg in self._messages(ctx, conf, request):
+
+        def progress(done: bool = False) -> Checkpoint:
+            pending = pending_now if done else pending_now | pending_before  # not deleted yet: kept to delete
+            return Checkpoint(
+                {
+                    **state,
+                    "newest": dict(newest),
+                    "pending": sorted(pending),
+                    "files": dict(files),
+                    "first_seen": dict(first_seen),
+                    **({"bill_datasets": True} if done and "document" in conf.capabilities else {}),
+                }
+            )
+
+        after_account = False
+        async for msg in self._messages(ctx, conf, _Run(request)):
             kind = msg.get("type")
+            if kind in ("account", "subscription") and after_account:
+                yield progress()  # the account before is read to its end
+            after_account = kind == "account" or (after_account and kind == "transaction")
             if kind == "account":
-                account = self._account(conf, msg, ctx.now())
+                account = records.account(conf.module, msg, ctx.now())
                 currencies[str(msg.get("id"))] = account.data["currency"]
                 yield account
             elif kind == "transaction":
-                record = self._transaction(conf, msg, currencies, seen)
+                record = records.transaction(conf.module, msg, currencies, seen)
                 if record is None:
                     continue
                 if record.data["status"] == "pending":
@@ -171,18 +227,36 @@ class WoobModule(Connector):
                 count += 1
                 if count % 500 == 0:
                     ctx.progress(count, None, f"{count:,} transactions from woob")
+            elif kind == "subscription":
+                key = f"{conf.module}:{msg.get('id')}"
+                first_seen.setdefault(key, ctx.now().isoformat())
+                yield records.subscription(conf.module, msg, datetime.fromisoformat(first_seen[key]))
             elif kind == "document":
-                yield self._document(conf, msg)
+                key = records.document_key(conf.module, msg)
+                if msg.get("file"):
+                    name = records.file_name(msg)
+                    yield Original(Path(str(msg["file"])), name)  # stored before we go on
+                    files[key] = [str(msg["sha256"]), name]
+                    Path(str(msg["file"])).unlink(missing_ok=True)
+                elif msg.get("file_error"):
+                    ctx.log.warning("%s: no file kept for %s: %s", conf.module, key, msg["file_error"])
+                sub_seen = first_seen.get(f"{conf.module}:{msg.get('subscription')}")
+                fallback = datetime.fromisoformat(sub_seen) if sub_seen else ctx.now()
+                kept = files.get(key)
+                yield records.document(conf.module, msg, (kept[0], kept[1]) if kept else None, fallback)
+                if not state.get("bill_datasets"):
+                    old_documents.append(key)
         gone = tuple(sorted(pending_before - pending_now))
         if gone:  # booked since, or dropped by the bank
             yield Delete("bank.transaction", gone)
-        yield Checkpoint({"newest": newest, "pending": sorted(pending_now)})
+        if old_documents:  # what earlier versions kept as woob.document is now bill.document
+            yield Delete("woob.document", tuple(old_documents))
+        yield progress(done=True)
 
-    async def _messages(
-        self, ctx: Context, conf: WoobSettings, request: dict[str, Any]
-    ) -> AsyncIterator[dict[str, Any]]:
+    async def _messages(self, ctx: Context, conf: WoobSettings, run: _Run) -> AsyncIterator[dict[str, Any]]:
         folder = Path(tempfile.mkdtemp(prefix="selfdata-woob-"))  # 0700
         what = f"the woob module {conf.module}"
+        answers = json.loads(ctx.secrets.get(ANSWER) or "{}")
         proc = ChildProcess(
             [conf.python, str(RUNNER), str(folder / "run.json")],
             what=what,
@@ -191,6 +265,7 @@ class WoobModule(Connector):
             env=child_env(),
         )
         try:
+            (folder / "files").mkdir(mode=0o700)
             private_file(
                 folder / "run.json",
                 {
@@ -198,9 +273,17 @@ class WoobModule(Connector):
                     "params": conf.params,
                     "capabilities": list(conf.capabilities),
                     "modules_path": conf.modules_path,
-                    **request,
+                    "storage": json.loads(ctx.secrets.get(STORAGE) or "{}"),
+                    "answers": answers,
+                    "interactive": run.interactive or bool(answers),
+                    "check": run.check,
+                    "files_dir": str(folder / "files"),
+                    **run.request,
                 },
             )
+            if answers:  # used once, whatever the website says of it
+                await ctx.forget_secret(ANSWER)
+                await ctx.forget_secret(QUESTION)
             await proc.start()
             async for number, raw in proc.lines(conf.idle_timeout_s):
                 try:
@@ -209,11 +292,17 @@ class WoobModule(Connector):
                     raise Fatal(f"{what} sent something that is not JSON at line {number}") from None
                 if not isinstance(msg, dict):
                     raise Fatal(f"{what} sent something that is not a JSON object at line {number}")
-                if msg.get("type") == "error":
-                    raise self._error(conf, str(msg.get("kind")), proc.redacted(str(msg.get("message") or "")))
-                if msg.get("type") == "done":
+                kind = msg.get("type")
+                if kind == "storage":
+                    await ctx.update_secret(STORAGE, json.dumps(msg.get("value") or {}))
+                elif kind == "question":
+                    raise await self._asked(ctx, conf, msg, proc.redacted)
+                elif kind == "error":
+                    raise self._error(ctx, conf, msg, answers, proc.redacted(str(msg.get("message") or "")))
+                elif kind == "done":
                     return
-                yield msg
+                else:
+                    yield msg
             code = await proc.wait()
         except IdleTimeout:
             raise Retryable(f"{what} sent nothing for {conf.idle_timeout_s:.0f} s and was stopped") from None
@@ -223,17 +312,45 @@ class WoobModule(Connector):
         tail = proc.last_stderr()
         raise Retryable(f"{what} ended before it was done (exit status {code})" + (f": {tail}" if tail else ""))
 
-    def _error(self, conf: WoobSettings, kind: str, message: str) -> Exception:
+    async def _asked(self, ctx: Context, conf: WoobSettings, msg: dict[str, Any], redacted: Any) -> UserActionNeeded:
+        """The website asks the user something: kept for `selfdata source authorize`, which asks it."""
+        fields = [f for f in msg.get("fields") or () if isinstance(f, dict) and f.get("id")]
+        if not fields:
+            return UserActionNeeded(f"the woob module {conf.module}: the website asks something selfdata cannot name")
+        questions = [
+            Question(
+                id=str(f["id"]),
+                text=redacted(str(f.get("text") or f["id"])),
+                secret=bool(f.get("secret", True)),
+                confirm_only=bool(f.get("confirm_only")),
+            )
+            for f in fields
+        ]
+        await ctx.update_secret(QUESTION, json.dumps([q.to_json() for q in questions]))
+        question = questions[0]
+        return UserActionNeeded(
+            f"the woob module {conf.module}: the website asks: {question.text}; answer it with: "
+            f"selfdata source authorize {ctx.source}"
+        )
+
+    def _error(
+        self, ctx: Context, conf: WoobSettings, msg: dict[str, Any], answers: dict[str, str], message: str
+    ) -> Exception:
         what = f"the woob module {conf.module}"
+        kind = str(msg.get("kind"))
+        bad = set(msg.get("bad_fields") or ())
+        again = f"ask for a new one with: selfdata source authorize {ctx.source}"
+        if kind == "refused" or (kind == "auth" and answers and (not bad or bad & set(answers))):
+            return UserActionNeeded(f"{what}: the website refused the answer ({message}); {again}")
         if kind == "auth":
             return AuthFailed(f"{what}: the website refused the login: {message}")
         if kind == "2fa":
-            return Fatal(
-                f"{what}: the bank asks for a second factor ({message}); selfdata cannot answer it in an unattended"
-                " run yet: use a module or bank setting without it, or the bank's files (OFX, camt) through the inbox"
+            return UserActionNeeded(
+                f"{what}: the bank asks for a second factor ({message}), which an unattended run does not start;"
+                f" start it with: selfdata source authorize {ctx.source} (it asks you the code)"
             )
         if kind == "action":
-            return Fatal(f"{what}: the bank asks you to act on its website first: {message}")
+            return UserActionNeeded(f"{what}: the bank asks you to act on its website first: {message}")
         if kind == "unavailable":
             return Retryable(f"{what}: the website is unavailable: {message}")
         if kind == "no_woob":
@@ -241,54 +358,3 @@ class WoobModule(Connector):
         if kind == "module":
             return Fatal(f"{what} could not be loaded: {message} (is it installed? woob update)")
         return Fatal(f"{what} failed: {message}")
-
-    def _account(self, conf: WoobSettings, msg: dict[str, Any], now: datetime) -> Record:
-        acc = str(msg.get("id") or "")
-        if not acc:
-            raise Fatal(f"the woob module {conf.module} listed an account without an id")
-        data = datasets.BankAccount.make(
-            account_id=acc,
-            institution=msg.get("bank_name") or conf.module,
-            name=msg.get("label"),
-            iban=msg.get("iban"),
-            currency=str(msg.get("currency") or "EUR"),
-            kind=KINDS.get(str(msg.get("kind") or "").lower(), "other"),
-            balance=msg.get("balance"),
-            balance_at=now,
-        )
-        return Record("bank.account", f"{conf.module}:{acc}", now, data, raw=msg)
-
-    def _transaction(
-        self, conf: WoobSettings, msg: dict[str, Any], currencies: dict[str, str], seen: Counter[str]
-    ) -> Record | None:
-        if msg.get("date") is None or msg.get("amount") is None:
-            return None
-        acc = str(msg.get("account"))
-        day = date.fromisoformat(str(msg["date"])[:10])
-        pending = bool(msg.get("coming"))
-        status = "pending" if pending else "booked"
-        if msg.get("id"):
-            key = f"{conf.module}:{acc}:{msg['id']}"
-        else:  # most websites give no id: the same day, amount and text, numbered in the bank's order
-            ident = f"{acc}|{day}|{msg['amount']}|{msg.get('raw') or msg.get('label') or ''}|{status}"
-            seen[ident] += 1
-            digest = hashlib.sha256(f"{ident}|{seen[ident]}".encode()).hexdigest()[:24]
-            key = f"{conf.module}:{acc}:{'pending:' if pending else ''}{digest}"
-        data = datasets.BankTransaction.make(
-            account_id=acc,
-            booked_on=None if pending else day,
-            value_on=date.fromisoformat(str(msg["vdate"])[:10]) if msg.get("vdate") else None,
-            amount=str(msg["amount"]),
-            currency=currencies.get(acc, "EUR"),
-            description=msg.get("raw") or msg.get("label"),
-            counterparty=msg.get("label") if msg.get("raw") and msg.get("label") != msg.get("raw") else None,
-            status=status,
-            category=msg.get("category"),
-        )
-        return Record("bank.transaction", key, datetime.combine(day, time(12), UTC), data, raw=msg)
-
-    def _document(self, conf: WoobSettings, msg: dict[str, Any]) -> Record:
-        day = str(msg.get("date") or "")[:10]
-        ts = datetime.combine(date.fromisoformat(day), time(12), UTC) if day else datetime.now(UTC)
-        key = f"{conf.module}:{msg.get('subscription')}:{msg.get('id')}"
-        return Record("woob.document", key, ts, {k: v for k, v in msg.items() if k != "type"}, raw=msg)

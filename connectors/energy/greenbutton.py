@@ -24,6 +24,7 @@ from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import DefusedXMLParser
 
 from connectors.sdk import Field, Importer, ImportFailed, Record, decimal_text
+from connectors.sdk.limits import bounded
 
 from . import units
 from .units import IsoClock, Series, Skip, check_zone, reading_series, zone
@@ -82,14 +83,19 @@ class GreenButton(Importer):
             reader.second_pass = True
             yield from _parse(path, reader)
         if reader.count == 0:
-            raise ImportFailed(f"{path.name}: no interval readings to import{reader.skipped_note()}")
+            # A subscription feed can describe the meters only (UsagePoint, MeterReading, ReadingType).
+            hint = reader.skipped_note() or (
+                ": the feed holds no IntervalReading (meter descriptions only); download the usage "
+                "itself (Download My Data, XML, with a date range)"
+            )
+            raise ImportFailed(f"{path.name}: no interval readings to import{hint}")
 
 
 def _parse(path: Path, reader: FeedReader) -> Iterator[Record]:
     parser = DefusedXMLParser(target=_NoTree(), forbid_dtd=True)
     reader.attach(parser.parser)
     try:
-        with path.open("rb") as f:
+        with path.open("rb") as raw, bounded(raw, path.name, "markup") as f:
             while chunk := f.read(CHUNK):
                 parser.feed(chunk)
                 if reader.out:

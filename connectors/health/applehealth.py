@@ -28,6 +28,7 @@ from typing import IO, Any
 import orjson
 
 from connectors.sdk import Delete, Field, Fragment, Importer, ImportFailed, Record
+from connectors.sdk.limits import bounded
 
 from . import fhir_mapping
 from .applehealth_mapping import OBSERVATION, WORKOUT, element_raw, map_element, parse_apple_date
@@ -63,6 +64,8 @@ class AppleHealthImporter(Importer):
             name = _first_member(head)
             return name.startswith("apple_health_export/") or PurePosixPath(name).name.lower() == "export.xml"
         text = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+        if text.startswith((b"<HealthData", b"<!DOCTYPE HealthData")):
+            return True  # an export.xml re-saved without its XML declaration (real ones are shared so)
         return text.startswith(b"<?xml") and (b"<HealthData" in head or b"<!DOCTYPE HealthData" in head)
 
     def read(self, path: Path, settings: dict[str, Any]) -> Iterator[Record | Fragment | Delete]:
@@ -106,7 +109,7 @@ def _open_export(path: Path, limit: int) -> Iterator[_Export]:
         is_zip = f.read(4) == b"PK\x03\x04"
     if not is_zip:
         with path.open("rb") as f:
-            yield _Export(f, path.name, None)
+            yield _Export(bounded(f, path.name, "markup"), path.name, None)
         return
     try:
         archive = zipfile.ZipFile(path)
@@ -129,7 +132,7 @@ def _open_export(path: Path, limit: int) -> Iterator[_Export]:
         except NotImplementedError as err:
             raise ImportFailed(f"{path.name}: {err}; unzip it and import {info.filename} itself") from None
         with stream:
-            yield _Export(stream, info.filename, archive)
+            yield _Export(bounded(stream, f"{path.name}: {info.filename}", "markup"), info.filename, archive)
 
 
 def _export_member(archive: zipfile.ZipFile, filename: str) -> zipfile.ZipInfo:

@@ -1,13 +1,16 @@
 """FHIR R4 files: a Bundle (or a single resource) as JSON, or bulk-data NDJSON.
 
 NDJSON (what `$export` writes: one resource a line) streams line by line; a JSON document
-is read whole, up to `MAX_DOCUMENT` bytes. Bundles are unpacked, nested Bundles too; a
-history or transaction entry that deletes a resource removes it. The mapping itself is
+is read whole, up to `MAX_DOCUMENT` bytes (32 MiB);
+an NDJSON line is at most 1 MiB. Bundles are unpacked, nested Bundles too; a
+history or transaction entry that deletes a resource removes it; a resource with no id takes
+its entry's `urn:uuid:`, else one made of its content (`sha256-` and 40 hex digits). The mapping itself is
 `fhir_mapping`, shared with the SMART on FHIR connector.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,10 +19,11 @@ from typing import Any
 import orjson
 
 from connectors.sdk import Delete, Fragment, Importer, ImportFailed, InvalidRecord, Record
+from connectors.sdk.limits import MAX_DOCUMENT_BYTES, bounded, check_document_size
 
 from .fhir_mapping import CLINICAL, OBSERVATION, FhirInvalid, map_resource
 
-MAX_DOCUMENT = 512 * 1024 * 1024
+MAX_DOCUMENT = MAX_DOCUMENT_BYTES
 MAX_NESTING = 4
 _SNIFF_RE = re.compile(rb'"resourceType"\s*:\s*"[A-Z][A-Za-z]+"')
 _REFERENCE_RE = re.compile(r"^(?:.*/)?([A-Z][A-Za-z]+)/([A-Za-z0-9\-.]{1,64})(?:/_history/.*)?$")
@@ -57,7 +61,7 @@ class FhirImporter(Importer):
 
 
 def _read_ndjson(path: Path) -> Iterator[Record | Delete]:
-    with path.open("rb") as f:
+    with path.open("rb") as raw, bounded(raw, path.name, "lines") as f:
         for number, line in enumerate(f, start=1):
             if not line.strip():
                 continue
@@ -70,12 +74,9 @@ def _read_ndjson(path: Path) -> Iterator[Record | Delete]:
 
 
 def _read_document(path: Path) -> Iterator[Record | Delete]:
-    size = path.stat().st_size
-    if size > MAX_DOCUMENT:
-        raise ImportFailed(
-            f"{path.name}: a {size:,}-byte JSON document is too large to read at once; "
-            "export it as bulk-data NDJSON (one resource a line) instead"
-        )
+    check_document_size(
+        path.stat().st_size, path.name, "export it as bulk-data NDJSON (one resource a line) instead", MAX_DOCUMENT
+    )
     try:
         document = orjson.loads(path.read_bytes())
     except orjson.JSONDecodeError as err:
@@ -94,7 +95,7 @@ def _items(resource: Any, where: str, depth: int = 0) -> Iterator[Record | Delet
             yield from _entry(entry, f"{where}: entry {i}", depth)
         return
     try:
-        yield from map_resource(resource)
+        yield from map_resource(_with_content_id(resource))
     except (FhirInvalid, InvalidRecord) as err:  # a value its dataset refuses, too: say where it is
         raise ImportFailed(f"{where}: {err}") from None
 
@@ -121,3 +122,13 @@ def _entry(entry: Any, where: str, depth: int) -> Iterator[Record | Delete]:
             # Transaction bundles name new resources by a UUID only: it becomes their id.
             resource = {**resource, "id": full_url.removeprefix("urn:uuid:")}
     yield from _items(resource, where, depth + 1)
+
+
+def _with_content_id(resource: Any) -> Any:
+    """A resource with no id at all (FHIR allows it outside a server: a collection Bundle's
+    entries, a resource written to a file) gets one made of its content, so the same resource
+    gives the same key on every import; a changed one is a new record."""
+    if isinstance(resource, dict) and "id" not in resource and resource.get("resourceType") != "Bundle":
+        digest = hashlib.sha256(orjson.dumps(resource, option=orjson.OPT_SORT_KEYS)).hexdigest()
+        return {**resource, "id": f"sha256-{digest[:40]}"}
+    return resource

@@ -172,6 +172,14 @@ def check_resource(resource: Any, *, strict: bool = True) -> None:
     _check_choices(resource, where)
     for name in REQUIRED.get(rtype, ()) if strict else ():
         if _get(resource, name) is None:
+            if name.endswith("[x]") and isinstance(resource.get(name[:-3]), dict):
+                # R5 turned medication[x] (and others) into one CodeableReference element.
+                base = name[:-3]
+                raise FhirInvalid(
+                    f"{where}: has {base!r} where FHIR R4 has {base}CodeableConcept or {base}Reference: this is "
+                    "a FHIR R5 resource; selfdata reads FHIR R4, so export the records as R4 (patient portals "
+                    "and $export offer R4)"
+                )
             raise FhirInvalid(f"{where}: {name} is required (1..1) in FHIR R4 and missing")
     if rtype == "Observation":
         for i, comp in enumerate(resource.get("component") or []):
@@ -223,6 +231,8 @@ def map_resource(resource: Any, *, strict: bool = True) -> list[Record | Delete]
 def main_date(resource: dict[str, Any]) -> datetime | None:
     """The resource's own main date (onset, authoredOn, period start...), or None."""
     for name in MAIN_DATE.get(resource["resourceType"], _DEFAULT_DATES):
+        if name.endswith("[x]") and f"{name[:-3]}String" in resource:
+            continue  # onsetString "as a child", occurrenceString, performedString: R4 allows free text
         value = _get(resource, name)
         found = _date_of(value, f"{resource_key(resource)}: {name}")
         if found is not None:

@@ -33,6 +33,7 @@ from typing import Any
 import orjson
 
 from connectors.sdk import Delete, Fragment, Importer, ImportFailed, Record, decimal_text
+from connectors.sdk.limits import check_document_size
 
 from .loinc import BP_DIASTOLIC, BP_PANEL, BP_SYSTOLIC, HEALTHKIT, HEALTHKIT_LOINC, HEALTHKIT_UNITS, Code
 
@@ -132,6 +133,9 @@ class HealthAutoExportImporter(Importer):
 
 
 def _load(path: Path) -> dict[str, Any]:
+    check_document_size(
+        path.stat().st_size, path.name, "export a shorter date range in Health Auto Export (or let it push hourly)"
+    )
     try:
         body = orjson.loads(path.read_bytes())
     except orjson.JSONDecodeError as err:

@@ -18,10 +18,12 @@ from .errors import (
 )
 from .fields import Field, Secret, SettingsError, parse_settings
 from .http import Http, Response, parse_retry_after
-from .records import Checkpoint, Delete, Fragment, Notice, Record
+from .questions import Question
+from .records import MAX_ORIGINAL_BYTES, Checkpoint, Delete, Fragment, Notice, Original, Record
 from .schema import decimal_text, parse_decimal
 
 __all__ = [
+    "MAX_ORIGINAL_BYTES",
     "AuthFailed",
     "Checkpoint",
     "Connector",
@@ -38,7 +40,9 @@ __all__ = [
     "InvalidRecord",
     "Item",
     "Notice",
+    "Original",
     "Plugin",
+    "Question",
     "Record",
     "Response",
     "Retryable",

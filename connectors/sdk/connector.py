@@ -8,9 +8,10 @@ from typing import Any, ClassVar
 
 from .context import Context
 from .fields import Field
-from .records import Checkpoint, Delete, Fragment, Notice, Record
+from .questions import Question
+from .records import Checkpoint, Delete, Fragment, Notice, Original, Record
 
-Item = Record | Fragment | Checkpoint | Delete
+Item = Record | Fragment | Checkpoint | Delete | Original
 
 
 class Plugin:
@@ -54,6 +55,9 @@ class Connector(Plugin):
     sampled_datasets: ClassVar[tuple[str, ...]] = ()
     # True when the user must authorise in a browser (OAuth, PSD2 consent) before use.
     needs_authorization: ClassVar[bool] = False
+    # True when the vendor may ask the user something during a login (a 2FA code): a run then
+    # ends with UserActionNeeded, and `selfdata source authorize` calls question() and answer().
+    asks_questions: ClassVar[bool] = False
 
     async def check(self, ctx: Context) -> None:
         """Prove the settings and credentials work (one cheap request); raise if not."""
@@ -69,6 +73,18 @@ class Connector(Plugin):
 
     async def complete_authorization(self, ctx: Context, redirect_uri: str, code_or_url: str) -> None:
         """Exchange the code the user brings back; store tokens with ctx.update_secret."""
+        raise NotImplementedError
+
+    async def question(self, ctx: Context) -> Question | None:
+        """The question the vendor waits an answer to (connectors with asks_questions): the one the
+        last run met, else one a login started now makes the vendor ask (it sends the SMS).
+        None: the vendor asks nothing now."""
+        raise NotImplementedError
+
+    async def answer(self, ctx: Context, question_id: str, answer: str) -> Question | None:
+        """Keep `answer` for the next run (ctx.update_secret), which uses it once and forgets it
+        (ctx.forget_secret). Returns the next question the vendor asked at the same time (it wants
+        several values), or None: the run may start."""
         raise NotImplementedError
 
     @classmethod

@@ -79,6 +79,8 @@ class Context:
     now: Callable[[], datetime] = _utcnow
     # Persists a changed secret (a refreshed OAuth token) at once, encrypted.
     save_secret: Callable[[str, str], Awaitable[None]] | None = None
+    # Removes a stored secret at once (an answer used once).
+    drop_secret: Callable[[str], Awaitable[None]] | None = None
     # Tells the user about something coming (consent expiring on a date) without failing;
     # an empty message says it is over (`clear_warning`).
     on_warning: Callable[[str], None] | None = None
@@ -124,3 +126,11 @@ class Context:
         self.secrets[name] = value
         if self.save_secret is not None:
             await self.save_secret(name, value)
+
+    async def forget_secret(self, name: str) -> None:
+        """Remove secret `name` (an answer the vendor had once); it stays hidden in this run's log."""
+        old = self.secrets.pop(name, None)
+        if old:
+            self._replaced.add(old)
+        if self.drop_secret is not None:
+            await self.drop_secret(name)

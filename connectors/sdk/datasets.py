@@ -57,6 +57,53 @@ class BankTransaction(Dataset):
     category = Text(required=False)
 
 
+class BillSubscription(Dataset):
+    dataset = "bill.subscription"
+    title = "Contracts and accounts at a biller (a phone line, an energy contract) that documents belong to"
+    subscription_id = Text("The biller's id of the contract or account")
+    issuer = Text("Who issues the documents: the organisation, or the module that reads it", required=False)
+    label = Text(required=False)
+    subscriber = Text("The subscriber's name or identifier at the biller", required=False)
+    valid_until = Day("When the contract ends, when it does", required=False)
+    renews_on = Day("When the allowance or the period renews", required=False)
+
+
+class BillDocument(Dataset):
+    dataset = "bill.document"
+    title = "Bills and documents from billers and banks, with the original file kept in the vault"
+    document_id = Text("The biller's id of the document")
+    subscription_id = Text("The bill.subscription it belongs to", required=False)
+    issuer = Text("Who issued it: the organisation, or the module that reads it", required=False)
+    issued_on = Day("The day it was issued or sent", required=False)
+    label = Text(required=False)
+    kind = Choice(
+        "bill",
+        "statement",
+        "contract",
+        "certificate",
+        "notice",
+        "report",
+        "payslip",
+        "rib",
+        "kiid",
+        "identity",
+        "other",
+        required=False,
+    )
+    number = Text("The document's number, as printed on it", required=False)
+    amount = DecimalText("A bill's total to pay, taxes included", required=False, unit="currency")
+    currency = Currency(required=False)
+    due_on = Day("When a bill must be paid", required=False)
+    period_start = Day("The first day a bill covers", required=False)
+    period_end = Day("The last day a bill covers", required=False)
+    format = Text("The file's format, e.g. pdf", required=False)
+    file_sha256 = Text(
+        "SHA-256 of the original file kept in the vault (selfdata files list); none: the vendor has no file",
+        required=False,
+    )
+    file_name = Text("The kept file's name", required=False)
+
+
 class EnergyReading(Dataset):
     dataset = "energy.reading"
     title = "Meter readings, filed under the interval they measure"
@@ -220,9 +267,102 @@ class TelecomUsage(Dataset):
     line = Text(required=False)
 
 
+SECURITY_KINDS = ("stock", "mutual_fund", "option", "debt", "other")
+
+
+class InvestAccount(Dataset):
+    dataset = "invest.account"
+    title = "Brokerage and retirement-plan accounts with their cash and market value"
+    account_id = Text("The broker's account number")
+    institution = Text("The broker (OFX FI/ORG, else BROKERID)", required=False)
+    broker_id = Text("The broker's domain-like id (OFX BROKERID)", required=False)
+    currency = Currency()
+    cash_balance = DecimalText("Cash available (OFX AVAILCASH)", required=False, unit="currency")
+    market_value = DecimalText("Sum of the positions' market values", required=False, unit="currency")
+    margin_balance = DecimalText("Negative when money is owed on margin", required=False, unit="currency")
+    short_balance = DecimalText("Market value of short positions", required=False, unit="currency")
+    buying_power = DecimalText(required=False, unit="currency")
+    balance_at = Instant("When the balances and positions were true", required=False)
+
+
+class InvestSecurity(Dataset):
+    dataset = "invest.security"
+    title = "Securities named in brokerage statements: ids, ticker, name, last price"
+    security_id = Text("The id the statement gives (a CUSIP for US brokers, an ISIN...)")
+    id_type = Text("What kind of id: CUSIP, ISIN, SEDOL, or the broker's own (PRIVATE, FUND...)")
+    ticker = Text(required=False)
+    name = Text(required=False)
+    kind = Choice(*SECURITY_KINDS)
+    currency = Currency(required=False)
+    unit_price = DecimalText("The last price the statement gives", required=False, unit="currency")
+    price_at = Instant("When that price was true", required=False)
+
+
+class InvestPosition(Dataset):
+    dataset = "invest.position"
+    title = "Holdings of a brokerage account as of a statement date"
+    account_id = Text()
+    security_id = Text()
+    id_type = Text()
+    ticker = Text(required=False)
+    name = Text(required=False)
+    kind = Choice(*SECURITY_KINDS)
+    held_in = Choice("cash", "margin", "short", "other", required=False)
+    position = Choice("long", "short", required=False)
+    units = DecimalText("Shares, fund units, or the face value of a bond")
+    unit_price = DecimalText(required=False, unit="currency")
+    market_value = DecimalText(required=False, unit="currency")
+    currency = Currency()
+    as_of = Day("The statement's date: a position is a snapshot")
+    priced_at = Instant("When the unit price was true", required=False)
+
+
+class InvestTransaction(Dataset):
+    dataset = "invest.transaction"
+    title = "Trades, income, reinvestments and transfers of brokerage accounts"
+    account_id = Text()
+    kind = Choice(
+        "buy",
+        "sell",
+        "income",
+        "reinvest",
+        "transfer",
+        "expense",
+        "split",
+        "return_of_capital",
+        "margin_interest",
+        "journal",
+        "option_closure",
+    )
+    action = Text("The file's own type and sub-type, e.g. BUYSTOCK/BUY, SELLMF/SELL, INCOME/DIV, TRANSFER/IN")
+    security_id = Text(required=False)
+    id_type = Text(required=False)
+    ticker = Text(required=False)
+    name = Text(required=False)
+    units = DecimalText("As the broker writes them: negative for units leaving the account", required=False)
+    unit_price = DecimalText(required=False, unit="currency")
+    commission = DecimalText(required=False, unit="currency")
+    fees = DecimalText(required=False, unit="currency")
+    taxes = DecimalText(required=False, unit="currency")
+    total = DecimalText(
+        "Cash effect: negative for money out (a buy), positive for money in", required=False, unit="currency"
+    )
+    currency = Currency()
+    traded_on = Day()
+    settled_on = Day(required=False)
+    income_type = Choice("dividend", "interest", "capital_gain_long", "capital_gain_short", "other", required=False)
+    description = Text(required=False)
+
+
 ALL: tuple[type[Dataset], ...] = (
     BankAccount,
     BankTransaction,
+    InvestAccount,
+    InvestSecurity,
+    InvestPosition,
+    InvestTransaction,
+    BillSubscription,
+    BillDocument,
     EnergyReading,
     EnergyTariff,
     EnergyPrice,

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 # Every time selfdata stores lies within these years once in UTC: what Python's datetime,
 # SQLite's date functions and an export can all show.
 YEARS = "0001-9999"
+# The largest original file a connector may hand over: as large as a vendor answer (sdk.http.MAX_BODY).
+MAX_ORIGINAL_BYTES = 32 * 1024 * 1024
 
 
 def outside_utc_years(dt: datetime) -> bool:
@@ -71,3 +74,16 @@ class Notice:
     warning keep it. It stores nothing."""
 
     message: str
+
+
+@dataclass(frozen=True, slots=True)
+class Original:
+    """A file as the vendor gave it (a bill's PDF), kept encrypted in the vault among the source's
+    original files (`selfdata files list --source NAME`, `selfdata files get ID`).
+
+    The runner stores it before it asks the connector for its next item, so the connector may
+    remove `path` once resumed; the records it yields after name the file by its SHA-256. A file
+    over MAX_ORIGINAL_BYTES fails the run, naming it. Storing the same content again is a no-op."""
+
+    path: Path
+    name: str

@@ -9,7 +9,7 @@ from typing import Any
 from ..sdk.connector import Connector, Importer
 from ..sdk.context import Context
 from ..sdk.pipeline import to_records
-from ..sdk.records import Checkpoint, Delete, Notice, Record
+from ..sdk.records import MAX_ORIGINAL_BYTES, Checkpoint, Delete, Notice, Original, Record
 from .memory import Counts, MemoryStore
 
 
@@ -20,6 +20,7 @@ class Outcome:
     checkpoints: int = 0
     counts: Counts = field(default_factory=Counts)
     yielded: list[Record] = field(default_factory=list)
+    originals: dict[str, bytes] = field(default_factory=dict)  # the files handed over, by name
     completed: bool = True
 
 
@@ -70,6 +71,9 @@ async def run_connector(
                     return out
             elif isinstance(item, Delete):
                 pending.append(item)
+            elif isinstance(item, Original):  # read before the connector goes on, as the runner does
+                assert item.path.stat().st_size <= MAX_ORIGINAL_BYTES, f"{item.name} is too large to keep"
+                out.originals[item.name] = item.path.read_bytes()
             else:
                 recs = to_records(connector, item)
                 out.yielded.extend(recs)

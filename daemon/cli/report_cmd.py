@@ -129,9 +129,15 @@ def money_alerts_list(ctx: click.Context) -> None:
 
 
 @money_alerts.command("set")
-@click.argument("kind", type=click.Choice(["new_recurring", "price_change", "low_balance"]))
+@click.argument(
+    "kind", type=click.Choice(["new_recurring", "price_change", "low_balance", "high_bill", "energy_month"])
+)
 @click.argument("state", type=click.Choice(["on", "off"]))
-@click.option("--threshold", help="For low_balance: tell me when a balance falls under this.")
+@click.option(
+    "--threshold",
+    help="low_balance: tell me when a balance falls under this; high_bill, energy_month: a percentage above "
+    "the usual (default 30).",
+)
 @click.pass_context
 def money_alerts_set(ctx: click.Context, kind: str, state: str, threshold: str | None) -> None:
     """Switch the money alert KIND on or off."""

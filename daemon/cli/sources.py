@@ -114,6 +114,8 @@ def source_add(
     added = invoke(ctx, ops.source_add, ops.AddSource(name, connector, values, schedule, not no_check))
     if added["health"] == "needs_authorization":
         click.echo(f"Added {name}. It needs your consent in a browser: selfdata source authorize {name}")
+    elif added["health"] == "needs_action":
+        click.echo(f"Added {name}. {added['health_message']}")
     else:
         click.echo(f"Added {name} ({connector}). Sync it now with: selfdata sync {name}")
 
@@ -198,15 +200,59 @@ def source_edit(
 @click.argument("name")
 @click.option("--redirect-uri", default=source_ops.DEFAULT_REDIRECT_URI, show_default=True)
 @click.option("--code", "code_or_url", help="The code, or the whole URL your browser was sent to.")
+@click.option("--answer", help="The answer to the website's question (a 2FA code), instead of a prompt.")
 @click.pass_context
-def source_authorize(ctx: click.Context, name: str, redirect_uri: str, code_or_url: str | None) -> None:
-    """Give a source your consent in a browser (OAuth, PSD2) and bring the code back."""
+def source_authorize(
+    ctx: click.Context, name: str, redirect_uri: str, code_or_url: str | None, answer: str | None
+) -> None:
+    """Give a source your consent in a browser (OAuth, PSD2) and bring the code back, or answer what
+    its website asks during a login (a code sent by SMS) and run it with the answer."""
     if code_or_url is None:
+        asked = invoke(ctx, ops.source_question, ops.SourceName(name))
+        if asked["asks"]:
+            _answer_questions(ctx, name, asked["question"], answer)
+            return
         url = invoke(ctx, ops.source_authorization_url, ops.AuthorizationUrl(name, redirect_uri))["url"]
         click.echo(f"Open this address, log in and consent:\n\n    {url}\n")
         code_or_url = click.prompt("Then paste the address your browser was sent to (or the code)")
     invoke(ctx, ops.source_authorize, ops.Authorize(name, redirect_uri, code_or_url))
     click.echo(f"Authorised {name}. Sync it now with: selfdata sync {name}")
+
+
+ANSWER_TRIES = 3  # then the user tries later: a bank may lock the account after a few wrong codes
+
+
+def _answer_questions(ctx: click.Context, name: str, question: dict[str, Any] | None, answer: str | None) -> None:
+    """Ask the website's question, run the source with the answer; a refused answer is asked again."""
+    for attempt in range(ANSWER_TRIES):
+        if question is None:
+            click.echo(f"{name}: the website asks nothing now. Sync it with: selfdata sync {name}")
+            return
+        given = answer if attempt == 0 else None
+        while question is not None:  # the website may ask several values at once: each in turn
+            text = given if given is not None else _ask(question)
+            given = None
+            with _LiveProgress(name).bar:
+                result = invoke(ctx, ops.source_answer, ops.Answer(name, question["id"], text))
+            question = result["question"]
+        r = result["run"]
+        if r["status"] == "ok":
+            click.echo(f"{name}: logged in; {r['new']:,} new, {r['changed']:,} changed, {r['unchanged']:,} unchanged.")
+            return
+        click.secho(f"{name}: {r['error']}", fg="red", err=True)
+        if result["health"] != "needs_action" or attempt == ANSWER_TRIES - 1:
+            break
+        question = invoke(ctx, ops.source_question, ops.SourceName(name))["question"]
+    if result["action"]:
+        click.echo(f"To do: {result['action']}", err=True)
+    ctx.exit(1)
+
+
+def _ask(question: dict[str, Any]) -> str:
+    if question["confirm_only"]:
+        click.prompt(f"{question['text']}\nPress Enter once done", default="", show_default=False)
+        return "yes"
+    return str(click.prompt(question["text"], hide_input=question["secret"]))
 
 
 @source.command("enable")
@@ -325,7 +371,11 @@ def runs(ctx: click.Context, name: str | None, limit: int, as_json: bool) -> Non
 @cli.command("import")
 @click.argument("file", type=click.Path(dir_okay=False, exists=True, path_type=Path))
 @click.option("--source", "source_name", help="Source to import into (default: named after the format).")
-@click.option("--format", "fmt", help="Importer to use when several recognise the file.")
+@click.option(
+    "--format",
+    "fmt",
+    help="Importer to use when several recognise the file, or none does (bank-csv: a CSV read with --set columns=...).",
+)
 @click.option("--set", "assignments", multiple=True, metavar="KEY=VALUE", help="An importer setting (repeatable).")
 @click.pass_context
 def import_(

@@ -369,7 +369,7 @@ class StreamMonth:
     total: Decimal
     slots: int
     expected: int
-    usual: Decimal | None  # the average of the months before, over the 12 before this one
+    usual: Decimal | None  # the same month a year before, else the average of the (up to 12) months before
     change_percent: Decimal | None
 
 
@@ -417,14 +417,22 @@ def energy_month_summary(
     for stream in sorted(readings.slots):
         day_rows = days(readings, stream)
         total = sum((d["total"] for d in day_rows), Decimal(0))
-        past = [
-            Decimal(r["value"]) / (WH if r["unit"] == "Wh" else 1)
+        past = {
+            str(r["start"])[:7]: Decimal(r["value"]) / (WH if r["unit"] == "Wh" else 1)
             for r in before
             if (r["commodity"], r["direction"]) == (stream.commodity, stream.direction)
             and r.get("value") is not None
             and (r["unit"] == stream.unit or (r["unit"] == "Wh" and stream.unit == "kWh"))
-        ]
-        usual = (sum(past, Decimal(0)) / len(past)).quantize(Decimal("0.001")) if past else None
+        }
+        # Energy follows the seasons: the same month a year before is the usual one, when there is one.
+        year_before = past.get(f"{y:04d}-{m + 1:02d}")
+        usual = (
+            year_before.quantize(Decimal("0.001"))
+            if year_before is not None
+            else (sum(past.values(), Decimal(0)) / len(past)).quantize(Decimal("0.001"))
+            if past
+            else None
+        )
         change = ((total - usual) * 100 / usual).quantize(Decimal("0.1")) if usual else None
         streams.append(
             StreamMonth(

@@ -307,7 +307,7 @@ def view(
     txns = [r["data"] for r in reads.records(TX, w.month_start_ms, w.end_ms)]
     categorised, effects = categories.categorise(txns, rules, lang)
     rec_spec = {**spec, "bucket": "day", "group": ("counterparty", "description"), "where": ("amount__lt=0",)}
-    rec_series = _recurring_series(reads, rec_spec, month, today, tz)
+    paid = _recurring_series(reads, rec_spec, month, today, tz)
     as_of = min(today, last_day(w))
     names = {a["data"]["account_id"]: a["data"].get("name") for a in accounts}
     for a in money["accounts"]:
@@ -323,7 +323,8 @@ def view(
         "balances": balances(accounts, days, w, tz),
         "spending": spending(categorised),
         "transactions": len(txns),
-        "recurring": [r.to_json() for r in recurring.detect(rec_series, as_of)],
+        "recurring": [r.to_json() for r in recurring.detect(paid, as_of)],
+        "bills": [b.to_json() for b in recurring.bills(paid, as_of)],
         "rules": [{**r.to_json(lang), "effect": effects[r.id].to_json()} for r in rules if r.id is not None],
         "as_of": as_of.isoformat(),
     }

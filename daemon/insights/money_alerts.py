@@ -20,7 +20,11 @@ KINDS = {
     "new_recurring": "a new recurring payment (subscription or standing order)",
     "price_change": "a recurring payment's price changed",
     "low_balance": "an account's balance under a threshold",
+    "high_bill": "a monthly bill more than the threshold % above its usual amount (default 30)",
+    "energy_month": "a month's energy use more than the threshold % above the usual month (default 30)",
 }
+PERCENT_KINDS = ("high_bill", "energy_month")
+DEFAULT_PERCENT = "30"
 
 
 class AlertError(SelfdataError, ValueError):
@@ -49,6 +53,8 @@ def settings(conn: Connection) -> list[dict[str, Any]]:
 def check_setting(kind: str, enabled: bool, threshold: str | None) -> str | None:
     if kind not in KINDS:
         raise AlertError(f"{kind!r} is not a money alert: use one of {', '.join(KINDS)}")
+    if kind in PERCENT_KINDS:
+        return _percent(kind, threshold)
     if kind != "low_balance":
         if threshold is not None:
             raise AlertError(f"{kind} takes no threshold")
@@ -63,6 +69,18 @@ def check_setting(kind: str, enabled: bool, threshold: str | None) -> str | None
         raise AlertError(f"the threshold {threshold!r} is not a number (e.g. 100 or 250.50)") from None
     if not value.is_finite():
         raise AlertError(f"the threshold {threshold!r} is not a number (e.g. 100 or 250.50)")
+    return str(value)
+
+
+def _percent(kind: str, threshold: str | None) -> str:
+    if threshold is None:
+        return DEFAULT_PERCENT
+    try:
+        value = Decimal(threshold.strip().removesuffix("%"))
+    except InvalidOperation:
+        value = Decimal("NaN")
+    if not value.is_finite() or not 0 < value <= 1000:
+        raise AlertError(f"{kind}: the threshold {threshold!r} is not a percentage from 0 to 1000 (e.g. 30)")
     return str(value)
 
 
@@ -88,9 +106,41 @@ def _mark(conn: Connection, alerts: Sequence[Alert]) -> None:
     )
 
 
-def candidates(view: dict[str, Any], threshold: str | None) -> list[Alert]:
-    """Everything the money view would alert about, were every alert on."""
+def candidates(
+    view: dict[str, Any],
+    threshold: str | None,
+    percents: dict[str, str] | None = None,
+    energy: Sequence[dict[str, Any]] = (),
+) -> list[Alert]:
+    """Everything the money view (and `energy`, the last whole month per stream against the
+    usual one) would alert about, were every alert on; `percents`: the percentage alerts' thresholds."""
+    percents = percents or {}
     out = []
+    bill_limit = Decimal(percents.get("high_bill") or DEFAULT_PERCENT)
+    for b in view.get("bills", []):
+        if Decimal(b["change_percent"]) > bill_limit:
+            subject = f"{b['payee']} ({b['currency']})"
+            out.append(
+                Alert(
+                    "high_bill",
+                    subject,
+                    b["on"],
+                    f"{b['payee']}: {b['amount']} {b['currency']} on {b['on']}, +{b['change_percent']}% over its"
+                    f" usual {b['usual']}",
+                )
+            )
+    energy_limit = Decimal(percents.get("energy_month") or DEFAULT_PERCENT)
+    for s in energy:
+        if s["change_percent"] is not None and Decimal(s["change_percent"]) > energy_limit:
+            out.append(
+                Alert(
+                    "energy_month",
+                    s["stream"],
+                    s["month"],
+                    f"{s['stream']}: {s['total']} {s['unit']} in {s['month']}, +{s['change_percent']}% over the usual"
+                    f" month ({s['usual']} {s['unit']})",
+                )
+            )
     for r in view.get("recurring", []):
         if r["stopped"]:
             continue
@@ -129,13 +179,14 @@ def candidates(view: dict[str, Any], threshold: str | None) -> list[Alert]:
     return out
 
 
-def due(conn: Connection, view: dict[str, Any]) -> list[Alert]:
+def due(conn: Connection, view: dict[str, Any], energy: Sequence[dict[str, Any]] = ()) -> list[Alert]:
     """The alerts switched on that were not told yet; marks them told. A balance back above
     its threshold is forgotten, so the next fall is told again."""
     on = {k: t for k, e, t in conn.execute("SELECT kind, enabled, threshold FROM money_alerts") if e}
     if not on:
         return []
-    found = [a for a in candidates(view, on.get("low_balance")) if a.kind in on]
+    percents = {k: t for k, t in on.items() if k in PERCENT_KINDS and t}
+    found = [a for a in candidates(view, on.get("low_balance"), percents, energy) if a.kind in on]
     told = {(k, s): v for k, s, v in conn.execute("SELECT kind, subject, value FROM money_alerts_told")}
     fresh = [a for a in found if told.get((a.kind, a.subject)) != a.value]
     if "low_balance" in on:

@@ -161,3 +161,52 @@ def detect(series: dict[tuple[str, str], list[Payment]], as_of: date) -> list[Re
     """Every recurring series of {(payee, currency): payments}: active ones by next date, then stopped."""
     found = [r for (payee, cur), pays in series.items() if (r := detect_one(payee, cur, pays, as_of)) is not None]
     return sorted(found, key=lambda r: (r.stopped, r.next_expected or r.last, r.payee))
+
+
+@dataclass(frozen=True)
+class Bill:
+    """A payee paid about monthly, whose latest payment is compared with its usual one (a bill
+    varies, so it need not be recurring at a steady price to be told about)."""
+
+    payee: str
+    currency: str
+    on: date
+    amount: Decimal  # the latest payment
+    usual: Decimal  # the median of the payments before it (up to 12)
+    payments: int
+
+    @property
+    def change_percent(self) -> Decimal:
+        return ((self.amount - self.usual) * 100 / self.usual).quantize(Decimal("0.1"), ROUND_HALF_EVEN)
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "payee": self.payee,
+            "currency": self.currency,
+            "on": self.on.isoformat(),
+            "amount": str(self.amount),
+            "usual": str(self.usual),
+            "payments": self.payments,
+            "change_percent": str(self.change_percent),
+        }
+
+
+BILL_LEAST = 4  # payments before a usual amount means something: three, then the latest
+BILL_RECENT_DAYS = 40  # a latest payment older than this is no news
+
+
+def bills(series: dict[tuple[str, str], list[Payment]], as_of: date) -> list[Bill]:
+    """Every payee paid about monthly with a recent payment, its latest against its usual."""
+    out = []
+    for (payee, currency), payments in series.items():
+        pays = sorted((p for p in payments if p.on <= as_of), key=lambda p: p.on)
+        if len(pays) < BILL_LEAST or (as_of - pays[-1].on).days > BILL_RECENT_DAYS:
+            continue
+        gaps = [(b.on - a.on).days for a, b in zip(pays, pays[1:], strict=False)]
+        if not 26 <= statistics.median(gaps) <= 35:
+            continue
+        before = [p.amount for p in pays[-13:-1]]
+        usual = Decimal(statistics.median(before))
+        if usual > 0:
+            out.append(Bill(payee, currency, pays[-1].on, pays[-1].amount, usual, len(pays)))
+    return sorted(out, key=lambda b: (b.payee, b.currency))

@@ -18,6 +18,7 @@ from ..services import Services
 from ..vault.damage import RESCUE, is_damage
 from ..vault.errors import VaultDamaged
 from . import dashboard, energy, files, grants, healthviews, insights, keys, records, rights, runs, sources, status, vrm
+from . import homeassistant as homeassistant_ops
 from .registry import Emit, Operation, OperationError, OperationFailed, Result
 
 log = logging.getLogger("selfdata.operations")
@@ -38,6 +39,7 @@ OPERATIONS: Mapping[str, Operation[Any]] = {
         healthviews,
         insights,
         energy,
+        homeassistant_ops,
     )
     for op in module.OPERATIONS
 }

@@ -10,7 +10,7 @@ import asyncio
 import logging
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, TypeVar
 
 from ..insights import cache, categories, money, money_alerts, report
@@ -132,11 +132,17 @@ async def money_alerts_list(services: Services, params: NoParams, emit: Emit) ->
 @operation("money.alert_set", AlertSet)
 async def money_alert_set(services: Services, params: AlertSet, emit: Emit) -> Result:
     """Switch a money alert on or off (low_balance takes a threshold)."""
-    money_alerts.check_setting(params.kind, params.enabled, params.threshold)
-    current = money_alerts.candidates(
-        money_view(services, period(MonthParams(zone=params.zone, today=params.today))) if params.enabled else {},
-        params.threshold,
-    )
+    checked = money_alerts.check_setting(params.kind, params.enabled, params.threshold)
+    current: list[money_alerts.Alert] = []
+    if params.enabled:  # what is there already when it is switched on is not news
+        p = period(MonthParams(zone=params.zone, today=params.today))
+        percent = params.kind in money_alerts.PERCENT_KINDS
+        current = money_alerts.candidates(
+            money_view(services, p),
+            checked if params.kind == "low_balance" else None,
+            {params.kind: checked} if percent and checked else None,
+            last_energy_month(services, params.zone, p.today) if params.kind == "energy_month" else (),
+        )
     with services.vault.writer.transaction() as conn:
         money_alerts.set_alert(conn, params.kind, params.enabled, params.threshold, current)
     return money_alerts.settings(services.vault.conn)
@@ -144,11 +150,36 @@ async def money_alert_set(services: Services, params: AlertSet, emit: Emit) -> R
 
 def due_alerts(services: Services, zone: str = "UTC", today: str | None = None) -> list[money_alerts.Alert]:
     """The money alerts to tell now (marked told), from this month's view (computed, and so kept)."""
-    view = money_view(services, period(MonthParams(zone=zone, today=today)))
-    if not any(s["enabled"] for s in money_alerts.settings(services.vault.conn)):
+    p = period(MonthParams(zone=zone, today=today))
+    view = money_view(services, p)
+    on = {s["kind"] for s in money_alerts.settings(services.vault.conn) if s["enabled"]}
+    if not on:
         return []
+    energy = last_energy_month(services, zone, p.today) if "energy_month" in on else []
     with services.vault.writer.transaction() as conn:
-        return money_alerts.due(conn, view)
+        return money_alerts.due(conn, view, energy)
+
+
+def last_energy_month(services: Services, zone: str, today: date) -> list[dict[str, Any]]:
+    """The last whole month's energy per stream against the usual month (the 12 before it)."""
+    from ..insights.energy import energy_month_summary
+    from .energy import slot_cache
+
+    first = today.replace(day=1)
+    month = (first - timedelta(days=1)).strftime("%Y-%m")
+    summary = energy_month_summary(services.vault.conn, month, zone, slot_cache(services))
+    return [
+        {
+            "month": month,
+            "stream": s.stream,
+            "unit": s.unit,
+            "total": str(s.total),
+            "usual": None if s.usual is None else str(s.usual),
+            "change_percent": None if s.change_percent is None else str(s.change_percent),
+        }
+        for s in summary.streams
+        if s.slots * 10 >= s.expected * 9  # a month with a tenth of its readings missing is not compared
+    ]
 
 
 @operation("report", MonthParams)
@@ -171,6 +202,7 @@ OPERATIONS = (
 )
 
 
+WATCHED = (*cache.BANK, "energy.reading")  # what the alerts are computed from
 SETTLE_S = 5.0  # a sync commits in batches: the view is computed once they stop coming
 
 
@@ -187,7 +219,7 @@ async def watch(services: Services, zone: str) -> None:
         while True:
             if not first:
                 event = await queue.get()
-                if not (isinstance(event, RecordsChanged) and any(d in cache.BANK for d in event.datasets)):
+                if not (isinstance(event, RecordsChanged) and any(d in WATCHED for d in event.datasets)):
                     continue
                 while True:  # until the batches settle
                     try:

@@ -50,6 +50,14 @@ class Authorize:
 
 
 @dataclass(frozen=True)
+class Answer:
+    name: str
+    question: str  # the question's id, e.g. otp
+    answer: str
+    run: bool = True  # run the source now with it, and say how it went
+
+
+@dataclass(frozen=True)
 class EnableSource:
     name: str
     enabled: bool
@@ -131,6 +139,37 @@ async def source_authorize(services: Services, params: Authorize, emit: Emit) ->
     return src.to_json()
 
 
+@operation("source.question", SourceName)
+async def source_question(services: Services, params: SourceName, emit: Emit) -> Result:
+    """What the source's website asks during a login (a 2FA code); it may start one that sends the code."""
+    src = SourceStore(services.vault).get(params.name)
+    if not sourcesetup.asks_questions(services.registry, src):
+        return {"asks": False, "question": None}
+    asked = await sourcesetup.question(services.vault, services.registry, params.name)
+    return {"asks": True, "question": asked.to_json() if asked is not None else None}
+
+
+@operation("source.answer", Answer)
+async def source_answer(services: Services, params: Answer, emit: Emit) -> Result:
+    """Give the website's question its answer; the next run (now, unless told not) uses it once.
+    When the website asked several values at once, the next one comes back as `question`, and no
+    run starts before it is answered too."""
+    following = await sourcesetup.answer(services.vault, services.registry, params.name, params.question, params.answer)
+    if following is not None or not params.run:  # another value to give first, or the caller runs it
+        health = SourceStore(services.vault).get(params.name).health
+        question = following.to_json() if following is not None else None
+        return {"run": None, "health": health, "action": "", "question": question}
+    result = await services.get_runner().sync(params.name, on_event=emit)
+    src = SourceStore(services.vault).get(params.name)
+    _wake(services)
+    return {
+        "run": result.run.to_json(),
+        "health": result.health,
+        "action": src.action if not result.ok else "",
+        "question": None,
+    }
+
+
 @operation("source.enable", EnableSource)
 async def source_enable(services: Services, params: EnableSource, emit: Emit) -> Result:
     """Turn a source's scheduled runs on or off."""
@@ -162,6 +201,8 @@ OPERATIONS = (
     source_edit,
     source_authorization_url,
     source_authorize,
+    source_question,
+    source_answer,
     source_enable,
     source_remove,
 )

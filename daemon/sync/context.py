@@ -18,6 +18,7 @@ def connector_context(
     *,
     http: Http,
     save_secret: SaveSecret | None = None,
+    drop_secret: Callable[[str], Awaitable[None]] | None = None,
     progress: ProgressFn | None = None,
     on_warning: Callable[[str], None] | None = None,
 ) -> Context:
@@ -33,5 +34,6 @@ def connector_context(
         http=http,
         progress=progress or no_progress,
         save_secret=save_secret,
+        drop_secret=drop_secret,
         on_warning=on_warning,
     )

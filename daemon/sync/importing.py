@@ -59,7 +59,12 @@ class ImportResult:
         return self.run.status == "ok"
 
 
-def detect(registry: Registry, path: Path, fmt: str | None = None) -> type[Importer]:
+def detect(
+    registry: Registry, path: Path, fmt: str | None = None, values: dict[str, Any] | None = None
+) -> type[Importer]:
+    """The importer of the file: the one named, else the one that recognises the content.
+    Settings given without a format choose the importer when the content does not (a CSV
+    in a layout of its own, with bank-csv's profile and columns)."""
     if fmt is not None:
         cls = registry.importers.get(fmt)
         if cls is None:
@@ -70,15 +75,45 @@ def detect(registry: Registry, path: Path, fmt: str | None = None) -> type[Impor
     with path.open("rb") as f:
         head = f.read(HEAD_BYTES)
     matches = [cls for cls in registry.importers.values() if _sniff(cls, head, path.name)]
+    if len(matches) != 1 and values:
+        chosen = _by_settings(registry, matches, set(values))
+        if chosen is not None:
+            return chosen
     if not matches:
         known = "; ".join(f"{c.name} ({c.title})" for c in sorted(registry.importers.values(), key=lambda c: c.name))
-        raise UnknownFormat(f"{shown(path.name)}: no importer recognises this file. Formats known: {known or 'none'}")
+        hints = [h for h in (_hint(c, head, path.name) for c in registry.importers.values()) if h]
+        raise UnknownFormat(
+            f"{shown(path.name)}: no importer recognises this file"
+            + (f"; {hints[0]}" if hints else "")
+            + f". Formats known: {known or 'none'}"
+        )
     if len(matches) > 1:
         names = ", ".join(sorted(c.name for c in matches))
         raise UnknownFormat(
             f"{shown(path.name)}: several importers recognise this file ({names}); choose with --format"
         )
     return matches[0]
+
+
+def _by_settings(registry: Registry, matches: list[type[Importer]], given: set[str]) -> type[Importer] | None:
+    """The one importer (among those that recognise the file, or all when none does) that
+    declares every setting given."""
+    pool = matches or list(registry.importers.values())
+    fits = [cls for cls in pool if given <= {f.name for f in cls.fields}]
+    return fits[0] if len(fits) == 1 else None
+
+
+def _hint(cls: type[Importer], head: bytes, filename: str) -> str | None:
+    """What an importer that does not recognise the file says to give to read it anyway
+    (an optional `unrecognised_hint` classmethod: bank-csv names its settings for a CSV)."""
+    hint = getattr(cls, "unrecognised_hint", None)
+    if not callable(hint):
+        return None
+    try:
+        text = hint(head, filename)
+    except Exception:  # a plugin's broken hint must not hide the error it adds to
+        return None
+    return text if isinstance(text, str) and text else None
 
 
 def _sniff(cls: type[Importer], head: bytes, filename: str) -> bool:
@@ -144,7 +179,7 @@ def import_file(
     values: dict[str, Any] | None = None,
     progress: Progress | None = None,
 ) -> ImportResult:
-    importer_cls = detect(registry, path, fmt)
+    importer_cls = detect(registry, path, fmt, values)
     store = SourceStore(vault)
     target = import_source(store, importer_cls, source, values)
     src = target.source

@@ -13,12 +13,16 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from connectors.sdk.limits import FieldTooLarge, bounded
+
 from ..errors import SelfdataError
 from ..times import TimeFormatError, parse_instant
 from ..vault import BatchCounts, RecordIn, Vault
 from ..vault.names import NameError_, check_dataset, check_source
 
 BATCH = 5000
+# A line holds one record with its raw vendor fragment: a FHIR resource or a statement, never megabytes.
+MAX_LINE_BYTES = 16 << 20
 Progress = Callable[[int, int], None]  # bytes done, bytes total
 
 
@@ -40,6 +44,8 @@ def _parse(path: Path, line_no: int, line: bytes, source: str | None, dataset: s
         obj = json.loads(line)
     except (ValueError, UnicodeDecodeError) as err:
         raise JsonlError(f"{where}: not valid JSON ({err})") from err
+    except RecursionError:
+        raise JsonlError(f"{where}: JSON nested too deep to be a record") from None
     if not isinstance(obj, dict):
         raise JsonlError(f"{where}: expected a JSON object, found {type(obj).__name__}")
     # `seq` and `updated_at` (the export and the API write them) belong to the vault that wrote them.
@@ -73,12 +79,15 @@ def _parse(path: Path, line_no: int, line: bytes, source: str | None, dataset: s
 
 def read_jsonl(path: Path, source: str | None, dataset: str | None) -> Iterator[tuple[int, RecordIn]]:
     """(byte offset after the line, record) for every non-blank line."""
-    with path.open("rb") as f:
+    with path.open("rb") as raw, bounded(raw, str(path), "lines", MAX_LINE_BYTES) as f:
         offset = 0
-        for line_no, line in enumerate(f, start=1):
-            offset += len(line)
-            if line.strip():
-                yield offset, _parse(path, line_no, line, source, dataset)
+        try:
+            for line_no, line in enumerate(f, start=1):
+                offset += len(line)
+                if line.strip():
+                    yield offset, _parse(path, line_no, line, source, dataset)
+        except FieldTooLarge as err:
+            raise JsonlError(str(err)) from None
 
 
 def import_jsonl(

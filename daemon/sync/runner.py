@@ -17,12 +17,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from connectors.sdk import (
+    MAX_ORIGINAL_BYTES,
     AuthFailed,
     Checkpoint,
     Connector,
     Delete,
     Fatal,
     Http,
+    Original,
     Record,
     Retryable,
     UserActionNeeded,
@@ -45,6 +47,7 @@ from ..plugins import Registry
 from ..sources import Health, Source, SourceStore
 from ..times import now_ms, to_ms
 from ..vault import BatchCounts, RecordIn, Vault
+from ..vault.files import FileStore
 from ..vault.records import prepare
 from . import runs
 from .context import connector_context
@@ -297,6 +300,7 @@ class Runner:
                 RunProgress(source.name, run_id, done, total, message, totals.total, datasets=self._scope(source.name))
             ),
             save_secret=lambda key, value: asyncio.to_thread(self.vault.secrets.put, source.name, key, value),
+            drop_secret=lambda key: asyncio.to_thread(self._drop_secret, source.name, key),
             on_warning=lambda message: self._warn(source.name, message),
         )
         batch = _Batch(source.name)
@@ -306,6 +310,9 @@ class Runner:
                 if isinstance(item, Checkpoint):
                     await self._commit(batch, run_id, item.state, totals, deleted)
                     batch = _Batch(source.name)
+                    continue
+                if isinstance(item, Original):
+                    await asyncio.to_thread(self._keep, connector, source.name, run_id, item)
                     continue
                 if isinstance(item, Delete):
                     batch.items.append(item)
@@ -318,6 +325,24 @@ class Runner:
         finally:
             await agen.aclose()  # type: ignore[attr-defined]
             await ctx.http.close()
+
+    def _drop_secret(self, name: str, key: str) -> None:
+        self.vault.secrets.delete(name, key)
+
+    def _keep(self, connector: Connector, name: str, run_id: int, original: Original) -> None:
+        """Store a file the connector hands over among the source's originals, before its next item."""
+        try:
+            size = original.path.stat().st_size
+        except OSError as err:
+            raise Fatal(f"{connector.name} handed over {original.name}, which cannot be read: {err}") from err
+        if size > MAX_ORIGINAL_BYTES:
+            raise Fatal(
+                f"{connector.name} handed over {original.name} of {size:,} bytes, over the"
+                f" {MAX_ORIGINAL_BYTES // (1024 * 1024)} MiB an original file may have"
+            )
+        FileStore(self.vault).add(
+            original.path, source=name, importer=connector.name, name=original.name, run_id=run_id
+        )
 
     def _warn(self, name: str, message: str) -> None:
         if not message:  # the connector says what it warned about is over

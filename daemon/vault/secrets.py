@@ -43,6 +43,12 @@ class SecretStore:
         rows = self._writer.conn.execute("SELECT name FROM secrets WHERE source=? ORDER BY name", (source,))
         return [r[0] for r in rows]
 
+    def delete(self, source: str, name: str) -> bool:
+        """Forget one secret (an answer used once); False when there was none."""
+        with self._writer.transaction() as conn:
+            cur = conn.execute("DELETE FROM secrets WHERE source=? AND name=?", (source, name))
+            return bool(cur.rowcount)
+
     def delete_source(self, source: str) -> int:
         with self._writer.transaction() as conn:
             return int(conn.execute("DELETE FROM secrets WHERE source=?", (source,)).rowcount)

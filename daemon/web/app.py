@@ -41,6 +41,8 @@ def add_dashboard(app: web.Application, services: Services, trusted_proxies: tup
     r.add_post("/sources/{name}/{what:enable|disable}", sources.source_enable)
     r.add_post("/sources/{name}/remove", sources.source_remove)
     r.add_post("/sources/{name}/authorize", sources.source_authorize_start)
+    r.add_post("/sources/{name}/question", sources.source_question)
+    r.add_post("/sources/{name}/answer", sources.source_answer)
     r.add_get("/sources/{name}/authorized", sources.source_authorized)
     r.add_post("/sources/{name}/authorized", sources.source_authorized_pasted)
     r.add_post("/import", upload.upload)

@@ -154,7 +154,7 @@ async def alert_set(request: web.Request) -> web.StreamResponse:
             "money.alert_set",
             kind=kind,
             enabled=form.get("enabled") == "on",
-            threshold=threshold if kind == "low_balance" else None,
+            threshold=threshold if kind in ("low_balance", "high_bill", "energy_month") else None,
             zone=str(tz) if tz else machine_zone(),
         )
         dash.flash(request, "ok", f"{kind}: {'on' if form.get('enabled') == 'on' else 'off'}.")

@@ -60,6 +60,7 @@ async def source_page(request: web.Request) -> web.StreamResponse:
         runs=runs,
         secrets=src["secrets"],
         authorizes=bool(getattr(cls, "needs_authorization", False)),
+        asks=bool(getattr(cls, "asks_questions", False)),
     )
 
 
@@ -77,6 +78,13 @@ async def source_run(request: web.Request) -> web.StreamResponse:
     if name in running_sources(request):
         dash.flash(request, "info", f"{name} is already running.")
         return web.HTTPSeeOther(f"/sources/{name}")
+    _start_run(request, name)
+    dash.flash(request, "info", f"{name} is running; this page follows its progress.")
+    return web.HTTPSeeOther(f"/sources/{name}")
+
+
+def _start_run(request: web.Request, name: str) -> None:
+    dash = dashboard_of(request)
 
     async def run() -> None:
         try:
@@ -87,9 +95,6 @@ async def source_run(request: web.Request) -> web.StreamResponse:
     task = asyncio.create_task(run(), name=f"dashboard-sync-{name}")
     dash.tasks.add(task)
     task.add_done_callback(dash.tasks.discard)
-    await asyncio.sleep(0)  # let the run start, so the page shows it running
-    dash.flash(request, "info", f"{name} is running; this page follows its progress.")
-    return web.HTTPSeeOther(f"/sources/{name}")
 
 
 @page(change=True)
@@ -339,4 +344,46 @@ async def source_authorized(request: web.Request) -> web.StreamResponse:
         dash.flash(request, "error", str(err))
         return web.HTTPSeeOther(f"/sources/{name}")
     dash.flash(request, "ok", f"{name} is authorised; its next run starts now.")
+    return web.HTTPSeeOther(f"/sources/{name}")
+
+
+@page(change=True)
+async def source_question(request: web.Request) -> web.StreamResponse:
+    """The website's question (a 2FA code): the one the last run met, or one a login started now asks."""
+    name = request.match_info["name"]
+    dash = dashboard_of(request)
+    try:
+        asked = await op(request, "source.question", name=name)
+    except SelfdataError as err:
+        dash.flash(request, "error", str(err))
+        return web.HTTPSeeOther(f"/sources/{name}")
+    if asked["question"] is None:
+        dash.flash(request, "info", f"{name}: the website asks nothing now.")
+        return web.HTTPSeeOther(f"/sources/{name}")
+    return html(request, "question.html", title=f"Answer {name}", name=name, question=asked["question"])
+
+
+@page(change=True)
+async def source_answer(request: web.Request) -> web.StreamResponse:
+    """The user's answer: kept encrypted for one run, which starts now."""
+    name = request.match_info["name"]
+    form = await request.post()
+    dash = dashboard_of(request)
+    try:
+        result = await op(
+            request,
+            "source.answer",
+            name=name,
+            question=str(form.get("question", "")),
+            answer=str(form.get("answer", "")),
+            run=False,
+        )
+    except SelfdataError as err:
+        dash.flash(request, "error", str(err))
+        return web.HTTPSeeOther(f"/sources/{name}")
+    if result["question"] is not None:  # the website asked several values: the next one
+        return html(request, "question.html", title=f"Answer {name}", name=name, question=result["question"])
+    if name not in running_sources(request):
+        _start_run(request, name)
+    dash.flash(request, "info", f"{name} runs now with your answer; this page follows it.")
     return web.HTTPSeeOther(f"/sources/{name}")

@@ -229,6 +229,8 @@ def test_notices_reach_the_import_output_the_run_and_the_sources_warning(
     assert latest["status"] == "ok" and "difference of 2.50" in latest["detail"]["notices"][0]
     warning = json.loads(run("source", "show", "giro", "--json").output)["warning"]
     assert warning.startswith("statement.sta: statement 1") and "does not add up" in warning
+    [giro] = [s for s in json.loads(run("status", "--json").output)["sources"] if s["name"] == "giro"]
+    assert giro["warning"] == warning and giro["health"] == "ok"
     # A later file whose balances add up ends the warning; its run has no notices
     out = run("import", str(write(tmp_path, BALANCED, "may.sta")), "--source", "giro").output
     assert "notice:" not in out
@@ -247,3 +249,19 @@ def test_a_file_with_many_notices_keeps_the_first_and_counts_the_rest(tmp_path: 
     assert len(told) == NOTICES_KEPT + 1 and told[-1] == "and 5 more notices" and "\x1b" not in told[0]
     warning = read.warning("s.sta") or ""
     assert warning.startswith("s.sta: statement 0 does not add up") and f"(and {NOTICES_KEPT + 4} more:" in warning
+
+
+def test_qif_bytes_that_are_not_utf8_are_read_as_windows_1252_and_said(tmp_path: Path) -> None:
+    p = tmp_path / "a.qif"
+    p.write_bytes(
+        b"!Type:Bank\nD01/02/2026\nT-1.00\nPcaf\xe9\nLFood:\xc3\x28bad\n^\nD01/03/2026\nT-2.00\nPcr\xc3\xa8me\n^\n"
+    )
+    items, notices = read_with_notices(QifImporter(), p, {"currency": "EUR", "date_format": "mdy"})
+    assert [t["counterparty"] for t in transactions(items)] == ["café", "crème"]  # valid UTF-8 stays UTF-8
+    assert transactions(items)[0]["category"] == "Food:Ã(bad"
+    assert notices == [
+        "a.qif: 2 lines (the first: line 4) were not valid UTF-8 and were read as Windows-1252: check the accents"
+        " of those payees and categories"
+    ]
+    again, _ = read_with_notices(QifImporter(), p, {"currency": "EUR", "date_format": "mdy"})
+    assert [r.key for r in again] == [r.key for r in items]  # the same keys: a re-import adds nothing

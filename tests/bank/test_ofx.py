@@ -16,6 +16,8 @@ from connectors.testing.generators.ofx import Account, write_ofx
 from connectors.testing.harness import import_file, read_file
 from connectors.testing.memory import MemoryStore
 
+from .invest_statements import brokerage_statement, investment_file
+
 SGML_HEADER = (
     "OFXHEADER:100\r\nDATA:OFXSGML\r\nVERSION:102\r\nSECURITY:NONE\r\nENCODING:USASCII\r\n"
     "CHARSET:{charset}\r\nCOMPRESSION:NONE\r\nOLDFILEUID:NONE\r\nNEWFILEUID:NONE\r\n\r\n"
@@ -71,6 +73,8 @@ class TestOfxContract(ImporterContract):
             write_ofx(folder / "xml.ofx", version=2, seed=2).path,
             write_ofx(folder / "sgml-utf8.qfx", version=1, charset="UTF-8", seed=3).path,
             write_ofx(folder / "card.ofx", accounts=(Account("5500XXXX0004", "CREDITCARD", "GBP"),), seed=4).path,
+            investment_file(folder / "broker.ofx", [brokerage_statement()]),
+            investment_file(folder / "retirement.ofx", [brokerage_statement("401K-0001")], xml=True),
         ]
 
 
@@ -146,7 +150,7 @@ def test_statement_error_status_is_reported(tmp_path: Path) -> None:
 
 def test_a_file_without_statements_is_refused(tmp_path: Path) -> None:
     p = write(tmp_path, sgml(""))
-    with pytest.raises(ImportFailed, match="no bank or credit-card statement"):
+    with pytest.raises(ImportFailed, match="no bank, credit-card or investment statement"):
         read_file(OfxImporter(), p)
 
 

@@ -32,8 +32,9 @@ def _locked(path: Path) -> Iterator[None]:
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
-def throwaway_venv(cache: pytest.Cache | None, requirement: str) -> Path:
-    """A virtualenv with `requirement` installed; skips, saying why, when pip cannot install it here."""
+def throwaway_venv(cache: pytest.Cache | None, requirement: str, *extra: str) -> Path:
+    """A virtualenv with `requirement` (and `extra` ones) installed; skips, saying why, when pip cannot
+    install them here."""
     if cache is not None:
         root = cache.mkdir("bridges")
     else:  # -p no:cacheprovider
@@ -46,7 +47,7 @@ def throwaway_venv(cache: pytest.Cache | None, requirement: str) -> Path:
         shutil.rmtree(folder, ignore_errors=True)
         venv.create(folder, with_pip=True)
         pip = [str(folder / "bin" / "python"), "-m", "pip", "install", "-q", "--disable-pip-version-check"]
-        result = subprocess.run([*pip, requirement], capture_output=True, text=True, timeout=900)
+        result = subprocess.run([*pip, requirement, *extra], capture_output=True, text=True, timeout=900)
         if result.returncode != 0:
             lines = [ln for ln in result.stderr.splitlines() if ln.strip() and "Location" not in ln]
             shutil.rmtree(folder, ignore_errors=True)
@@ -54,7 +55,7 @@ def throwaway_venv(cache: pytest.Cache | None, requirement: str) -> Path:
                 f"pip cannot install {requirement} on Python {sys.version_info.major}.{sys.version_info.minor} "
                 f"here: {' | '.join(lines[-3:]) or 'exit code ' + str(result.returncode)}"
             )
-        (folder / ".installed").write_text(requirement + "\n")
+        (folder / ".installed").write_text("\n".join((requirement, *extra)) + "\n")
     return folder
 
 

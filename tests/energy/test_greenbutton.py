@@ -105,6 +105,18 @@ def test_real_gas_feed_therms_from_service_category() -> None:
     assert recs[0].data["end"] == "2021-06-30T00:00:00+00:00"
 
 
+def test_feed_of_meter_descriptions_only_says_what_to_download(tmp_path: Path) -> None:
+    # The Green Button Alliance's anonymised subscription feed has this shape: UsagePoint,
+    # MeterReading and ReadingType, no IntervalBlock.
+    path = electricity_feed(tmp_path / "subscription.xml", days=0)
+    with pytest.raises(
+        ImportFailed,
+        match=r"subscription\.xml: no interval readings to import: the feed holds no "
+        r"IntervalReading \(meter descriptions only\); download the usage itself",
+    ):
+        records(path)
+
+
 @real
 def test_real_feed_without_readings_is_a_clear_error() -> None:
     path = SAMPLES / "greenbutton_usage_subscription_feed_anonymized.xml"

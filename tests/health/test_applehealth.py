@@ -248,6 +248,24 @@ def test_sniff(tmp_path: Path, export_zip: Path) -> None:
     assert not AppleHealthImporter.sniff(head_of(cda), cda.name)
 
 
+def test_export_xml_without_declaration_is_recognised_and_read(tmp_path: Path) -> None:
+    # Exports shared in public test data start at <HealthData> (no <?xml ...?>, no DTD), the
+    # Me element before the records and a device string with escaped angle brackets.
+    body = (
+        ' <Me HKCharacteristicTypeIdentifierBiologicalSex="HKBiologicalSexFemale"/>\n'
+        f' <Record creationDate="2020-04-10 03:38:56 +0200" device="&lt;&lt;HKDevice: 0x, name:Apple Watch&gt;" '
+        f'endDate="2020-04-10 03:33:34 +0200" sourceName="User&#8217;s Apple&#160;Watch" sourceVersion="6.1.3" '
+        f'startDate="2020-04-10 03:33:34 +0200" type="{HR}" unit="count/min" value="60">\n'
+        '  <MetadataEntry key="HKMetadataKeyHeartRateMotionContext" value="1" />\n </Record>\n'
+    )
+    doc = f'<HealthData locale="en_ZA">\n <ExportDate value="2020-04-17 13:23:53 +0200" />\n{body}</HealthData>\n'
+    path = write(tmp_path, doc.encode(), "export.xml")
+    assert AppleHealthImporter.sniff(head_of(path), path.name)
+    (r,) = records(path)
+    assert r.data["value"] == "60"
+    assert r.data["start"] == "2020-04-10T03:33:34+02:00"
+
+
 def test_localised_export_name_is_found_by_content(tmp_path: Path) -> None:
     body = (
         f' <Record type="{HR}" sourceName="W" unit="count/min" startDate="2024-01-05 10:00:00 +0000" '

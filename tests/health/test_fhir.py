@@ -194,6 +194,78 @@ def test_cardinality_violations_fail_cleanly(tmp_path: Path, resource: dict[str,
     assert store.records == {}  # the good line before is not half-imported
 
 
+def test_r5_codeable_reference_is_named_as_r5(tmp_path: Path) -> None:
+    # FHIR R5's example searchset: MedicationRequest.medication is one CodeableReference
+    # ({"reference": {...}}), where R4 has medicationCodeableConcept or medicationReference.
+    r5 = {
+        "resourceType": "MedicationRequest",
+        "id": "3123",
+        "status": "unknown",
+        "intent": "order",
+        "medication": {"reference": {"reference": "Medication/example"}},
+        "subject": {"reference": "Patient/347"},
+    }
+    doc = {"resourceType": "Bundle", "type": "searchset", "entry": [{"resource": r5, "search": {"mode": "match"}}]}
+    with pytest.raises(
+        ImportFailed,
+        match=r"entry 0: MedicationRequest/3123: has 'medication' where FHIR R4 has "
+        r"medicationCodeableConcept or medicationReference: this is a FHIR R5 resource.*export",
+    ):
+        items(write_json(tmp_path, doc))
+
+
+def test_resources_without_id_get_one_from_their_content(tmp_path: Path) -> None:
+    # Early Synthea collection Bundles: CarePlan and MedicationRequest entries with neither id
+    # nor fullUrl, beside resources that have both.
+    care_plan = {
+        "resourceType": "CarePlan",
+        "status": "active",
+        "intent": "plan",
+        "subject": {"reference": "urn:uuid:49ed5129-4d47-4446-9957-a2ed311ba25e"},
+        "period": {"start": "2008-06-02"},
+    }
+    patient = {"resourceType": "Patient", "id": "49ed5129-4d47-4446-9957-a2ed311ba25e"}
+    doc = {
+        "resourceType": "Bundle",
+        "type": "collection",
+        "entry": [
+            {"fullUrl": f"urn:uuid:{patient['id']}", "resource": patient},
+            {"resource": care_plan},
+            {"resource": {**care_plan, "status": "completed"}},
+        ],
+    }
+    first = records(write_json(tmp_path, doc))
+    plans = sorted(k for k in first if "CarePlan/" in k)
+    assert len(plans) == 2 and all(k.startswith("health.clinical:CarePlan/sha256-") for k in plans)
+    assert first[plans[0]].data["effective"].startswith("2008-06-02")
+    again = records(write_json(tmp_path, {**doc, "entry": doc["entry"][::-1]}, "again.json"))
+    assert set(again) == set(first)  # the same content, the same keys
+
+
+def test_free_text_dates_are_not_read_as_dates(tmp_path: Path) -> None:
+    # R4 allows onsetString, occurrenceString and performedString ("three days ago").
+    condition = {
+        "resourceType": "Condition",
+        "id": "con2-onsetString",
+        "subject": {"reference": "Patient/x"},
+        "onsetString": "three days ago",
+        "recordedDate": "2021-03-04",
+    }
+    immunization = {
+        "resourceType": "Immunization",
+        "id": "imm-occurrenceString",
+        "status": "completed",
+        "vaccineCode": {"text": "flu"},
+        "patient": {"reference": "Patient/x"},
+        "occurrenceString": "last autumn",
+    }
+    path = tmp_path / "bulk.ndjson"
+    path.write_text(json.dumps(condition) + "\n" + json.dumps(immunization) + "\n")
+    got = records(path)
+    assert got["health.clinical:Condition/con2-onsetString"].data["effective"].startswith("2021-03-04")
+    assert got["health.clinical:Immunization/imm-occurrenceString"].data.get("effective") is None
+
+
 def test_violation_in_a_bundle_names_the_entry(tmp_path: Path) -> None:
     doc = bundle([observation(id="a", valueQuantity={"value": 1}), observation(id="b", code="8867-4")])
     with pytest.raises(ImportFailed, match=r"bundle\.json: entry 1: Observation/b: code holds one CodeableConcept"):

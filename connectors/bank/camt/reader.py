@@ -14,6 +14,7 @@ import defusedxml.ElementTree as DET
 from defusedxml import DefusedXmlException
 
 from connectors.sdk import Fragment, ImportFailed, InvalidRecord, Record
+from connectors.sdk.limits import bounded
 
 from ..amounts import is_iban
 from .fast import fast_entry, quick_records
@@ -113,7 +114,7 @@ class Reader:
         # finished entries are taken from the tree (and dropped) between two chunks.
         holder = builder.start("holder", {})
         parser = ET.XMLParser(target=builder)
-        with self.path.open("rb") as f:
+        with self.path.open("rb") as raw, bounded(raw, self.path.name, "markup") as f:
             data = _honest_encoding(f.read(PROLOG))
             self._check_prolog(data)
             self._encoding(data)

@@ -9,6 +9,12 @@ declaration (`<!DOCTYPE`, `<!ENTITY`) is accepted, so nothing is ever expanded o
 Keys: `bank.transaction` is `ACCTID:FITID` (the bank's id, unique per account);
 `bank.account` is the account id. Corrections (`CORRECTFITID`/`CORRECTACTION`) delete the
 transaction they replace.
+
+Investment statements (INVSTMTRS) give `invest.transaction` (key `ACCTID:FITID`),
+`invest.position` (key account, statement day, security, sub-account, side),
+`invest.account` and `invest.security` (key `UNIQUEIDTYPE:UNIQUEID`); their cash movements
+(INVBANKTRAN) are `bank.transaction` records of the account, whose cash is a `bank.account`
+of kind investment.
 """
 
 from __future__ import annotations
@@ -18,10 +24,12 @@ from pathlib import Path
 from typing import Any
 
 from connectors.sdk import Delete, Field, Fragment, Importer, Record
+from connectors.sdk.limits import bounded
 
 from ..amounts import zone_problem
 from ..settings import file_settings
-from .mapping import account_record, normalize, transaction_record
+from .fragments import normalize
+from .mapping import account_record, transaction_record
 from .reader import SNIFF_XML, Reader
 
 __all__ = ["OfxImporter", "account_record", "transaction_record"]
@@ -29,11 +37,21 @@ __all__ = ["OfxImporter", "account_record", "transaction_record"]
 
 class OfxImporter(Importer):
     name = "ofx"
-    title = "OFX / QFX bank and credit-card statements"
+    title = "OFX / QFX bank, credit-card and investment statements"
     category = "bank"
-    datasets = ("bank.account", "bank.transaction")
+    datasets = (
+        "bank.account",
+        "bank.transaction",
+        "invest.account",
+        "invest.position",
+        "invest.transaction",
+        "invest.security",
+    )
     extensions = (".ofx", ".qfx", ".qbo")
-    description = "Statements downloaded from a bank's website in OFX 1.x (SGML) or 2.x (XML), Quicken's QFX included."
+    description = (
+        "Statements downloaded from a bank's or broker's website in OFX 1.x (SGML) or 2.x (XML), "
+        "Quicken's QFX included: bank and card transactions, investment trades, positions and securities."
+    )
     fields = (
         Field(
             "timezone",
@@ -58,7 +76,7 @@ class OfxImporter(Importer):
 
     def read(self, path: Path, settings: dict[str, Any]) -> Iterator[Record | Fragment | Delete]:
         given = file_settings(self, path, settings)
-        with path.open("rb") as f:
+        with path.open("rb") as raw, bounded(raw, path.name, "markup") as f:
             yield from Reader(path, f, given["timezone"], given["invert_amounts"]).records()
 
     def normalize(self, fragment: Fragment) -> Record | None:

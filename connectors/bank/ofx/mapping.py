@@ -7,7 +7,6 @@ import re
 from typing import Any
 
 from connectors.sdk import (
-    Fragment,
     Record,
     datasets,
     decimal_text,
@@ -31,6 +30,7 @@ KINDS = {
     "CD": "savings",
     "CREDITLINE": "loan",
     "CREDITCARD": "credit_card",
+    "INVESTMENT": "investment",
 }
 
 
@@ -130,8 +130,3 @@ def account_record(raw: dict[str, Any]) -> Record:
         data["bank_id"] = account["bank_id"]
     return Record("bank.account", acct_id, as_of, data)
 
-
-def normalize(fragment: Fragment) -> Record | None:
-    if fragment.dataset == "bank.account":
-        return account_record(fragment.raw)
-    return transaction_record(fragment.raw)

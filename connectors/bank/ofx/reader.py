@@ -17,90 +17,24 @@ from connectors.sdk import (
 )
 
 from ..amounts import decode_text, ofx_no_date
-from .mapping import CURRENCY, agg_of, normalize, text_of, transaction_record
+from .fragments import normalize
+from .invest import attach, securities_of, statement_fragments
+from .mapping import CURRENCY, agg_of, text_of, transaction_record
+from .text import add_child, cdata, charset_of, status_problem, unescape
 
 CHUNK = 1 << 20
 _TAG = re.compile(rb"(/?)([A-Za-z][A-Za-z0-9._:-]*)[ \t\r\n]*(/?)")
 _LEAF = re.compile(rb"<([A-Za-z][A-Za-z0-9._:-]*)>([^<]*)")
 _LEAF_TEXT = re.compile(r"<([A-Z][A-Z0-9._]*)>([^<]*)")  # upper-case tags: anything else takes the slow path
 OPEN, CLOSE, EMPTY = 0, 1, 2
-_ENTITY = re.compile(r"&(amp|lt|gt|quot|apos|nbsp|#[0-9]{1,7}|#[xX][0-9A-Fa-f]{1,6});")
-_ENTITIES = {"amp": "&", "lt": "<", "gt": ">", "quot": '"', "apos": "'", "nbsp": "\u00a0"}
 _XML_ENCODING = re.compile(rb"""<\?xml[^>]*?encoding\s*=\s*["']([A-Za-z0-9._-]+)["']""")
 SNIFF_XML = re.compile(rb"\s*(?:<\?[^>]*\?>\s*|<!--.*?-->\s*|<!DOCTYPE[^\[>]*(?:\[.*?\])?\s*>\s*)*<OFX>", re.S | re.I)
 PROLOG = 1 << 16
 
 STATEMENTS = {"STMTRS", "CCSTMTRS"}
-RESPONSES = {"STMTTRNRS", "CCSTMTTRNRS"}
+RESPONSES = {"STMTTRNRS", "CCSTMTTRNRS", "INVSTMTTRNRS"}
 # Subtrees selfdata does not import: dropped when they close instead of being kept.
 DROPPED = {"INVSTMTMSGSRSV1", "SECLISTMSGSRSV1", "BANKTRANLISTP", "MKTGINFO"}
-# OFX status codes a user may meet in a downloaded file.
-STATUS_CODES = {
-    "2000": "general error",
-    "2003": "account not found",
-    "2019": "duplicate request",
-    "2028": "requested element unknown",
-    "15000": "must change user password",
-    "15500": "sign-on invalid: wrong user id or password",
-    "15501": "customer account already in use",
-    "15502": "user id and password locked out",
-    "15505": "country not supported",
-    "15510": "client id invalid",
-    "15511": "the bank requires you to authenticate again",
-}
-
-
-def _charset(header: dict[str, str]) -> str:
-    encoding = header.get("ENCODING", "").upper()
-    charset = header.get("CHARSET", "").upper()
-    if encoding in ("UTF-8", "UTF8", "UNICODE"):
-        return "utf-8"
-    if charset in ("1252", "WINDOWS-1252", "CP1252", "ISO-8859-1", "8859-1", "LATIN1", "LATIN-1", "ISO8859-1"):
-        return "cp1252"  # files labelled Latin-1 are Windows-1252 in practice (as browsers assume)
-    if charset in ("", "NONE", "USASCII", "US-ASCII"):
-        return "ascii"
-    return charset.lower()
-
-
-def _unescape(text: str) -> str:
-    def one(m: re.Match[str]) -> str:
-        name = m.group(1)
-        if name[0] == "#":
-            code = int(name[2:], 16) if name[1] in "xX" else int(name[1:])
-            return chr(code) if 0 < code < 0x110000 else m.group(0)
-        return _ENTITIES[name]
-
-    return _ENTITY.sub(one, text)
-
-
-def _cdata(buf: bytes) -> tuple[bytes, bool]:
-    """CDATA sections (an Australian bank wraps NAME and MEMO in them) as the escaped text
-    they stand for; False when one is not closed within `buf`."""
-    at = buf.find(b"<![CDATA[")
-    if at < 0:
-        return buf, True
-    out, start = [], 0
-    while at >= 0:
-        end = buf.find(b"]]>", at + 9)
-        if end < 0:
-            out.append(buf[start:])
-            return b"".join(out), False
-        text = buf[at + 9 : end].replace(b"&", b"&amp;").replace(b"<", b"&lt;").replace(b">", b"&gt;")
-        out += [buf[start:at], text]
-        start = end + 3
-        at = buf.find(b"<![CDATA[", start)
-    out.append(buf[start:])
-    return b"".join(out), True
-
-
-def _attach(parent: dict[str, Any], tag: str, value: Any) -> None:
-    old = parent.get(tag)
-    if old is None:
-        parent[tag] = value
-    elif isinstance(old, list):
-        old.append(value)
-    else:
-        parent[tag] = [old, value]
 
 
 class Reader:
@@ -122,6 +56,10 @@ class Reader:
         self.accounts: dict[str, tuple[Any, int, dict[str, Any]]] = {}
         self.leaf = ""  # the leaf element just read, whose closing tag may follow (SGML)
         self.seen: dict[str, int] = {}
+        # Investment statements wait for the SECLIST that follows them (tickers, names).
+        self.invested: list[tuple[int, Fragment]] = []
+        self.securities: dict[tuple[str, str], dict[str, Any]] = {}
+        self.cash_accounts: set[str] = set()  # investment accounts with cash movements
 
     def fail(self, offset: int, message: str) -> ImportFailed:
         return ImportFailed(f"{self.path.name}: line {self._line(offset)} (byte {offset}): {message}")
@@ -144,7 +82,7 @@ class Reader:
         while not eof:
             more = self.f.read(CHUNK)
             eof = not more
-            buf, whole = _cdata(buf + more)
+            buf, whole = cdata(buf + more)
             if not whole and not eof:
                 continue  # a CDATA section goes on in the next chunk
             consumed = yield from self._scan(buf, eof)
@@ -156,11 +94,36 @@ class Reader:
         if not self.done:
             raise self.fail(self.base, "no <OFX> element: this is not an OFX statement")
         if self.statements == 0:
-            raise self.fail(
-                self.base, "no bank or credit-card statement in the file (investment statements are not imported)"
-            )
+            raise self.fail(self.base, "no bank, credit-card or investment statement in the file")
         for _, offset, raw in self.accounts.values():
             yield self._normalize(Fragment("bank.account", raw), offset)
+        yield from self._investments()
+
+    def _investments(self) -> Iterator[Record]:
+        """The investment statements' records, each with its security from the SECLIST."""
+        seen: dict[tuple[str, str], Any] = {}
+        latest: dict[str, tuple[Any, Record]] = {}
+        for offset, fragment in self.invested:
+            fragment = attach(fragment, self.securities)
+            record = self._normalize(fragment, offset)
+            if record.dataset == "invest.account":
+                known = latest.get(record.key)
+                if known is None or known[0] <= record.ts:
+                    latest[record.key] = (record.ts, record)
+                continue
+            # An id given twice with other content (a broker reusing a FITID): keep both, apart.
+            n, key = 1, record.key
+            while seen.setdefault((record.dataset, key), record.data) != record.data:
+                n += 1
+                key = f"{record.key}#{n}"
+            if n > 1:
+                record = self._normalize(Fragment(fragment.dataset, {**fragment.raw, "occurrence": n}), offset)
+            yield record
+        for _, record in latest.values():
+            yield record
+        for ref in sorted(self.securities):
+            raw = {**self.securities[ref], "timezone": self.timezone, "dtserver": self.dtserver}
+            yield self._normalize(Fragment("invest.security", raw), self.base)
 
     def _prolog(self, data: bytes) -> int:
         start = 3 if data.startswith(b"\xef\xbb\xbf") else 0
@@ -177,7 +140,7 @@ class Reader:
                 header[key.strip().upper()] = value.strip()
             if header.get("DATA", "OFXSGML").upper() != "OFXSGML":
                 raise self.fail(0, f"unknown OFX DATA:{header['DATA']}")
-            self.encoding = _charset(header)
+            self.encoding = charset_of(header)
             return lt
         declared = _XML_ENCODING.match(body)
         if declared:
@@ -201,7 +164,7 @@ class Reader:
 
     def _value(self, raw: bytes) -> str:
         text = raw.decode("ascii") if raw.isascii() else decode_text(raw, self.encoding)
-        return _unescape(text) if "&" in text else text
+        return unescape(text) if "&" in text else text
 
     def _scan(self, buf: bytes, eof: bool) -> Generator[Record | Fragment | Delete, None, int]:
         """Consume the complete tokens of `buf` (all of it at the end of the file) and
@@ -243,7 +206,7 @@ class Reader:
                         raise self.fail(self.base + off, f"<{name}> outside the <OFX> element")
                     node = stack[-1][1]
                     if name in node:
-                        _attach(node, name, self._value(value))
+                        add_child(node, name, self._value(value))
                     else:
                         node[name] = self._value(value)
                     leaf = name
@@ -252,7 +215,7 @@ class Reader:
                     if self.done or (not stack and name != "OFX"):
                         raise self.fail(self.base + off, f"<{name}> outside the <OFX> element")
                     stack.append((name, {}, self.base + off))
-                    if name == "BANKTRANLIST":
+                    if name in ("BANKTRANLIST", "INVTRANLIST"):
                         self.context = self._context(self.base + off)
             elif kind == CLOSE:
                 if text and not text.isspace():
@@ -270,7 +233,7 @@ class Reader:
                 leaf = ""
                 if not stack:
                     raise self.fail(self.base + off, f"<{name}/> outside the <OFX> element")
-                _attach(stack[-1][1], name, "")
+                add_child(stack[-1][1], name, "")
                 if text and not text.isspace():
                     raise self.fail(self.base + off, f"text {text[:20]!r} after <{name}/>")
             off += len(part) + 1
@@ -352,9 +315,9 @@ class Reader:
 
     def _context(self, offset: int) -> dict[str, Any] | None:
         for tag, node, _ in reversed(self.stack):
-            if tag in STATEMENTS:
-                card = tag == "CCSTMTRS"
-                acct = agg_of(node, "CCACCTFROM" if card else "BANKACCTFROM")
+            if tag in STATEMENTS or tag == "INVSTMTRS":
+                card, invest = tag == "CCSTMTRS", tag == "INVSTMTRS"
+                acct = agg_of(node, "INVACCTFROM" if invest else "CCACCTFROM" if card else "BANKACCTFROM")
                 acct_id = text_of(acct, "ACCTID")
                 currency = text_of(node, "CURDEF")
                 if not acct_id or not currency:
@@ -363,11 +326,13 @@ class Reader:
                     raise self.fail(offset, f"CURDEF {currency!r} is not an ISO 4217 currency code")
                 context: dict[str, Any] = {
                     "id": acct_id,
-                    "type": "CREDITCARD" if card else (text_of(acct, "ACCTTYPE") or ""),
+                    "type": "CREDITCARD" if card else "INVESTMENT" if invest else (text_of(acct, "ACCTTYPE") or ""),
                     "currency": currency.upper(),
                 }
                 if text_of(acct, "BANKID"):
                     context["bank_id"] = text_of(acct, "BANKID")
+                if text_of(acct, "BROKERID"):
+                    context["broker_id"] = text_of(acct, "BROKERID")
                 if self.invert:
                     context["invert"] = True
                 return context
@@ -384,23 +349,27 @@ class Reader:
             parent = stack[-1][1]
             parent[tag] = ""
             for key, value in node.items():
-                _attach(parent, key, value)
+                add_child(parent, key, value)
         tag, node, at = stack.pop()
         parent = stack[-1][1] if stack else {}
         if tag == "STMTTRN":
             yield from self._transaction(node, at)
         elif tag in STATEMENTS:
             self._statement(node, at)
+        elif tag == "INVSTMTRS":
+            self._invest_statement(node, at)
+        elif tag == "SECLIST":
+            self.securities.update(securities_of(node))
         elif tag == "SONRS":
             self._signon(node, at)
         elif tag in RESPONSES:
             self._response(node, at)
         elif tag == "OFX":
             self.done = True
-        elif tag in DROPPED:
+        elif tag in DROPPED or tag == "INVBANKTRAN":
             pass
         else:
-            _attach(parent, tag, node or "")
+            add_child(parent, tag, node or "")
 
     def _normalize(self, fragment: Fragment, offset: int) -> Record:
         try:
@@ -417,9 +386,7 @@ class Reader:
     def _transaction(self, node: dict[str, Any], offset: int) -> Iterator[Record | Fragment | Delete]:
         context = self.context
         if context is None:
-            if any(tag == "INVSTMTRS" for tag, _, _ in self.stack):
-                return  # cash movements of an investment account: not imported
-            raise self.fail(offset, "<STMTTRN> outside a bank or credit-card statement")
+            raise self.fail(offset, "<STMTTRN> outside the transaction list of a statement")
         correct = text_of(node, "CORRECTFITID")
         if correct:
             yield Delete("bank.transaction", (f"{context['id']}:{correct}",))
@@ -437,6 +404,8 @@ class Reader:
             raise self.fail(offset, str(err)) from None
         if record is None:
             return None
+        if context["type"] == "INVESTMENT":
+            self.cash_accounts.add(context["id"])
         # A few banks reuse a FITID for different transactions: keep both, apart.
         digest = hash((record.data["amount"], record.data["booked_on"], record.data["description"]))
         if self.seen.setdefault(record.key, digest) != digest:
@@ -471,8 +440,33 @@ class Reader:
         if known is None or known[0] <= record.ts:
             self.accounts[record.key] = (record.ts, offset, raw)
 
-    def _context_of(self, node: dict[str, Any], offset: int) -> dict[str, Any]:
-        self.stack.append(("CCSTMTRS" if "CCACCTFROM" in node else "STMTRS", node, offset))
+    def _invest_statement(self, node: dict[str, Any], offset: int) -> None:
+        """An INVSTMTRS: its fragments wait for the file's SECLIST; its cash is a bank account."""
+        self.statements += 1
+        self.context = None
+        context = self._context_of(node, offset, "INVSTMTRS")
+        common = {"institution": self.institution, "timezone": self.timezone, "dtserver": self.dtserver}
+        self.invested += [(offset, f) for f in statement_fragments(node, context, common)]
+        cash = text_of(agg_of(node, "INVBAL"), "AVAILCASH")
+        if cash is None and context["id"] not in self.cash_accounts:
+            return
+        as_of = next((d for d in (text_of(node, "DTASOF"), self.dtserver) if d and not ofx_no_date(d)), "19700101")
+        raw: dict[str, Any] = {
+            "account": context,
+            "institution": self.institution,
+            "ledger": {"BALAMT": cash, "DTASOF": as_of} if cash is not None else {},
+            "available": {},
+            "as_of": as_of,
+            "timezone": self.timezone,
+        }
+        record = self._normalize(Fragment("bank.account", raw), offset)
+        known = self.accounts.get(record.key)
+        if known is None or known[0] <= record.ts:
+            self.accounts[record.key] = (record.ts, offset, raw)
+
+    def _context_of(self, node: dict[str, Any], offset: int, tag: str | None = None) -> dict[str, Any]:
+        tag = tag or ("CCSTMTRS" if "CCACCTFROM" in node else "STMTRS")
+        self.stack.append((tag, node, offset))
         try:
             context = self._context(offset)
         finally:
@@ -480,19 +474,10 @@ class Reader:
         assert context is not None
         return context
 
-    def _status(self, node: dict[str, Any]) -> tuple[str, str, str] | None:
-        status = agg_of(node, "STATUS")
-        code = text_of(status, "CODE") or "0"
-        severity = (text_of(status, "SEVERITY") or "").upper()
-        if code == "0" or severity != "ERROR":
-            return None
-        meaning = STATUS_CODES.get(code, "error")
-        return code, meaning, text_of(status, "MESSAGE") or ""
-
     def _signon(self, node: dict[str, Any], offset: int) -> None:
         self.institution = text_of(agg_of(node, "FI"), "ORG")
         self.dtserver = text_of(node, "DTSERVER")
-        problem = self._status(node)
+        problem = status_problem(node)
         if problem:
             code, meaning, message = problem
             raise ImportFailed(
@@ -502,7 +487,7 @@ class Reader:
             )
 
     def _response(self, node: dict[str, Any], offset: int) -> None:
-        problem = self._status(node)
+        problem = status_problem(node)
         if problem:
             code, meaning, message = problem
             raise self.fail(
