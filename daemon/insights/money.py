@@ -2,7 +2,9 @@
 twelve months; balances over time; the month's spending by category; recurring payments.
 
 Everything comes from the aggregates (sums of `amount` per local month or day, grouped by
-declared fields) except the month's own transactions, read to put each in its category.
+declared fields) except the month's own transactions, read to put each in its category. The
+same sums are read from `bank_amounts`, the short rows the vault's triggers keep per
+transaction (daemon.vault.bankamounts), wherever that table can say them exactly.
 Sums stay Decimal end to end and currencies are kept apart: a total is per currency, never
 across them. A bank that knows only the latest balance (most do) gives the balance of every
 earlier day by taking back the booked transactions after it.
