@@ -122,6 +122,37 @@ async def _money_ctx(app: web.Application) -> AsyncIterator[None]:
     await asyncio.gather(task, return_exceptions=True)
 
 
+def _warm_views(services: Services, zone: str) -> None:
+    """The dashboard's templates compiled and this machine's energy view computed (its months
+    of half-hour sums then kept), so the first page after a start finds them ready."""
+    from .insights import energy
+    from .operations.energy import slot_cache
+    from .web import render
+
+    env = render.environment()
+    for name in env.list_templates(extensions=["html"]):
+        env.get_template(name)
+    try:
+        energy.view(services.vault.conn, zone, cache=slot_cache(services))
+    except SelfdataError as err:  # a zone the energy views refuse: the page says why when asked
+        log.debug("energy view not prepared: %s", err)
+
+
+async def _views_ctx(app: web.Application) -> AsyncIterator[None]:
+    from .insights.report import machine_zone
+
+    async def warm() -> None:
+        try:
+            await asyncio.to_thread(_warm_views, app[SERVICES], machine_zone())
+        except Exception:  # a page computes it when asked; nothing is lost
+            log.exception("could not prepare the views ahead")
+
+    task = asyncio.create_task(warm(), name="views-warm")
+    yield
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+
+
 async def _homeassistant_ctx(app: web.Application) -> AsyncIterator[None]:
     """Energy statistics pushed to Home Assistant after syncs, when set up (docs/homeassistant.md)."""
     from .homeassistant.watch import watch
@@ -138,6 +169,7 @@ def build_app(services: Services) -> web.Application:
     app.cleanup_ctx.append(_homeassistant_ctx)
     app.cleanup_ctx.append(_requests_ctx)
     app.cleanup_ctx.append(_money_ctx)
+    app.cleanup_ctx.append(_views_ctx)
     app.cleanup_ctx.append(_scheduler_ctx)
     app.cleanup_ctx.append(_inbox_ctx)
     return app

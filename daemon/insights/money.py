@@ -2,7 +2,9 @@
 twelve months; balances over time; the month's spending by category; recurring payments.
 
 Everything comes from the aggregates (sums of `amount` per local month or day, grouped by
-declared fields) except the month's own transactions, read to put each in its category.
+declared fields) except the month's own transactions, read to put each in its category. The
+same sums are read from `bank_amounts`, the short rows the vault's triggers keep per
+transaction (daemon.vault.bankamounts), wherever that table can say them exactly.
 Sums stay Decimal end to end and currencies are kept apart: a total is per currency, never
 across them. A bank that knows only the latest balance (most do) gives the balance of every
 earlier day by taking back the booked transactions after it.
@@ -18,6 +20,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from ..errors import SelfdataError
+from ..vault import bankamounts
 from ..vault.aggregate import AggregateError
 from . import categories, recurring
 from .reads import Reads
@@ -26,6 +29,8 @@ TX = "bank.transaction"
 MONTHS_SHOWN = 12
 RECURRING_MONTHS = 27  # two yearly payments and a bit
 REACH_MONTHS = 12  # the months before the current one whose views share its kept aggregates
+UNIT = Decimal(10) ** bankamounts.SCALE
+EXPS = [Decimal(1).scaleb(-s) for s in range(bankamounts.SCALE + 1)]
 
 
 class MonthError(SelfdataError, ValueError):
@@ -75,7 +80,11 @@ def last_day(w: Window) -> date:
 
 
 def by_currency(reads: Reads, spec: dict[str, Any]) -> list[dict[str, Any]]:
-    """An aggregate's rows; where a group of it holds several currencies, asked once per currency."""
+    """An aggregate's rows; where a group of it holds several currencies, asked once per currency.
+    From the kept `bank_amounts` where it answers (values then Decimals), else the records."""
+    kept = bankamounts.aggregate(reads.conn, **spec, memo=reads.memo)
+    if kept is not None:
+        return kept
     try:
         return reads.aggregate(TX, **spec)
     except AggregateError as err:
@@ -90,6 +99,8 @@ def by_currency(reads: Reads, spec: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _dec(value: Any) -> Decimal:
+    if isinstance(value, Decimal):
+        return value
     return Decimal(str(value)) if value is not None else Decimal(0)
 
 
@@ -208,16 +219,55 @@ def spending(categorised: Sequence[tuple[dict[str, Any], str, str]]) -> list[dic
 
 def series(day_rows: Sequence[dict[str, Any]]) -> dict[tuple[str, str], list[recurring.Payment]]:
     out: dict[tuple[str, str], dict[date, recurring.Payment]] = {}
+    days: dict[str, date] = {}
     for r in day_rows:
         payee = recurring.payee_of(r.get("counterparty"), r.get("description"))
         if not payee:
             continue
-        day = date.fromisoformat(r["start"][:10])
+        day = days.get(r["start"]) or days.setdefault(r["start"], date.fromisoformat(r["start"][:10]))
         per = out.setdefault((payee, str(r.get("currency"))), {})
         amount = -_dec(r.get("value"))
         had = per.get(day)
         per[day] = recurring.Payment(day, amount + (had.amount if had else 0), r["count"] + (had.count if had else 0))
     return {k: list(v.values()) for k, v in out.items()}
+
+
+def kept_series(rows: Sequence[Any]) -> dict[tuple[str, str], list[recurring.Payment]]:
+    """`series` from `bankamounts.payments` rows: whole 10^-9 units summed per payee and day,
+    then made Decimals, the same exact amounts."""
+    sums: dict[tuple[str, str], dict[int, list[int]]] = {}
+    for day, counterparty, description, currency, n, total, scale, *_ in rows:
+        payee = recurring.payee_of(counterparty, description)
+        if not payee:
+            continue
+        per = sums.setdefault((payee, str(currency)), {})
+        cell = per.get(day)
+        if cell is None:
+            per[day] = [total or 0, n, scale]
+        else:
+            cell[0] += total or 0
+            cell[1] += n
+            cell[2] = max(cell[2], scale)
+    epoch = date(1970, 1, 1)
+    return {
+        key: [
+            recurring.Payment(epoch + timedelta(days=day), -(Decimal(t) / UNIT).quantize(EXPS[s]), n)
+            for day, (t, n, s) in per.items()
+        ]
+        for key, per in sums.items()
+    }
+
+
+def _recurring_series(
+    reads: Reads, spec: dict[str, Any], month: str, today: date, tz: ZoneInfo
+) -> dict[tuple[str, str], list[recurring.Payment]]:
+    """Money out per payee over the months recurring payments are looked for in."""
+    m = date.fromisoformat(month + "-01")
+    lo, hi = _month_add(m, 1 - RECURRING_MONTHS), _month_add(m, 1)
+    kept = bankamounts.payments(reads.conn, spec["zone"], _midnight_ms(lo, tz), _midnight_ms(hi, tz))
+    if kept is not None:
+        return kept_series(kept)
+    return series(_rows(reads, spec, month, RECURRING_MONTHS - 1, True, today, tz))
 
 
 def _rows(
@@ -259,9 +309,8 @@ def view(
     txns = [r["data"] for r in reads.records(TX, w.month_start_ms, w.end_ms)]
     categorised, effects = categories.categorise(txns, rules, lang)
     rec_spec = {**spec, "bucket": "day", "group": ("counterparty", "description"), "where": ("amount__lt=0",)}
-    rec_rows = _rows(reads, rec_spec, month, RECURRING_MONTHS - 1, True, today, tz)
+    paid = _recurring_series(reads, rec_spec, month, today, tz)
     as_of = min(today, last_day(w))
-    paid = series(rec_rows)
     names = {a["data"]["account_id"]: a["data"].get("name") for a in accounts}
     for a in money["accounts"]:
         a["name"] = names.get(a["account_id"]) or a["account_id"]

@@ -396,8 +396,21 @@ class _Versions:
         self.froms = [v.from_ms for v in versions]
         self.tos = [v.to_ms for v in versions]
         self.borrow = borrow
+        # the answer changes only where a version starts or ends: kept between those times
+        self.edges = sorted({*self.froms, *(t for t in self.tos if t is not None)})
+        self.lo, self.hi = 1, 0
+        self.found: tuple[Tariff | None, bool] = (None, False)
 
     def at(self, ms: int) -> tuple[Tariff | None, bool]:
+        if self.lo <= ms < self.hi:
+            return self.found
+        k = bisect_right(self.edges, ms)
+        self.lo = self.edges[k - 1] if k else -(2**63)
+        self.hi = self.edges[k] if k < len(self.edges) else 2**63
+        self.found = self._at(ms)
+        return self.found
+
+    def _at(self, ms: int) -> tuple[Tariff | None, bool]:
         i = bisect_right(self.froms, ms) - 1
         # versions may overlap: the latest started wins, else an earlier one still valid
         for j in range(i, -1, -1):
@@ -416,9 +429,16 @@ class Clock:
         spans = timebuckets.offset_spans(zone, start, end)
         self.froms = [f for f, _ in spans]
         self.offsets = [o for _, o in spans]
+        self.lo, self.hi, self.offset = 1, 0, 0  # the span last asked: half-hours come in order
 
     def local(self, ms: int) -> int:
-        return ms + self.offsets[max(bisect_right(self.froms, ms) - 1, 0)]
+        if self.lo <= ms < self.hi:
+            return ms + self.offset
+        i = bisect_right(self.froms, ms) - 1
+        self.lo = self.froms[i] if i > 0 else -(2**63)
+        self.hi = self.froms[i + 1] if i + 1 < len(self.froms) else 2**63
+        self.offset = self.offsets[max(i, 0)]
+        return ms + self.offset
 
     def whole_half_hours(self) -> bool:
         return all(o % SLOT_MS == 0 for o in self.offsets)

@@ -75,7 +75,7 @@ def reading(services: Services, compute: Callable[[Reads], T]) -> T:
     views kept in `services.views` while the bank data they read stays as it was."""
     conn = services.vault.reader(cache_kib=8000)
     try:
-        version = cache.bank_version(conn)
+        version = services.views.version(conn)
 
         def memo(key: Hashable, fn: Callable[[], Any]) -> Any:
             found = services.views.get(key, version)

@@ -26,9 +26,9 @@ from .db import Connection, DatabaseError
 from .errors import VaultCorrupt
 
 WINDOW = 5000  # rowids one read covers while nothing fails
-# Derived or transient: record_counts (and health_hours) is rebuilt by the copy's triggers as records arrive;
-# staging holds only what a killed import left.
-SKIP = ("record_counts", "health_hours", "staging")
+# Derived or transient: record_counts (and health_hours, energy_slots, bank_amounts) is rebuilt by the
+# copy's triggers as records arrive; staging holds only what a killed import left.
+SKIP = ("record_counts", "health_hours", "energy_slots", "bank_amounts", "staging")
 MAX_LOST_LISTED = 100_000
 
 
