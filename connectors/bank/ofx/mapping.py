@@ -129,4 +129,3 @@ def account_record(raw: dict[str, Any]) -> Record:
     if account.get("bank_id"):
         data["bank_id"] = account["bank_id"]
     return Record("bank.account", acct_id, as_of, data)
-
