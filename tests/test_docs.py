@@ -15,6 +15,7 @@ DOCS = Path(__file__).resolve().parent.parent / "docs"
 
 
 def command_names(group: click.Group, prefix: str = "selfdata") -> list[str]:
+    group.list_commands(click.Context(group))  # the CLI imports a command's module when asked for it
     names = []
     for name, cmd in group.commands.items():
         full = f"{prefix} {name}"

@@ -105,3 +105,33 @@ def test_the_cli_starts_without_loading_the_servers() -> None:
     code = "import sys, daemon.cli; print(sorted(m for m in ('aiohttp', 'watchdog') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_each_command_is_found_in_the_module_the_cli_imports_for_it() -> None:
+    import importlib
+
+    import click
+
+    from daemon.cli import COMMANDS, cli
+
+    for module in COMMANDS:
+        importlib.import_module(f"daemon.cli.{module}")
+    found: dict[str, list[str]] = {}
+    for name, command in cli.commands.items():
+        found.setdefault(command.callback.__module__.rsplit(".", 1)[1], []).append(name)  # type: ignore[union-attr]
+    assert {m: tuple(sorted(n)) for m, n in found.items()} == {m: tuple(sorted(n)) for m, n in COMMANDS.items()}
+    assert sorted(cli.list_commands(click.Context(cli))) == sorted(n for names in COMMANDS.values() for n in names)
+
+
+def test_a_command_loads_only_its_own_module() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from daemon.cli import cli\n"
+        "try:\n    cli(['report', '--help'], prog_name='selfdata')\nexcept SystemExit:\n    pass\n"
+        "print(sorted(m for m in ('daemon.cli.report_cmd', 'daemon.cli.vrm_cmds', 'daemon.cli.energy_cmd')"
+        " if m in sys.modules), file=sys.stderr)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert out.stderr.strip().splitlines()[-1] == "['daemon.cli.report_cmd']"

@@ -433,6 +433,7 @@ def selfdata_invocations(line: str) -> list[list[str]]:
 def check_invocation(where: str, argv: list[str]) -> None:
     """`selfdata ARGV` names a command that exists, with options that command (or the group) takes."""
     command: click.Command = cli
+    cli.list_commands(click.Context(cli))  # the CLI imports a command's module when asked for it
     words = list(argv)
     while words and words[0].startswith("--"):
         words = words[2:] if words[0] in GLOBAL_WITH_VALUE else words[1:]

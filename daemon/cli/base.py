@@ -8,6 +8,7 @@ otherwise the CLI unlocks the vault and runs the same function itself.
 from __future__ import annotations
 
 import asyncio
+import importlib
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -24,6 +25,18 @@ P = TypeVar("P")
 
 
 class SelfdataGroup(click.Group):
+    lazy: dict[str, str] = {}  # command name -> the module that adds it, imported when it is asked for
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in self.lazy:
+            importlib.import_module(self.lazy[cmd_name])
+        return super().get_command(ctx, cmd_name)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        for module in sorted(set(self.lazy.values())):
+            importlib.import_module(module)
+        return super().list_commands(ctx)
+
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
