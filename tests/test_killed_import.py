@@ -10,6 +10,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -202,6 +203,27 @@ def test_an_erase_during_an_import_waits_for_it_and_erases_all_of_it(
     assert vault.conn.execute("SELECT count(*) FROM records WHERE deleted=0").fetchone()[0] == 0
 
 
+def test_an_erase_between_the_imports_commit_and_its_run_record_keeps_the_run_and_erases_the_records(
+    vault: Vault, registry: Registry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    f = write_lines(tmp_path / "s.sdl", [(f"k{i}", "2026-01-01T10:00:00+01:00", "-1.00") for i in range(40)])
+    finish = runs.finish
+
+    def erase_then_finish(v: Vault, run_id: int, status: str, *args: Any, **kw: Any) -> runs.Run:
+        if status == "ok":  # the import's transaction is committed; the waiting erase gets in first
+            erase(v, source="sd-lines")
+        return finish(v, run_id, status, *args, **kw)
+
+    monkeypatch.setattr(runs, "finish", erase_then_finish)
+    result = import_file(vault, registry, f)
+    assert result.run.status == "ok" and result.run.new == 40
+    assert vault.conn.execute("SELECT count(*) FROM records WHERE deleted=0").fetchone()[0] == 0
+    # The erase keeps a run still going; the run then ends as what it did. (An erase that gets in
+    # right after the run ends removes it: finish reads the run back inside its own transaction.)
+    [(status, new)] = vault.conn.execute("SELECT status, new FROM runs WHERE source='sd-lines'").fetchall()
+    assert (status, new) == ("ok", 40)
+
+
 def test_an_import_whose_source_is_erased_before_its_transaction_stores_nothing(
     vault: Vault, registry: Registry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -232,3 +254,14 @@ def test_runs_another_process_may_be_running_stay_running(vault: Vault, paths: P
     assert runs.close_interrupted(alone) == 1
     assert [(r.id, r.status) for r in runs.recent(alone, "bank2")] == [(killed, "interrupted"), (live, "ok")]
     alone.close()
+
+
+def test_a_run_gone_once_it_ended_still_gives_its_result(vault: Vault) -> None:
+    run_id = runs.start(vault, "gone", "import")
+    with vault.writer.transaction() as conn:  # as an erase that gets in the moment the run ends
+        conn.execute(
+            "CREATE TEMP TRIGGER vanish AFTER UPDATE ON runs WHEN NEW.status='ok'"
+            " BEGIN DELETE FROM runs WHERE id=NEW.id; END"
+        )
+    run = runs.finish(vault, run_id, "ok", BatchCounts(new=3), 0, None, {"file": "s.sdl"})
+    assert (run.id, run.status, run.new, run.detail) == (run_id, "ok", 3, {"file": "s.sdl"})

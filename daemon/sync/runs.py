@@ -67,12 +67,13 @@ def finish(
     error: str | None = None,
     detail: dict[str, Any] | None = None,
 ) -> Run:
+    ended = now_ms()
     with vault.writer.transaction() as conn:
         conn.execute(
             "UPDATE runs SET ended_at=?, status=?, new=?, changed=?, unchanged=?, deleted=?, error=?, detail=?"
             " WHERE id=?",
             (
-                now_ms(),
+                ended,
                 status,
                 counts.new,
                 counts.changed,
@@ -83,7 +84,23 @@ def finish(
                 run_id,
             ),
         )
-    return get(vault, run_id)
+        row = conn.execute(f"SELECT {_COLS} FROM runs WHERE id=?", (run_id,)).fetchone()
+    if row is None:  # its source was erased once the run's own transaction let the erase in
+        return Run(
+            run_id,
+            "",
+            "",
+            ended,
+            ended,
+            status,
+            counts.new,
+            counts.changed,
+            counts.unchanged,
+            deleted,
+            error,
+            detail or {},
+        )
+    return _row(row)
 
 
 def _row(row: tuple[Any, ...]) -> Run:
