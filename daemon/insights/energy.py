@@ -395,6 +395,31 @@ def energy_month_summary(
 ) -> EnergyMonthSummary:
     """A month's consumption and production per stream against the usual month, and its cost
     under the tariffs you held (each half-hour at the price then valid)."""
+    readings, streams = _month_streams(conn, month, zone, cache)
+    cost_rows = []
+    for group in costs(conn, readings):
+        for row in group["rows"]:
+            if row["kind"] == "held":
+                cost_rows.append(
+                    CostMonth(
+                        group["stream"],
+                        row["label"],
+                        row["currency"],
+                        Decimal(row["total"]),
+                        Decimal(row["total_rounded"]),
+                    )
+                )
+    return EnergyMonthSummary(month, zone, tuple(streams), tuple(cost_rows))
+
+
+def month_streams(conn: Connection, month: str, zone: str = "UTC", cache: SlotCache | None = None) -> list[StreamMonth]:
+    """A month's totals per stream against the usual month, without pricing them (the alerts')."""
+    return _month_streams(conn, month, zone, cache)[1]
+
+
+def _month_streams(
+    conn: Connection, month: str, zone: str, cache: SlotCache | None
+) -> tuple[Readings, list[StreamMonth]]:
     tz = ZoneInfo(zone)
     first = date.fromisoformat(month + "-01")
     nxt = (first + timedelta(days=32)).replace(day=1)
@@ -445,17 +470,4 @@ def energy_month_summary(
                 change,
             )
         )
-    cost_rows = []
-    for group in costs(conn, readings):
-        for row in group["rows"]:
-            if row["kind"] == "held":
-                cost_rows.append(
-                    CostMonth(
-                        group["stream"],
-                        row["label"],
-                        row["currency"],
-                        Decimal(row["total"]),
-                        Decimal(row["total_rounded"]),
-                    )
-                )
-    return EnergyMonthSummary(month, zone, tuple(streams), tuple(cost_rows))
+    return readings, streams

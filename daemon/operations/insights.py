@@ -162,12 +162,12 @@ def due_alerts(services: Services, zone: str = "UTC", today: str | None = None) 
 
 def last_energy_month(services: Services, zone: str, today: date) -> list[dict[str, Any]]:
     """The last whole month's energy per stream against the usual month (the 12 before it)."""
-    from ..insights.energy import energy_month_summary
+    from ..insights.energy import month_streams
     from .energy import slot_cache
 
     first = today.replace(day=1)
     month = (first - timedelta(days=1)).strftime("%Y-%m")
-    summary = energy_month_summary(services.vault.conn, month, zone, slot_cache(services))
+    streams = month_streams(services.vault.conn, month, zone, slot_cache(services))
     return [
         {
             "month": month,
@@ -177,7 +177,7 @@ def last_energy_month(services: Services, zone: str, today: date) -> list[dict[s
             "usual": None if s.usual is None else str(s.usual),
             "change_percent": None if s.change_percent is None else str(s.change_percent),
         }
-        for s in summary.streams
+        for s in streams
         if s.slots * 10 >= s.expected * 9  # a month with a tenth of its readings missing is not compared
     ]
 
