@@ -35,15 +35,28 @@ def pages(last_day: str, first_day: str) -> list[str]:
     ]
 
 
-def get(host: str, port: int, path: str, cookie: str) -> tuple[int, float]:
+def fetch(host: str, port: int, path: str, cookie: str) -> tuple[int, float, bytes]:
+    """A dashboard page signed in with `cookie`: its status, milliseconds and body."""
     conn = http.client.HTTPConnection(host, port, timeout=60)
     start = time.perf_counter()
     conn.request("GET", path, headers={"Host": f"{host}:{port}", "Cookie": cookie})
     response = conn.getresponse()
-    response.read()
+    body = response.read()
     took = (time.perf_counter() - start) * 1000
     conn.close()
-    return response.status, took
+    return response.status, took, body
+
+
+def get(host: str, port: int, path: str, cookie: str) -> tuple[int, float]:
+    status, took, _ = fetch(host, port, path, cookie)
+    return status, took
+
+
+def page_ms(host: str, port: int, path: str, cookie: str, expect: bytes) -> float:
+    """The milliseconds of a page that must answer 200 with `expect` in it (else it is not the view)."""
+    status, took, body = fetch(host, port, path, cookie)
+    assert status == 200 and expect in body, (path, status)
+    return took
 
 
 def main(argv: list[str]) -> None:

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from . import api
+from . import api, dashboard
 
 TARGET_MS = 300.0
 HOUR_MS = 3_600_000
@@ -46,15 +46,7 @@ def phone_steps(n: int) -> Iterator[Any]:
 
 
 def timed_get(host: str, port: int, path: str, cookie: str) -> float:
-    conn = http.client.HTTPConnection(host, port, timeout=60)
-    start = time.perf_counter()
-    conn.request("GET", path, headers={"Host": f"{host}:{port}", "Cookie": cookie})
-    response = conn.getresponse()
-    body = response.read()
-    took = (time.perf_counter() - start) * 1000
-    conn.close()
-    assert response.status == 200 and b"svg" in body, (path, response.status)
-    return took
+    return dashboard.page_ms(host, port, path, cookie, b"svg")
 
 
 def main(argv: list[str]) -> None:

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from . import api
+from . import api, dashboard
 
 TARGET_MS = 300.0
 WARM_S = 20.0
@@ -135,15 +135,7 @@ def main(argv: list[str]) -> None:
 
 
 def _get(host: str, port: int, path: str, cookie: str) -> float:
-    conn = http.client.HTTPConnection(host, port, timeout=60)
-    start = time.perf_counter()
-    conn.request("GET", path, headers={"Host": f"{host}:{port}", "Cookie": cookie})
-    response = conn.getresponse()
-    body = response.read()
-    took = (time.perf_counter() - start) * 1000
-    conn.close()
-    assert response.status == 200 and b"money-recurring" in body, (path, response.status)
-    return took
+    return dashboard.page_ms(host, port, path, cookie, b"money-recurring")
 
 
 def _call(sock: Path, op: str) -> float:
